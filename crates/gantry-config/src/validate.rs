@@ -1,0 +1,489 @@
+//! From [`RawConfig`] to [`Config`]: expansion, defaults and cross-references.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gantry_core::names;
+use toml::Spanned;
+
+use crate::error::{ConfigError, Located, line_col};
+use crate::expand::expand;
+use crate::model::*;
+use crate::raw::{RawConfig, RawEndpoint, RawOverride, RawServer};
+
+/// Where errors point: the file and its text.
+pub(crate) struct Source<'a> {
+    pub(crate) file: &'a Path,
+    pub(crate) text: &'a str,
+    pub(crate) env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Source<'_> {
+    pub(crate) fn err_at(
+        &self,
+        span: Option<std::ops::Range<usize>>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        let (line, column) = match span {
+            Some(s) => {
+                let (l, c) = line_col(self.text, s.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        ConfigError::Invalid(Located {
+            file: self.file.display().to_string(),
+            line,
+            column,
+            field: field.into(),
+            message: message.into(),
+        })
+    }
+
+    fn err<T>(
+        &self,
+        v: &Spanned<T>,
+        field: impl Into<String>,
+        msg: impl Into<String>,
+    ) -> ConfigError {
+        self.err_at(Some(v.span()), field, msg)
+    }
+
+    fn expand(&self, v: &Spanned<String>, field: &str) -> Result<String, ConfigError> {
+        expand(v.get_ref(), self.env).map_err(|m| self.err(v, field, m))
+    }
+}
+
+pub(crate) fn load_toml(
+    file: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let src = Source { file, text, env };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let message = e.message().to_owned();
+        src.err_at(e.span(), "", message)
+    })?;
+    build(&src, raw)
+}
+
+fn build(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
+    let listen = match &raw.listen {
+        None => DEFAULT_LISTEN
+            .parse()
+            .expect("default listen address parses"),
+        Some(l) => l.get_ref().parse::<SocketAddr>().map_err(|_| {
+            src.err(
+                l,
+                "listen",
+                format!(
+                    "{:?} is not an address: expected IP:PORT, e.g. \"127.0.0.1:8848\"",
+                    l.get_ref()
+                ),
+            )
+        })?,
+    };
+    let max_body_bytes = positive(src, raw.max_body_bytes.as_ref(), "max_body_bytes")?
+        .unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    let allowed_origins = raw.allowed_origins.unwrap_or_else(|| {
+        vec![
+            "http://localhost:*".into(),
+            "http://127.0.0.1:*".into(),
+            "http://[::1]:*".into(),
+            "https://localhost:*".into(),
+            "https://127.0.0.1:*".into(),
+        ]
+    });
+
+    let mut servers = BTreeMap::new();
+    for path in raw.import.iter().flatten() {
+        let import = resolve_relative(src.file, &src.expand(path, "import")?);
+        let text = std::fs::read_to_string(&import).map_err(|e| {
+            src.err(
+                path,
+                "import",
+                format!("cannot read {}: {e}", import.display()),
+            )
+        })?;
+        let imported = crate::mcp_json::parse_servers(&import, &text, src.env)?;
+        servers.extend(imported);
+    }
+    for (name, server) in &raw.servers {
+        let field = format!("servers.{}", name.get_ref());
+        if !valid_server_name(name.get_ref()) {
+            return Err(src.err(
+                name,
+                field,
+                "server names may use only letters, digits, '_' and '-'",
+            ));
+        }
+        servers.insert(
+            name.get_ref().clone(),
+            build_server(src, name.get_ref(), Some(name.span()), server)?,
+        );
+    }
+
+    let mut endpoints = BTreeMap::new();
+    for (name, ep) in &raw.endpoints {
+        let field = format!("endpoints.{}", name.get_ref());
+        if !valid_server_name(name.get_ref()) {
+            return Err(src.err(
+                name,
+                field,
+                "endpoint names may use only letters, digits, '_' and '-'",
+            ));
+        }
+        endpoints.insert(
+            name.get_ref().clone(),
+            build_endpoint(src, name.get_ref(), ep, &servers)?,
+        );
+    }
+    if endpoints.is_empty() {
+        let ep = RawEndpoint::default();
+        endpoints.insert(
+            "default".into(),
+            build_endpoint(src, "default", &ep, &servers)?,
+        );
+    }
+    Ok(Config {
+        source: src.file.to_path_buf(),
+        listen,
+        max_body_bytes,
+        allowed_origins,
+        servers,
+        endpoints,
+    })
+}
+
+pub(crate) fn valid_server_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn resolve_relative(base_file: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base_file.parent().unwrap_or(Path::new(".")).join(p)
+    }
+}
+
+fn positive(
+    src: &Source<'_>,
+    v: Option<&Spanned<i64>>,
+    field: &str,
+) -> Result<Option<usize>, ConfigError> {
+    match v {
+        None => Ok(None),
+        Some(n) if *n.get_ref() > 0 => Ok(Some(*n.get_ref() as usize)),
+        Some(n) => Err(src.err(n, field, "expected a positive whole number")),
+    }
+}
+
+fn seconds(
+    src: &Source<'_>,
+    v: Option<&Spanned<f64>>,
+    field: &str,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    match v {
+        None => Ok(Duration::from_secs(default)),
+        Some(s) if s.get_ref().is_finite() && *s.get_ref() > 0.0 => {
+            Ok(Duration::from_secs_f64(*s.get_ref()))
+        }
+        Some(s) => Err(src.err(s, field, "expected a positive number of seconds")),
+    }
+}
+
+pub(crate) fn build_server(
+    src: &Source<'_>,
+    name: &str,
+    at: Option<std::ops::Range<usize>>,
+    raw: &RawServer,
+) -> Result<ServerConfig, ConfigError> {
+    let f = |k: &str| format!("servers.{name}.{k}");
+    let kind = match &raw.transport {
+        Some(t) => match t.get_ref().as_str() {
+            "stdio" => "stdio",
+            "streamable-http" | "http" | "streamableHttp" => "http",
+            "sse" => "sse",
+            other => {
+                return Err(src.err(
+                    t,
+                    f("transport"),
+                    format!("unknown transport {other:?}: expected \"stdio\", \"streamable-http\" or \"sse\""),
+                ));
+            }
+        },
+        None if raw.command.is_some() => "stdio",
+        None if raw.url.is_some() => "http",
+        None => {
+            return Err(src.err_at(
+                at.clone(),
+                format!("servers.{name}"),
+                "a server needs either `command` (stdio) or `url` (Streamable HTTP or SSE)",
+            ));
+        }
+    };
+    let transport = if kind == "stdio" {
+        let Some(command) = &raw.command else {
+            return Err(src.err_at(at.clone(), f("command"), "a stdio server needs `command`"));
+        };
+        if let Some(url) = &raw.url {
+            return Err(src.err(url, f("url"), "a stdio server takes `command`, not `url`"));
+        }
+        let command = src.expand(command, &f("command"))?;
+        if command.trim().is_empty() {
+            return Err(src.err_at(at.clone(), f("command"), "`command` is empty"));
+        }
+        let mut args = Vec::new();
+        for a in &raw.args {
+            args.push(src.expand(a, &f("args"))?);
+        }
+        let mut env = Vec::new();
+        for (k, v) in &raw.env {
+            env.push((k.clone(), src.expand(v, &f(&format!("env.{k}")))?));
+        }
+        let cwd = match &raw.cwd {
+            Some(c) => Some(resolve_relative(src.file, &src.expand(c, &f("cwd"))?)),
+            None => None,
+        };
+        TransportConfig::Stdio(StdioConfig {
+            command,
+            args,
+            env,
+            cwd,
+        })
+    } else {
+        let Some(url) = &raw.url else {
+            return Err(src.err_at(at.clone(), f("url"), "an HTTP server needs `url`"));
+        };
+        if let Some(c) = &raw.command {
+            return Err(src.err(c, f("command"), "an HTTP server takes `url`, not `command`"));
+        }
+        let expanded = src.expand(url, &f("url"))?;
+        if !(expanded.starts_with("http://") || expanded.starts_with("https://")) {
+            return Err(src.err(
+                url,
+                f("url"),
+                format!("{expanded:?} is not an http:// or https:// URL"),
+            ));
+        }
+        let mut headers = Vec::new();
+        for (k, v) in &raw.headers {
+            headers.push((k.clone(), src.expand(v, &f(&format!("headers.{k}")))?));
+        }
+        let http = HttpConfig {
+            url: expanded,
+            headers,
+        };
+        if kind == "sse" {
+            TransportConfig::Sse(http)
+        } else {
+            TransportConfig::StreamableHttp(http)
+        }
+    };
+    Ok(ServerConfig {
+        name: name.to_owned(),
+        transport,
+        connect_timeout: seconds(src, raw.connect_timeout.as_ref(), &f("connect_timeout"), 30)?,
+        request_timeout: seconds(
+            src,
+            raw.request_timeout.as_ref(),
+            &f("request_timeout"),
+            300,
+        )?,
+        max_message_bytes: positive(src, raw.max_message_bytes.as_ref(), &f("max_message_bytes"))?
+            .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES),
+        tools: overrides(
+            src,
+            &f("tools"),
+            raw.tools.iter().map(|(k, v)| (k.clone(), v)),
+        )?,
+        prompts: overrides(
+            src,
+            &f("prompts"),
+            raw.prompts.iter().map(|(k, v)| (k.clone(), v)),
+        )?,
+    })
+}
+
+fn overrides<'a>(
+    src: &Source<'_>,
+    field: &str,
+    items: impl Iterator<Item = (String, &'a RawOverride)>,
+) -> Result<BTreeMap<String, Override>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (key, raw) in items {
+        let name = match &raw.name {
+            Some(n) if !names::is_valid(n.get_ref()) => {
+                return Err(src.err(
+                    n,
+                    format!("{field}.{key}.name"),
+                    format!(
+                        "{:?} is not a valid tool name: use 1-128 characters from A-Z a-z 0-9 _ . -",
+                        n.get_ref()
+                    ),
+                ));
+            }
+            Some(n) => Some(n.get_ref().clone()),
+            None => None,
+        };
+        out.insert(
+            key,
+            Override {
+                name,
+                title: raw.title.clone(),
+                description: raw.description.clone(),
+                annotations: raw.annotations.clone(),
+            },
+        );
+    }
+    Ok(out)
+}
+
+fn build_endpoint(
+    src: &Source<'_>,
+    name: &str,
+    raw: &RawEndpoint,
+    servers: &BTreeMap<String, ServerConfig>,
+) -> Result<EndpointConfig, ConfigError> {
+    let f = |k: &str| format!("endpoints.{name}.{k}");
+    let check_server = |s: &Spanned<String>, field: String| -> Result<String, ConfigError> {
+        if servers.contains_key(s.get_ref()) {
+            Ok(s.get_ref().clone())
+        } else {
+            let known: Vec<&str> = servers.keys().map(String::as_str).collect();
+            Err(src.err(
+                s,
+                field,
+                format!(
+                    "unknown server {:?}: defined servers are [{}]",
+                    s.get_ref(),
+                    known.join(", ")
+                ),
+            ))
+        }
+    };
+    let member_servers = match &raw.servers {
+        Some(list) => {
+            let mut out = Vec::new();
+            for s in list {
+                let server = check_server(s, f("servers"))?;
+                if out.contains(&server) {
+                    return Err(src.err(
+                        s,
+                        f("servers"),
+                        format!("server {server:?} is listed twice"),
+                    ));
+                }
+                out.push(server);
+            }
+            out
+        }
+        None => servers.keys().cloned().collect(),
+    };
+    let separator = match &raw.separator {
+        Some(s) if s.get_ref().is_empty() || !s.get_ref().chars().all(names::is_name_char) => {
+            return Err(src.err(
+                s,
+                f("separator"),
+                "the separator must be non-empty and use only A-Z a-z 0-9 _ . -",
+            ));
+        }
+        Some(s) => s.get_ref().clone(),
+        None => "__".into(),
+    };
+    let format = match &raw.name_format {
+        Some(fmt) if !fmt.get_ref().contains("{tool}") || !fmt.get_ref().contains("{server}") => {
+            return Err(src.err(
+                fmt,
+                f("name_format"),
+                "the name format must contain {server} and {tool}, e.g. \"{server}{sep}{tool}\"",
+            ));
+        }
+        Some(fmt) => fmt.get_ref().clone(),
+        None => "{server}{sep}{tool}".into(),
+    };
+    let naming = match raw.naming.as_ref().map(|n| (n, n.get_ref().as_str())) {
+        None | Some((_, "prefix")) => Naming::Prefix { separator, format },
+        Some((_, "priority")) => {
+            let mut order = Vec::new();
+            for s in raw.priority.iter().flatten() {
+                let server = check_server(s, f("priority"))?;
+                if !member_servers.contains(&server) {
+                    return Err(src.err(
+                        s,
+                        f("priority"),
+                        format!("server {server:?} is in `priority` but not in this endpoint's `servers`"),
+                    ));
+                }
+                order.push(server);
+            }
+            if raw.priority.is_none() {
+                order = member_servers.clone();
+            }
+            Naming::Priority {
+                order,
+                separator,
+                format,
+            }
+        }
+        Some((_, "manual")) => Naming::Manual,
+        Some((n, other)) => {
+            return Err(src.err(
+                n,
+                f("naming"),
+                format!("unknown naming strategy {other:?}: expected \"prefix\", \"priority\" or \"manual\""),
+            ));
+        }
+    };
+    let qualified = |kind: &str, map: &BTreeMap<Spanned<String>, RawOverride>| {
+        let mut items = Vec::new();
+        for (k, v) in map {
+            let key = k.get_ref();
+            let Some((server, _)) = key.split_once('/') else {
+                return Err(src.err(
+                    k,
+                    format!("{}.{key}", f(kind)),
+                    format!(
+                        "override keys are \"server/{}\", e.g. \"time/get_current_time\"",
+                        &kind[..kind.len() - 1]
+                    ),
+                ));
+            };
+            if !member_servers.iter().any(|s| s == server) {
+                return Err(src.err(
+                    k,
+                    format!("{}.{key}", f(kind)),
+                    format!("server {server:?} is not part of endpoint {name:?}"),
+                ));
+            }
+            items.push((key.clone(), v));
+        }
+        overrides(src, &f(kind), items.into_iter())
+    };
+    let tools = qualified("tools", &raw.tools)?;
+    let prompts = qualified("prompts", &raw.prompts)?;
+    let page_size = positive(src, raw.page_size.as_ref(), &f("page_size"))?;
+    Ok(EndpointConfig {
+        name: name.to_owned(),
+        servers: member_servers,
+        naming,
+        include: raw.include.clone(),
+        exclude: raw.exclude.clone(),
+        tools,
+        prompts,
+        page_size,
+    })
+}
+
+#[cfg(test)]
+mod tests;

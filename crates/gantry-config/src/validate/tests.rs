@@ -1,0 +1,191 @@
+use std::path::Path;
+
+use super::*;
+
+fn env(k: &str) -> Option<String> {
+    match k {
+        "TOKEN" => Some("s3cret".into()),
+        "HOME" => Some("/home/u".into()),
+        _ => None,
+    }
+}
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    load_toml(Path::new("gantry.toml"), text, &env)
+}
+
+fn err(text: &str) -> String {
+    load(text).unwrap_err().to_string()
+}
+
+#[test]
+fn the_issue_example_loads_with_defaults() {
+    let c = load(
+        r#"
+listen = "127.0.0.1:8848"
+[servers.everything]
+command = "npx"
+args = ["-y", "@modelcontextprotocol/server-everything", "stdio"]
+[servers.time]
+command = "mcp-server-time"
+[servers.remote]
+url = "http://127.0.0.1:3101/mcp"
+headers = { Authorization = "Bearer ${TOKEN}" }
+[servers.legacy]
+url = "http://127.0.0.1:3102/sse"
+transport = "sse"
+[endpoints.main]
+servers = ["everything", "time", "remote"]
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8848");
+    assert_eq!(c.servers.len(), 4);
+    let TransportConfig::StreamableHttp(h) = &c.servers["remote"].transport else {
+        panic!("remote is streamable http")
+    };
+    assert_eq!(
+        h.headers,
+        vec![("Authorization".into(), "Bearer s3cret".into())]
+    );
+    assert!(matches!(
+        c.servers["legacy"].transport,
+        TransportConfig::Sse(_)
+    ));
+    assert!(matches!(
+        c.servers["time"].transport,
+        TransportConfig::Stdio(_)
+    ));
+    let ep = &c.endpoints["main"];
+    assert_eq!(ep.servers, ["everything", "time", "remote"]);
+    assert!(matches!(&ep.naming, Naming::Prefix { separator, .. } if separator == "__"));
+}
+
+#[test]
+fn no_endpoints_means_one_default_endpoint_with_every_server() {
+    let c = load("[servers.a]\ncommand = \"x\"\n[servers.b]\ncommand = \"y\"\n").unwrap();
+    assert_eq!(c.endpoints["default"].servers, ["a", "b"]);
+}
+
+#[test]
+fn errors_name_file_line_field_and_what_to_fix() {
+    let e = err("[servers.a]\ncomand = \"x\"\n");
+    assert!(e.starts_with("gantry.toml:2:1"), "{e}");
+    assert!(e.contains("unknown field `comand`"), "{e}");
+
+    let e = err("[servers.a]\ncommand = \"x\"\n[endpoints.m]\nservers = [\"a\", \"nope\"]\n");
+    assert!(e.starts_with("gantry.toml:4:"), "{e}");
+    assert!(
+        e.contains("endpoints.m.servers: unknown server \"nope\""),
+        "{e}"
+    );
+    assert!(e.contains("[a]"), "{e}");
+
+    let e = err("listen = \"everywhere\"\n");
+    assert!(e.contains("gantry.toml:1:10: listen:"), "{e}");
+
+    let e = err("[servers.a]\nurl = \"ftp://x\"\n");
+    assert!(
+        e.contains("servers.a.url") && e.contains("not an http"),
+        "{e}"
+    );
+
+    let e = err("[servers.a]\ncommand = \"x\"\nenv = { K = \"${NOPE}\" }\n");
+    assert!(
+        e.contains("gantry.toml:3:")
+            && e.contains("servers.a.env.K")
+            && e.contains("NOPE is not set"),
+        "{e}"
+    );
+
+    let e = err("[servers.a]\n");
+    assert!(
+        e.contains("servers.a: a server needs either `command`"),
+        "{e}"
+    );
+
+    let e = err("[servers.a]\ncommand = \"x\"\n[endpoints.m]\nnaming = \"random\"\n");
+    assert!(
+        e.contains("gantry.toml:4:") && e.contains("unknown naming strategy"),
+        "{e}"
+    );
+
+    let e = err(
+        "[servers.a]\ncommand = \"x\"\n[endpoints.m]\n[endpoints.m.tools.\"b/t\"]\nname = \"x\"\n",
+    );
+    assert!(e.contains("not part of endpoint"), "{e}");
+
+    let e = err("[servers.a]\ncommand = \"x\"\n[endpoints.m.tools.\"a/t\"]\nname = \"bad name\"\n");
+    assert!(
+        e.contains("gantry.toml:4:8: endpoints.m.tools.a/t.name")
+            && e.contains("not a valid tool name"),
+        "{e}"
+    );
+
+    let e = err("max_body_bytes = -1\n");
+    assert!(e.contains("max_body_bytes: expected a positive"), "{e}");
+
+    let e = err("[servers.a]\ncommand = \"x\"\nrequest_timeout = 0\n");
+    assert!(e.contains("servers.a.request_timeout"), "{e}");
+}
+
+#[test]
+fn priority_defaults_to_the_servers_order_and_must_name_members() {
+    let c = load(
+        "[servers.a]\ncommand=\"x\"\n[servers.b]\ncommand=\"y\"\n[endpoints.m]\nservers=[\"b\",\"a\"]\nnaming=\"priority\"\n",
+    )
+    .unwrap();
+    assert!(
+        matches!(&c.endpoints["m"].naming, Naming::Priority { order, .. } if order == &["b", "a"])
+    );
+    let e = err(
+        "[servers.a]\ncommand=\"x\"\n[servers.b]\ncommand=\"y\"\n[endpoints.m]\nservers=[\"a\"]\nnaming=\"priority\"\npriority=[\"b\"]\n",
+    );
+    assert!(e.contains("not in this endpoint's `servers`"), "{e}");
+}
+
+#[test]
+fn mcp_servers_json_imports_as_servers() {
+    let dir = std::env::temp_dir().join(format!("gantry-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("claude.json");
+    std::fs::write(
+        &json,
+        r#"{"mcpServers": {
+  "time": {"command": "mcp-server-time", "args": ["--local-timezone", "UTC"], "env": {"T": "${TOKEN}"}},
+  "remote": {"url": "http://127.0.0.1:1/sse", "type": "sse"},
+  "off": {"command": "x", "disabled": true}
+}}"#,
+    )
+    .unwrap();
+    let c = crate::load_with_env(&json, &env).unwrap();
+    assert_eq!(c.servers.keys().collect::<Vec<_>>(), ["remote", "time"]);
+    assert_eq!(c.endpoints["default"].servers, ["remote", "time"]);
+    assert!(matches!(
+        c.servers["remote"].transport,
+        TransportConfig::Sse(_)
+    ));
+
+    let toml = dir.join("gantry.toml");
+    std::fs::write(
+        &toml,
+        "import = [\"claude.json\"]\n[servers.extra]\ncommand = \"x\"\n",
+    )
+    .unwrap();
+    let c = crate::load_with_env(&toml, &env).unwrap();
+    assert_eq!(c.servers.len(), 3);
+
+    std::fs::write(&json, "{\"mcpServers\": {\n  \"bad\": {\"args\": []}\n}}").unwrap();
+    let e = crate::load_with_env(&json, &env).unwrap_err().to_string();
+    assert!(
+        e.contains("claude.json:2:") && e.contains("mcpServers.bad"),
+        "{e}"
+    );
+    std::fs::write(&json, "{\"mcpServers\": {,}}").unwrap();
+    let e = crate::load_with_env(&json, &env).unwrap_err().to_string();
+    assert!(
+        e.contains("claude.json:1:") && e.contains("not valid JSON"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,436 @@
+//! The JSON-RPC 2.0 envelope.
+//!
+//! Only the envelope is typed; `params`, `result` and `error.data` stay [`Value`]s so that
+//! unknown fields and `_meta` survive the trip through the gateway unchanged.
+
+use std::fmt;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
+
+use crate::protocol::code;
+
+/// A request id: a string or an integer, never null.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Id {
+    /// An integer id.
+    Num(i64),
+    /// A string id.
+    Str(String),
+}
+
+/// One JSON-RPC message.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Message {
+    /// A request: expects a response with the same id.
+    Request(Request),
+    /// A notification: no id, never answered.
+    Notification(Notification),
+    /// A response to an earlier request.
+    Response(Response),
+}
+
+/// A JSON-RPC request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    /// The sender's id for this request.
+    pub id: Id,
+    /// The method name.
+    pub method: String,
+    /// The parameters, kept as sent.
+    pub params: Option<Value>,
+}
+
+/// A JSON-RPC notification.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notification {
+    /// The method name.
+    pub method: String,
+    /// The parameters, kept as sent.
+    pub params: Option<Value>,
+}
+
+/// A JSON-RPC response: exactly one of a result or an error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Response {
+    /// The id of the request this answers.
+    pub id: Id,
+    /// The result or the error.
+    pub outcome: Result<Value, RpcError>,
+}
+
+/// A JSON-RPC error object.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message} (code {code})")]
+pub struct RpcError {
+    /// The error code.
+    pub code: i64,
+    /// A message that says what went wrong and what to fix.
+    pub message: String,
+    /// Optional structured detail.
+    pub data: Option<Value>,
+}
+
+/// Why a byte string is not an acceptable JSON-RPC message.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{error}")]
+pub struct ParseError {
+    /// The error to answer with (-32700 or -32600).
+    pub error: RpcError,
+    /// The request id, when it could be read despite the error.
+    pub id: Option<Id>,
+}
+
+// === impl Id ===
+
+impl Id {
+    fn from_value(v: &Value) -> Option<Id> {
+        match v {
+            Value::String(s) => Some(Id::Str(s.clone())),
+            Value::Number(n) => n.as_i64().map(Id::Num),
+            _ => None,
+        }
+    }
+
+    /// The id as a JSON value.
+    pub fn to_value(&self) -> Value {
+        match self {
+            Id::Num(n) => Value::from(*n),
+            Id::Str(s) => Value::from(s.as_str()),
+        }
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Id::Num(n) => write!(f, "{n}"),
+            Id::Str(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+impl Serialize for Id {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Id::Num(n) => s.serialize_i64(*n),
+            Id::Str(v) => s.serialize_str(v),
+        }
+    }
+}
+
+// === impl RpcError ===
+
+impl RpcError {
+    /// An error with a code and a message.
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        RpcError {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// Adds structured detail.
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+
+    /// -32700: the body is not JSON.
+    pub fn parse(message: impl Into<String>) -> Self {
+        Self::new(code::PARSE_ERROR, message)
+    }
+
+    /// -32600: the JSON is not a valid JSON-RPC message.
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(code::INVALID_REQUEST, message)
+    }
+
+    /// -32601: unknown method.
+    pub fn method_not_found(method: &str) -> Self {
+        Self::new(
+            code::METHOD_NOT_FOUND,
+            format!("method not found: {method}"),
+        )
+    }
+
+    /// -32602: invalid parameters.
+    pub fn invalid_params(message: impl Into<String>) -> Self {
+        Self::new(code::INVALID_PARAMS, message)
+    }
+
+    /// -32603: internal error.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(code::INTERNAL_ERROR, message)
+    }
+
+    fn from_value(v: &Value) -> Option<RpcError> {
+        let obj = v.as_object()?;
+        Some(RpcError {
+            code: obj.get("code")?.as_i64()?,
+            message: obj
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            data: obj.get("data").cloned(),
+        })
+    }
+}
+
+impl Serialize for RpcError {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("code", &self.code)?;
+        m.serialize_entry("message", &self.message)?;
+        if let Some(data) = &self.data {
+            m.serialize_entry("data", data)?;
+        }
+        m.end()
+    }
+}
+
+// === impl Message ===
+
+impl Message {
+    /// Parses one message from bytes.
+    ///
+    /// Batches (JSON arrays) are refused: they were removed from MCP in 2025-06-18.
+    pub fn from_slice(bytes: &[u8]) -> Result<Message, ParseError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| ParseError {
+            error: RpcError::parse(format!("body is not valid JSON: {e}")),
+            id: None,
+        })?;
+        Self::from_value(value)
+    }
+
+    /// Reads a message from an already parsed JSON value.
+    pub fn from_value(value: Value) -> Result<Message, ParseError> {
+        let invalid = |msg: String, id: Option<Id>| ParseError {
+            error: RpcError::invalid_request(msg),
+            id,
+        };
+        let mut obj = match value {
+            Value::Object(obj) => obj,
+            Value::Array(_) => {
+                return Err(invalid(
+                    "JSON-RPC batches are not supported (removed in MCP 2025-06-18): send one \
+                     message per request"
+                        .into(),
+                    None,
+                ));
+            }
+            other => {
+                return Err(invalid(
+                    format!(
+                        "a JSON-RPC message must be a JSON object, got {}",
+                        type_name(&other)
+                    ),
+                    None,
+                ));
+            }
+        };
+        let raw_id = obj.remove("id");
+        let id = match &raw_id {
+            None => None,
+            Some(v) => match Id::from_value(v) {
+                Some(id) => Some(id),
+                None => {
+                    return Err(invalid(
+                        format!(
+                            "\"id\" must be a string or an integer, got {}",
+                            type_name(v)
+                        ),
+                        None,
+                    ));
+                }
+            },
+        };
+        match obj.get("jsonrpc") {
+            Some(Value::String(v)) if v == "2.0" => {}
+            Some(other) => {
+                return Err(invalid(
+                    format!("\"jsonrpc\" must be \"2.0\", got {other}"),
+                    id,
+                ));
+            }
+            None => return Err(invalid("missing \"jsonrpc\": \"2.0\"".into(), id)),
+        }
+        let params = obj.remove("params");
+        if let Some(p) = &params {
+            if !p.is_object() && !p.is_array() {
+                return Err(invalid(
+                    format!(
+                        "\"params\" must be an object or an array, got {}",
+                        type_name(p)
+                    ),
+                    id,
+                ));
+            }
+        }
+        match obj.remove("method") {
+            Some(Value::String(method)) => Ok(match id {
+                Some(id) => Message::Request(Request { id, method, params }),
+                None => Message::Notification(Notification { method, params }),
+            }),
+            Some(other) => Err(invalid(
+                format!("\"method\" must be a string, got {}", type_name(&other)),
+                id,
+            )),
+            None => {
+                let Some(id) = id else {
+                    return Err(invalid(
+                        "message has neither \"method\" nor \"id\": it is not a request, \
+                         notification or response"
+                            .into(),
+                        None,
+                    ));
+                };
+                let outcome = match (obj.remove("result"), obj.remove("error")) {
+                    (Some(result), None) => Ok(result),
+                    (None, Some(err)) => match RpcError::from_value(&err) {
+                        Some(e) => Err(e),
+                        None => {
+                            return Err(invalid(
+                                "\"error\" must be an object with an integer \"code\"".into(),
+                                Some(id),
+                            ));
+                        }
+                    },
+                    _ => {
+                        return Err(invalid(
+                            "a response needs exactly one of \"result\" and \"error\"".into(),
+                            Some(id),
+                        ));
+                    }
+                };
+                Ok(Message::Response(Response { id, outcome }))
+            }
+        }
+    }
+
+    /// Serialises the message to JSON bytes.
+    pub fn to_vec(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("JSON-RPC messages always serialise")
+    }
+
+    /// The method name of a request or notification.
+    pub fn method(&self) -> Option<&str> {
+        match self {
+            Message::Request(r) => Some(&r.method),
+            Message::Notification(n) => Some(&n.method),
+            Message::Response(_) => None,
+        }
+    }
+}
+
+impl Serialize for Message {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("jsonrpc", "2.0")?;
+        match self {
+            Message::Request(r) => {
+                m.serialize_entry("id", &r.id)?;
+                m.serialize_entry("method", &r.method)?;
+                if let Some(p) = &r.params {
+                    m.serialize_entry("params", p)?;
+                }
+            }
+            Message::Notification(n) => {
+                m.serialize_entry("method", &n.method)?;
+                if let Some(p) = &n.params {
+                    m.serialize_entry("params", p)?;
+                }
+            }
+            Message::Response(r) => {
+                m.serialize_entry("id", &r.id)?;
+                match &r.outcome {
+                    Ok(result) => m.serialize_entry("result", result)?,
+                    Err(e) => m.serialize_entry("error", e)?,
+                }
+            }
+        }
+        m.end()
+    }
+}
+
+impl From<Request> for Message {
+    fn from(r: Request) -> Self {
+        Message::Request(r)
+    }
+}
+
+impl From<Notification> for Message {
+    fn from(n: Notification) -> Self {
+        Message::Notification(n)
+    }
+}
+
+impl From<Response> for Message {
+    fn from(r: Response) -> Self {
+        Message::Response(r)
+    }
+}
+
+// === impl Request / Notification / Response ===
+
+impl Request {
+    /// The `params` object, if the params are an object.
+    pub fn params_obj(&self) -> Option<&Map<String, Value>> {
+        self.params.as_ref().and_then(Value::as_object)
+    }
+
+    /// A string field of the `params` object.
+    pub fn param_str(&self, key: &str) -> Option<&str> {
+        self.params_obj()?.get(key)?.as_str()
+    }
+}
+
+impl Notification {
+    /// A notification with params.
+    pub fn new(method: impl Into<String>, params: Option<Value>) -> Self {
+        Notification {
+            method: method.into(),
+            params,
+        }
+    }
+}
+
+impl Response {
+    /// A successful response.
+    pub fn ok(id: Id, result: Value) -> Self {
+        Response {
+            id,
+            outcome: Ok(result),
+        }
+    }
+
+    /// An error response.
+    pub fn err(id: Id, error: RpcError) -> Self {
+        Response {
+            id,
+            outcome: Err(error),
+        }
+    }
+}
+
+/// Serialises an error response whose id could not be read (`"id": null`, as JSON-RPC says).
+pub fn error_without_id(error: &RpcError) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({"jsonrpc": "2.0", "id": null, "error": error}))
+        .expect("error responses always serialise")
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests;
