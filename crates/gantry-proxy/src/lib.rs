@@ -1,0 +1,4 @@
+//! The Gantry data path.
+#![deny(missing_docs)]
+
+pub mod upstream;

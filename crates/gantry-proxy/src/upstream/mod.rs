@@ -1,0 +1,3 @@
+//! Connections to upstream MCP servers.
+
+pub(crate) mod transport;

@@ -1,0 +1,1 @@
+//! Server-sent events decoding (placeholder until the real one lands).
