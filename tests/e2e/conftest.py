@@ -1,0 +1,361 @@
+"""pytest infrastructure for Gantry's end-to-end tests: real processes on loopback ports.
+
+Run after `scripts/deps.sh`:  `. .deps/env.sh && pytest -q tests/e2e`
+
+What it provides:
+- `free_port()`: a currently unused TCP port on 127.0.0.1.
+- `spawn` fixture: start a subprocess in its own process group with its output in a log file,
+  wait until it is ready (a TCP port accepts connections, or an HTTP URL answers with the
+  expected status), and kill the whole group at teardown. A failing test prints the logs.
+- Ready-made servers: `everything_http` (server-everything `streamableHttp`), `everything_sse`
+  (server-everything `sse`), `fixture_http` (tests/fixtures/conformance_server.py over
+  streamable-http). Each is a `Server` with `.url`.
+- `gantry` fixture: a factory that starts `$GANTRY_BIN serve --config <file>` from a TOML string
+  and waits for `GET /healthz` = 200.
+
+Readiness is always a bounded polling loop on a real condition; no test synchronises on a
+bare sleep.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+E2E_DIR = Path(__file__).resolve().parent
+NODE_BIN = E2E_DIR / "node_modules" / ".bin"
+FIXTURES_DIR = REPO_ROOT / "tests" / "fixtures"
+CONFORMANCE_FIXTURE = FIXTURES_DIR / "conformance_server.py"
+
+READY_TIMEOUT = 30.0  # seconds a process gets to become ready
+STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
+POLL_INTERVAL = 0.05  # seconds between readiness probes
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tool(name: str) -> str:
+    """Path of an installed test tool (npm bin, venv bin, or PATH); fails clearly if missing."""
+    for candidate in (NODE_BIN / name, Path(sys.executable).parent / name):
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    pytest.fail(f"{name} is not installed: run scripts/deps.sh and '. .deps/env.sh'", pytrace=False)
+
+
+def port_accepts(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+# Loopback probes never go through a proxy, whatever the environment says.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    """The status of `GET url`, or None when nothing answered."""
+    try:
+        with _DIRECT.open(url, timeout=timeout) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+@dataclass
+class Proc:
+    """A started subprocess in its own process group, with its output in files."""
+
+    name: str
+    argv: list[str]
+    popen: subprocess.Popen[bytes]
+    stdout_path: Path
+    stderr_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def logs(self, limit: int = 20_000) -> str:
+        parts = []
+        for label, path in (("stdout", self.stdout_path), ("stderr", self.stderr_path)):
+            text = path.read_text(errors="replace") if path.exists() else ""
+            if len(text) > limit:
+                text = f"[... {len(text) - limit} bytes cut ...]\n" + text[-limit:]
+            parts.append(f"----- {self.name} {label} ({path}) -----\n{text}")
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        """SIGTERM the whole process group, then SIGKILL whatever is left after STOP_TIMEOUT."""
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pass
+        # The leader may be gone while children of the group live on.
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.popen.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def wait_until(self, ready: Callable[[], bool], what: str, timeout: float = READY_TIMEOUT) -> None:
+        """Poll `ready()` until it is true; fail if the process exits or the deadline passes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if ready():
+                return
+            if not self.alive():
+                raise RuntimeError(
+                    f"{self.name} exited with {self.popen.returncode} before {what}\n{self.logs()}"
+                )
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"{self.name}: not ready after {timeout:.0f}s ({what})\n{self.logs()}")
+            time.sleep(POLL_INTERVAL)
+
+    def wait_for_port(self, port: int, timeout: float = READY_TIMEOUT) -> None:
+        self.wait_until(lambda: port_accepts(port), f"port {port} accepted connections", timeout)
+
+    def wait_for_http(self, url: str, status: int = 200, timeout: float = READY_TIMEOUT) -> None:
+        self.wait_until(lambda: http_status(url) == status, f"GET {url} returned {status}", timeout)
+
+
+@dataclass
+class Server:
+    """A started server process and where to reach it."""
+
+    proc: Proc
+    port: int
+    url: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# process management fixtures
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    # Keep each phase's report on the item so fixtures can tell, at teardown, whether the
+    # test failed (and print the processes' logs if so).
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+class Spawner:
+    """Starts processes for one test and stops them all at its end."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self._log_dir = log_dir
+        self._procs: list[Proc] = []
+        self._count = 0
+
+    @property
+    def procs(self) -> list[Proc]:
+        return list(self._procs)
+
+    def __call__(
+        self,
+        argv: Sequence[str],
+        *,
+        name: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | str | None = None,
+    ) -> Proc:
+        self._count += 1
+        label = name or Path(argv[0]).name
+        stem = f"{self._count:02d}-{label}"
+        stdout_path = self._log_dir / f"{stem}.stdout.log"
+        stderr_path = self._log_dir / f"{stem}.stderr.log"
+        full_env = dict(os.environ)
+        if env:
+            full_env.update(env)
+        with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+            popen = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=full_env,
+                cwd=str(cwd) if cwd else None,
+                start_new_session=True,  # own process group: stop() kills the whole tree
+            )
+        proc = Proc(label, list(argv), popen, stdout_path, stderr_path)
+        self._procs.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in reversed(self._procs):
+            proc.stop()
+
+
+@pytest.fixture
+def spawn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Spawner]:
+    """Factory: `spawn([argv...], name=..., env=..., cwd=...) -> Proc`; stopped at teardown."""
+    log_dir = tmp_path / "proc-logs"
+    log_dir.mkdir()
+    spawner = Spawner(log_dir)
+    try:
+        yield spawner
+    finally:
+        spawner.stop_all()
+        failed = any(
+            getattr(getattr(request.node, f"rep_{phase}", None), "failed", False) for phase in ("setup", "call")
+        )
+        if failed:
+            for proc in spawner.procs:
+                print(proc.logs())
+
+
+def start_everything(spawn: Spawner, mode: str) -> Server:
+    port = free_port()
+    proc = spawn([tool("mcp-server-everything"), mode], name=f"server-everything-{mode}", env={"PORT": str(port)})
+    proc.wait_for_port(port)
+    path = "/sse" if mode == "sse" else "/mcp"
+    return Server(proc, port, f"http://127.0.0.1:{port}{path}")
+
+
+def start_conformance_fixture(spawn: Spawner, *extra_args: str) -> Server:
+    port = free_port()
+    proc = spawn(
+        [sys.executable, str(CONFORMANCE_FIXTURE), "--transport", "streamable-http", "--port", str(port), *extra_args],
+        name="conformance-fixture",
+    )
+    proc.wait_for_port(port)
+    return Server(proc, port, f"http://127.0.0.1:{port}/mcp")
+
+
+@pytest.fixture
+def everything_http(spawn: Spawner) -> Server:
+    """npm server-everything in `streamableHttp` mode; `.url` is its /mcp endpoint."""
+    return start_everything(spawn, "streamableHttp")
+
+
+@pytest.fixture
+def everything_sse(spawn: Spawner) -> Server:
+    """npm server-everything in legacy HTTP+SSE mode; `.url` is its /sse endpoint."""
+    return start_everything(spawn, "sse")
+
+
+@pytest.fixture
+def fixture_http(spawn: Spawner) -> Server:
+    """tests/fixtures/conformance_server.py over streamable-http; `.url` is its /mcp endpoint."""
+    return start_conformance_fixture(spawn)
+
+
+# ---------------------------------------------------------------------------------------------
+# the gateway
+
+
+def gantry_bin() -> Path:
+    """`$GANTRY_BIN`, default target/debug/gantry relative to the repo root."""
+    value = os.environ.get("GANTRY_BIN")
+    path = Path(value) if value else REPO_ROOT / "target" / "debug" / "gantry"
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+@dataclass
+class Gantry:
+    """A running gateway."""
+
+    server: Server
+    config_path: Path
+    config: dict
+
+    @property
+    def proc(self) -> Proc:
+        return self.server.proc
+
+    @property
+    def base_url(self) -> str:
+        return self.server.url
+
+    def endpoint_url(self, endpoint: str) -> str:
+        """The MCP URL of one endpoint: http://HOST:PORT/mcp/<endpoint>."""
+        return f"{self.base_url}/mcp/{endpoint}"
+
+
+@pytest.fixture
+def gantry(spawn: Spawner, tmp_path: Path) -> Callable[..., Gantry]:
+    """Factory: `gantry(toml_text, name="gantry", env=None) -> Gantry`.
+
+    Writes the config to a temporary file and runs `$GANTRY_BIN serve --config <file>`,
+    then waits for `GET /healthz` = 200 on the config's `listen` address. When the config
+    has no top-level `listen`, one on a free loopback port is added. The process is killed
+    at teardown; its stdout/stderr stay in files and are printed when the test fails.
+    """
+    counter = 0
+
+    def start(config: str, *, name: str = "gantry", env: Mapping[str, str] | None = None) -> Gantry:
+        nonlocal counter
+        counter += 1
+        binary = gantry_bin()
+        if not binary.exists():
+            pytest.fail(f"gantry binary not found at {binary} (build it, or set GANTRY_BIN)", pytrace=False)
+        parsed = tomllib.loads(config)
+        if "listen" not in parsed:
+            config = f'listen = "127.0.0.1:{free_port()}"\n' + config
+            parsed = tomllib.loads(config)
+        host, _, port_text = str(parsed["listen"]).rpartition(":")
+        host = host.strip("[]")
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        port = int(port_text)
+        config_path = tmp_path / f"{name}-{counter}.toml"
+        config_path.write_text(config)
+        proc = spawn([str(binary), "serve", "--config", str(config_path)], name=name, env=env, cwd=tmp_path)
+        url_host = f"[{host}]" if ":" in host else host
+        base_url = f"http://{url_host}:{port}"
+        proc.wait_for_http(f"{base_url}/healthz", 200)
+        return Gantry(Server(proc, port, base_url), config_path, parsed)
+
+    return start
+
+
+# ---------------------------------------------------------------------------------------------
+# async tests
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
