@@ -6,11 +6,13 @@ can start, reach and stop them.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.sse import sse_client
 
-from conftest import Server, tool
+from conftest import CONFORMANCE_FIXTURE, Server, Spawner, free_port, tool
 
 pytestmark = pytest.mark.anyio
 
@@ -56,3 +58,23 @@ async def test_conformance_fixture_tools(fixture_http: Server, mode: str) -> Non
         assert {"test_simple_text", "test_sampling", "test_input_required_result_elicitation"} <= names, names
         result = await client.call_tool("test_simple_text", {})
         assert texts(result) == ["This is a simple text response for testing."]
+
+
+async def test_conformance_fixture_stdio() -> None:
+    params = StdioServerParameters(command=sys.executable, args=[str(CONFORMANCE_FIXTURE), "--transport", "stdio"])
+    async with Client(params, mode="auto") as client:
+        assert client.protocol_version == "2026-07-28"
+        result = await client.call_tool("test_simple_text", {})
+        assert texts(result) == ["This is a simple text response for testing."]
+
+
+async def test_conformance_fixture_sse(spawn: Spawner) -> None:
+    port = free_port()
+    proc = spawn(
+        [sys.executable, str(CONFORMANCE_FIXTURE), "--transport", "sse", "--port", str(port)],
+        name="conformance-fixture-sse",
+    )
+    proc.wait_for_port(port)
+    async with Client(sse_client(f"http://127.0.0.1:{port}/sse"), mode="legacy") as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert "test_simple_text" in names
