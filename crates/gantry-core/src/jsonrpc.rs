@@ -84,7 +84,8 @@ pub struct ParseError {
 // === impl Id ===
 
 impl Id {
-    fn from_value(v: &Value) -> Option<Id> {
+    /// Reads an id from JSON: a string or an integer.
+    pub fn from_value(v: &Value) -> Option<Id> {
         match v {
             Value::String(s) => Some(Id::Str(s.clone())),
             Value::Number(n) => n.as_i64().map(Id::Num),
@@ -258,16 +259,14 @@ impl Message {
             None => return Err(invalid("missing \"jsonrpc\": \"2.0\"".into(), id)),
         }
         let params = obj.remove("params");
-        if let Some(p) = &params {
-            if !p.is_object() && !p.is_array() {
-                return Err(invalid(
-                    format!(
-                        "\"params\" must be an object or an array, got {}",
-                        type_name(p)
-                    ),
-                    id,
-                ));
-            }
+        if let Some(p) = params.as_ref().filter(|p| !p.is_object() && !p.is_array()) {
+            return Err(invalid(
+                format!(
+                    "\"params\" must be an object or an array, got {}",
+                    type_name(p)
+                ),
+                id,
+            ));
         }
         match obj.remove("method") {
             Some(Value::String(method)) => Ok(match id {

@@ -1,4 +1,277 @@
-//! The Gantry data path.
+//! The Gantry data path, one module per stage:
+//!
+//! ```text
+//! client ──▶ client (HTTP, SSE, stdio framing) ──▶ session (per-client state)
+//!        ──▶ endpoint (view of the catalog) ──▶ router (public name → server)
+//!        ──▶ upstream (peer, transport, supervision) ──▶ MCP server
+//! ```
+//!
+//! [`Gateway`] composes the stages: it starts every server, builds every endpoint, keeps the
+//! sessions, and fans changes and notifications from servers out to the sessions they concern.
+//! Each front in [`client`] hands parsed messages to [`Gateway::accept`].
 #![deny(missing_docs)]
 
+pub mod client;
+pub mod endpoint;
+mod router;
+pub mod session;
 pub mod upstream;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use gantry_config::Config;
+use gantry_core::protocol::method;
+use gantry_core::{Message, Notification, Request, Response};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use endpoint::{Changes, Endpoint};
+use session::{RequestLink, Session, Sink};
+use upstream::{ServerEvent, UpstreamServer};
+
+/// Capacity of the queue of events from all servers.
+const SERVER_EVENT_QUEUE: usize = 1024;
+
+/// The running gateway.
+pub struct Gateway {
+    config: Config,
+    servers: BTreeMap<String, Arc<UpstreamServer>>,
+    endpoints: HashMap<String, Arc<Endpoint>>,
+    sessions: RwLock<HashMap<String, Arc<Session>>>,
+}
+
+// === impl Gateway ===
+
+impl Gateway {
+    /// Starts every server (in parallel, in the background) and builds the endpoints.
+    pub fn start(config: Config) -> Arc<Gateway> {
+        let http = upstream::http_client();
+        let (tx, rx) = mpsc::channel(SERVER_EVENT_QUEUE);
+        let servers: BTreeMap<String, Arc<UpstreamServer>> = config
+            .servers
+            .values()
+            .map(|cfg| {
+                (
+                    cfg.name.clone(),
+                    UpstreamServer::start(cfg.clone(), http.clone(), tx.clone()),
+                )
+            })
+            .collect();
+        let endpoints = config
+            .endpoints
+            .values()
+            .map(|cfg| {
+                let members = cfg.servers.iter().map(|s| servers[s].clone()).collect();
+                (
+                    cfg.name.clone(),
+                    Arc::new(Endpoint::new(cfg.clone(), members)),
+                )
+            })
+            .collect();
+        let gw = Arc::new(Gateway {
+            config,
+            servers,
+            endpoints,
+            sessions: RwLock::new(HashMap::new()),
+        });
+        tokio::spawn(fan_out(Arc::downgrade(&gw), rx));
+        gw
+    }
+
+    /// The config the gateway runs.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The servers by name.
+    pub fn servers(&self) -> &BTreeMap<String, Arc<UpstreamServer>> {
+        &self.servers
+    }
+
+    /// An endpoint by name.
+    pub fn endpoint(&self, name: &str) -> Option<&Arc<Endpoint>> {
+        self.endpoints.get(name)
+    }
+
+    /// Waits until every server's first connection attempt has settled, then rebuilds every
+    /// endpoint's view. Used by `manual` naming checks and by tools that want a full catalog.
+    pub async fn settle(&self) {
+        for s in self.servers.values() {
+            s.first_attempt().await;
+        }
+        for s in self.servers.values() {
+            if s.peer().is_ok() {
+                s.refresh_catalog().await;
+            }
+        }
+        for ep in self.endpoints.values() {
+            ep.rebuild();
+        }
+    }
+
+    /// Clashes that `manual` naming leaves unresolved, per endpoint.
+    pub fn naming_problems(&self) -> Vec<String> {
+        self.endpoints
+            .values()
+            .filter(|ep| matches!(ep.config().naming, gantry_config::Naming::Manual))
+            .flat_map(|ep| {
+                ep.view()
+                    .problems
+                    .iter()
+                    .map(|p| format!("endpoint {}: {p}", ep.name()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Opens a session on `endpoint`.
+    pub fn open_session(&self, endpoint: &Arc<Endpoint>) -> Arc<Session> {
+        let s = Session::new(endpoint.clone());
+        self.sessions
+            .write()
+            .expect("sessions lock")
+            .insert(s.id().to_owned(), s.clone());
+        s
+    }
+
+    /// A session by id.
+    pub fn session(&self, id: &str) -> Option<Arc<Session>> {
+        self.sessions
+            .read()
+            .expect("sessions lock")
+            .get(id)
+            .cloned()
+    }
+
+    /// Ends a session.
+    pub fn close_session(&self, id: &str) -> bool {
+        let s = self.sessions.write().expect("sessions lock").remove(id);
+        if let Some(s) = &s {
+            s.close();
+        }
+        s.is_some()
+    }
+
+    fn all_sessions(&self) -> Vec<Arc<Session>> {
+        self.sessions
+            .read()
+            .expect("sessions lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Handles one message from a client. Requests run as tasks whose response (and related
+    /// messages) go to `sink`; notifications and responses are handled at once.
+    pub fn accept(self: &Arc<Self>, session: &Arc<Session>, msg: Message, sink: Sink) {
+        match msg {
+            Message::Request(req) => self.spawn_request(session, req, sink),
+            Message::Response(resp) => session.answer(&resp.id, resp.outcome),
+            Message::Notification(n) => match n.method.as_str() {
+                method::CANCELLED => {
+                    let id = n
+                        .params
+                        .as_ref()
+                        .and_then(|p| p.get("requestId"))
+                        .and_then(gantry_core::Id::from_value);
+                    if let Some(id) = id {
+                        session.cancel(&id);
+                    }
+                }
+                method::INITIALIZED | method::ROOTS_LIST_CHANGED | method::PROGRESS => {}
+                other => tracing::debug!(method = other, "ignored client notification"),
+            },
+        }
+    }
+
+    fn spawn_request(self: &Arc<Self>, session: &Arc<Session>, req: Request, sink: Sink) {
+        let id = req.id.clone();
+        let gw = self.clone();
+        let s = session.clone();
+        let task = tokio::spawn(async move {
+            let link = RequestLink::new(s.clone(), sink.clone());
+            let id = req.id.clone();
+            let outcome = router::handle(&s, req, link, &|| gw.all_sessions()).await;
+            s.untrack(&id);
+            let _ = sink.send(Message::Response(Response { id, outcome })).await;
+        });
+        session.track(id, task.abort_handle());
+    }
+
+    /// Stops every server and closes every session.
+    pub async fn shutdown(&self) {
+        for s in self.all_sessions() {
+            self.close_session(s.id());
+        }
+        let stops = self.servers.values().map(|s| s.stop());
+        for stop in stops {
+            stop.await;
+        }
+    }
+
+    fn on_server_event(&self, event: ServerEvent) {
+        match event {
+            ServerEvent::Changed { server } => {
+                for ep in self.endpoints.values() {
+                    if ep.has_server(&server).is_none() {
+                        continue;
+                    }
+                    let changes = ep.rebuild();
+                    if changes != Changes::default() {
+                        self.notify_changes(ep, changes);
+                    }
+                }
+            }
+            ServerEvent::Notification {
+                server,
+                notification,
+            } => self.route_notification(&server, notification),
+        }
+    }
+
+    fn notify_changes(&self, ep: &Arc<Endpoint>, changes: Changes) {
+        let kinds = [
+            (changes.tools, method::TOOLS_LIST_CHANGED),
+            (changes.prompts, method::PROMPTS_LIST_CHANGED),
+            (changes.resources, method::RESOURCES_LIST_CHANGED),
+        ];
+        for s in self.all_sessions() {
+            if !Arc::ptr_eq(s.endpoint(), ep) || !s.is_initialized() {
+                continue;
+            }
+            for (changed, m) in kinds {
+                if changed {
+                    s.send_unsolicited(Message::Notification(Notification::new(m, None)));
+                }
+            }
+        }
+    }
+
+    fn route_notification(&self, server: &str, n: Notification) {
+        let params = n.params.as_ref();
+        let uri = params.and_then(|p| p.get("uri")).and_then(Value::as_str);
+        let level = params.and_then(|p| p.get("level")).and_then(Value::as_str);
+        for s in self.all_sessions() {
+            if s.endpoint().has_server(server).is_none() || !s.is_initialized() {
+                continue;
+            }
+            let deliver = match n.method.as_str() {
+                method::RESOURCES_UPDATED => uri.is_some_and(|u| s.is_subscribed(u)),
+                method::MESSAGE => s.wants_log(level, false),
+                _ => false,
+            };
+            if deliver {
+                s.send_unsolicited(Message::Notification(n.clone()));
+            }
+        }
+    }
+}
+
+/// Applies server events to endpoints and sessions, in order.
+async fn fan_out(gw: std::sync::Weak<Gateway>, mut rx: mpsc::Receiver<ServerEvent>) {
+    while let Some(event) = rx.recv().await {
+        let Some(gw) = gw.upgrade() else { return };
+        gw.on_server_event(event);
+    }
+}

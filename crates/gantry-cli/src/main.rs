@@ -1,0 +1,195 @@
+//! `gantry`: the MCP gateway's command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use gantry_proxy::Gateway;
+
+/// Gantry: many MCP servers behind curated endpoints.
+#[derive(Parser)]
+#[command(name = "gantry", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log filter (tracing syntax), e.g. `info` or `gantry=debug`. `RUST_LOG` also works.
+    #[arg(long, global = true, default_value = "info")]
+    log: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every endpoint over HTTP (`/mcp/<endpoint>`, `/mcp/<endpoint>/sse`, `/healthz`).
+    Serve {
+        /// Config file: gantry TOML, or an mcpServers JSON file.
+        #[arg(long, short, default_value = "gantry.toml")]
+        config: PathBuf,
+        /// Override the config's `listen` address.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Serve one endpoint to a single client on stdin/stdout.
+    Stdio {
+        /// Config file.
+        #[arg(long, short, default_value = "gantry.toml")]
+        config: PathBuf,
+        /// The endpoint to serve.
+        #[arg(long, short)]
+        endpoint: Option<String>,
+    },
+    /// Check a config file and print what it defines.
+    Check {
+        /// Config file.
+        #[arg(long, short, default_value = "gantry.toml")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| cli.log.clone());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<gantry_config::Config> {
+    Ok(gantry_config::load(path)?)
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Check { config } => {
+            let c = load(&config)?;
+            println!("{}: ok", config.display());
+            println!("listen {}", c.listen);
+            for s in c.servers.values() {
+                let kind = match &s.transport {
+                    gantry_config::TransportConfig::Stdio(x) => format!("stdio: {}", x.command),
+                    gantry_config::TransportConfig::StreamableHttp(h) => {
+                        format!("streamable-http: {}", h.url)
+                    }
+                    gantry_config::TransportConfig::Sse(h) => format!("sse: {}", h.url),
+                };
+                println!("server {} ({kind})", s.name);
+            }
+            for e in c.endpoints.values() {
+                println!("endpoint /mcp/{} -> [{}]", e.name, e.servers.join(", "));
+            }
+            Ok(())
+        }
+        Command::Serve { config, listen } => {
+            let mut c = load(&config)?;
+            if let Some(l) = listen {
+                c.listen = l;
+            }
+            if !c.listen.ip().is_loopback() {
+                bail!(
+                    "refusing to listen on {}: this build has no client authentication yet, so only loopback addresses are allowed (use 127.0.0.1 or [::1])",
+                    c.listen
+                );
+            }
+            let listener = tokio::net::TcpListener::bind(c.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", c.listen))?;
+            let gw = Gateway::start(c);
+            check_manual_naming(&gw).await?;
+            let addr = listener.local_addr()?;
+            for name in gw.config().endpoints.keys() {
+                tracing::info!("endpoint http://{addr}/mcp/{name} (legacy SSE: /mcp/{name}/sse)");
+            }
+            gantry_proxy::client::http::serve(gw.clone(), listener, shutdown_signal()).await;
+            tracing::info!("shutting down");
+            gw.shutdown().await;
+            Ok(())
+        }
+        Command::Stdio { config, endpoint } => {
+            let c = load(&config)?;
+            let name = match endpoint {
+                Some(n) => n,
+                None if c.endpoints.len() == 1 => {
+                    c.endpoints.keys().next().cloned().unwrap_or_default()
+                }
+                None => bail!(
+                    "--endpoint is required: the config defines [{}]",
+                    c.endpoints.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            };
+            let gw = Gateway::start(c);
+            let Some(ep) = gw.endpoint(&name).cloned() else {
+                bail!(
+                    "unknown endpoint {name:?}: the config defines [{}]",
+                    gw.config()
+                        .endpoints
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            };
+            check_manual_naming(&gw).await?;
+            tokio::select! {
+                r = gantry_proxy::client::stdio::serve(gw.clone(), ep) => r?,
+                _ = shutdown_signal() => {}
+            }
+            gw.shutdown().await;
+            Ok(())
+        }
+    }
+}
+
+/// `manual` naming must not start with unresolved clashes: wait for every server's first
+/// attempt, then refuse to serve if any remain.
+async fn check_manual_naming(gw: &Arc<Gateway>) -> anyhow::Result<()> {
+    let manual = gw
+        .config()
+        .endpoints
+        .values()
+        .any(|e| matches!(e.naming, gantry_config::Naming::Manual));
+    if !manual {
+        return Ok(());
+    }
+    gw.settle().await;
+    let problems = gw.naming_problems();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    gw.shutdown().await;
+    bail!("unresolved name clashes:\n  {}", problems.join("\n  "))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}

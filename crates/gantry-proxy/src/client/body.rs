@@ -1,0 +1,105 @@
+//! Response bodies: a whole buffer, or a stream of server-sent events fed by a channel.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use gantry_core::Message;
+use http_body_util::Full;
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::sync::mpsc;
+
+/// The body of every response the gateway sends.
+pub(crate) enum ResponseBody {
+    /// A complete body.
+    Full(Full<Bytes>),
+    /// An SSE stream: each message becomes one `event: message`.
+    Events(EventStream),
+}
+
+/// SSE events from a channel of messages, until the channel closes (or `until` is seen).
+pub(crate) struct EventStream {
+    /// A first chunk to send before any message (the legacy `endpoint` event).
+    pub(crate) preamble: Option<Bytes>,
+    /// The messages.
+    pub(crate) rx: mpsc::Receiver<Message>,
+    /// End the stream after a response with this id has been sent.
+    pub(crate) until: Option<gantry_core::Id>,
+    /// A message already taken from `rx` to send first.
+    pub(crate) first: Option<Message>,
+    pub(crate) done: bool,
+    /// Dropped with the stream: runs clean-up when the client goes away.
+    pub(crate) _guard: Option<Box<dyn Send + Sync>>,
+}
+
+impl From<Full<Bytes>> for ResponseBody {
+    fn from(b: Full<Bytes>) -> Self {
+        ResponseBody::Full(b)
+    }
+}
+
+/// Formats one message as an SSE event.
+pub(crate) fn sse_event(msg: &Message) -> Bytes {
+    let json = msg.to_vec();
+    let mut out = Vec::with_capacity(json.len() + 24);
+    out.extend_from_slice(b"event: message\ndata: ");
+    out.extend_from_slice(&json);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+impl EventStream {
+    fn frame_for(&mut self, msg: Message) -> Frame<Bytes> {
+        if let (Some(until), Message::Response(r)) = (&self.until, &msg)
+            && &r.id == until
+        {
+            self.done = true;
+        }
+        Frame::data(sse_event(&msg))
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            ResponseBody::Full(b) => Pin::new(b).poll_frame(cx),
+            ResponseBody::Events(s) => {
+                if let Some(p) = s.preamble.take() {
+                    return Poll::Ready(Some(Ok(Frame::data(p))));
+                }
+                if let Some(m) = s.first.take() {
+                    return Poll::Ready(Some(Ok(s.frame_for(m))));
+                }
+                if s.done {
+                    return Poll::Ready(None);
+                }
+                match s.rx.poll_recv(cx) {
+                    Poll::Ready(Some(m)) => Poll::Ready(Some(Ok(s.frame_for(m)))),
+                    Poll::Ready(None) => Poll::Ready(None),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ResponseBody::Full(b) => b.is_end_stream(),
+            ResponseBody::Events(s) => s.done && s.first.is_none() && s.preamble.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ResponseBody::Full(b) => b.size_hint(),
+            ResponseBody::Events(_) => SizeHint::default(),
+        }
+    }
+}

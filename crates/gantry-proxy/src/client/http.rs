@@ -1,0 +1,433 @@
+//! The HTTP front: Streamable HTTP on `/mcp/<endpoint>`, the legacy HTTP+SSE transport on
+//! `/mcp/<endpoint>/sse` + `/mcp/<endpoint>/message`, and `/healthz`.
+//!
+//! Every error a client can cause is answered here, in one place, with the HTTP status and
+//! JSON-RPC error the spec asks for and a message that says what to fix.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use gantry_core::jsonrpc::error_without_id;
+use gantry_core::protocol::{self, method};
+use gantry_core::{Id, Message, Response as RpcResponse, RpcError};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use super::body::{EventStream, ResponseBody};
+use crate::Gateway;
+use crate::endpoint::Endpoint;
+use crate::session::{CLIENT_QUEUE, Session};
+
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+
+type HttpResponse = Response<ResponseBody>;
+
+/// Serves HTTP on `listener` until `shutdown` completes.
+pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let gw = gw.clone();
+                async move { Ok::<_, std::convert::Infallible>(route(&gw, req).await) }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), svc)
+                .await
+            {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> HttpResponse {
+    let path = req.uri().path().to_owned();
+    if path == "/healthz" {
+        return text(StatusCode::OK, "ok\n");
+    }
+    let Some(rest) = path.strip_prefix("/mcp/") else {
+        return text(
+            StatusCode::NOT_FOUND,
+            "not found: MCP endpoints are served at /mcp/<endpoint>\n",
+        );
+    };
+    let (name, tail) = match rest.split_once('/') {
+        Some((n, t)) => (n, t),
+        None => (rest, ""),
+    };
+    let Some(ep) = gw.endpoint(name).cloned() else {
+        let mut known: Vec<&str> = gw.config().endpoints.keys().map(String::as_str).collect();
+        known.sort();
+        return text(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "unknown endpoint {name:?}: this gateway serves [{}]\n",
+                known.join(", ")
+            ),
+        );
+    };
+    if let Err(resp) = check_origin(gw, &req) {
+        return resp;
+    }
+    match (req.method(), tail) {
+        (&Method::POST, "") => post(gw, &ep, req).await,
+        (&Method::GET, "") => get_stream(gw, &ep, &req),
+        (&Method::DELETE, "") => delete(gw, &ep, &req),
+        (&Method::GET, "sse") => legacy_sse(gw, &ep),
+        (&Method::POST, "message") => legacy_post(gw, &ep, req).await,
+        (_, "" | "sse" | "message") => {
+            let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+            let allow = match tail {
+                "" => "GET, POST, DELETE",
+                "sse" => "GET",
+                _ => "POST",
+            };
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+            r
+        }
+        _ => text(StatusCode::NOT_FOUND, &format!("not found: {path}\n")),
+    }
+}
+
+/// Browsers send `Origin`; only configured origins may reach the gateway (DNS rebinding).
+#[allow(clippy::result_large_err)]
+fn check_origin(gw: &Gateway, req: &Request<Incoming>) -> Result<(), HttpResponse> {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or_default();
+    let allowed = gw
+        .config()
+        .allowed_origins
+        .iter()
+        .any(|g| gantry_core::names::glob_match(g, origin));
+    if allowed {
+        Ok(())
+    } else {
+        Err(rpc_error(
+            StatusCode::FORBIDDEN,
+            None,
+            RpcError::invalid_request(format!(
+                "origin {origin:?} is not allowed: add it to allowed_origins in the config"
+            )),
+        ))
+    }
+}
+
+async fn read_message(gw: &Gateway, req: Request<Incoming>) -> Result<Message, HttpResponse> {
+    let max = gw.config().max_body_bytes;
+    let too_large = || {
+        rpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            None,
+            RpcError::invalid_request(format!(
+                "request body is larger than max_body_bytes ({max} bytes)"
+            )),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let bytes = match Limited::new(req.into_body(), max).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return Err(too_large());
+        }
+        Err(e) => {
+            return Err(rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                RpcError::parse(format!("could not read the request body: {e}")),
+            ));
+        }
+    };
+    Message::from_slice(&bytes).map_err(|e| rpc_error(StatusCode::BAD_REQUEST, e.id, e.error))
+}
+
+fn session_of(
+    gw: &Gateway,
+    ep: &Arc<Endpoint>,
+    headers: &http::HeaderMap,
+) -> Result<Arc<Session>, HttpResponse> {
+    let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
+        return Err(rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            RpcError::invalid_request(
+                "missing Mcp-Session-Id header: send initialize first and echo the session id it returns",
+            ),
+        ));
+    };
+    match gw.session(id) {
+        Some(s) if Arc::ptr_eq(s.endpoint(), ep) => Ok(s),
+        _ => Err(rpc_error(
+            StatusCode::NOT_FOUND,
+            None,
+            RpcError::invalid_request(format!(
+                "session {id:?} not found or expired on endpoint {:?}: initialize a new session",
+                ep.name()
+            )),
+        )),
+    }
+}
+
+async fn post(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: Request<Incoming>) -> HttpResponse {
+    let headers = req.headers().clone();
+    if let Some(v) = headers.get(VERSION_HEADER) {
+        let v = v.to_str().unwrap_or_default();
+        if !protocol::is_legacy_version(v) {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                RpcError::invalid_request(format!(
+                    "unsupported MCP-Protocol-Version {v:?}: supported are {}",
+                    protocol::LEGACY_VERSIONS.join(", ")
+                )),
+            );
+        }
+    }
+    let msg = match read_message(gw, req).await {
+        Ok(m) => m,
+        Err(resp) => return resp,
+    };
+    let is_init = matches!(&msg, Message::Request(r) if r.method == method::INITIALIZE);
+    let session = if is_init {
+        gw.open_session(ep)
+    } else {
+        match session_of(gw, ep, &headers) {
+            Ok(s) => s,
+            Err(resp) => return resp,
+        }
+    };
+    let Message::Request(request) = &msg else {
+        gw.accept(
+            &session,
+            msg,
+            session.outbox().unwrap_or_else(|| mpsc::channel(1).0),
+        );
+        return empty(StatusCode::ACCEPTED);
+    };
+    let id = request.id.clone();
+    let sse_ok = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/event-stream"));
+    let (tx, mut rx) = mpsc::channel(CLIENT_QUEUE);
+    gw.accept(&session, msg, tx);
+    let mut resp = loop {
+        match rx.recv().await {
+            Some(Message::Response(r)) if r.id == id => break json_response(&r),
+            Some(first) if sse_ok => {
+                break events(EventStream {
+                    preamble: None,
+                    rx,
+                    until: Some(id),
+                    first: Some(first),
+                    done: false,
+                    _guard: None,
+                });
+            }
+            // A client that cannot read SSE gets related messages on its GET stream.
+            Some(other) => session.send_unsolicited(other),
+            // Cancelled: no response is due.
+            None => break empty(StatusCode::ACCEPTED),
+        }
+    };
+    if is_init && let Ok(v) = HeaderValue::from_str(session.id()) {
+        resp.headers_mut().insert(SESSION_HEADER, v);
+    }
+    resp
+}
+
+fn get_stream(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: &Request<Incoming>) -> HttpResponse {
+    let session = match session_of(gw, ep, req.headers()) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let accepts = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/event-stream"));
+    if !accepts {
+        return text(
+            StatusCode::NOT_ACCEPTABLE,
+            "GET opens the server's event stream: send Accept: text/event-stream\n",
+        );
+    }
+    let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
+    session.set_outbox(Some(tx));
+    events(EventStream {
+        preamble: Some(Bytes::from_static(b": stream open\n\n")),
+        rx,
+        until: None,
+        first: None,
+        done: false,
+        _guard: None,
+    })
+}
+
+fn delete(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: &Request<Incoming>) -> HttpResponse {
+    match session_of(gw, ep, req.headers()) {
+        Ok(s) => {
+            gw.close_session(s.id());
+            empty(StatusCode::OK)
+        }
+        Err(r) => r,
+    }
+}
+
+/// Closes a legacy SSE session when its stream is dropped (the client went away).
+struct CloseOnDrop(std::sync::Weak<Gateway>, String);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        if let Some(gw) = self.0.upgrade() {
+            gw.close_session(&self.1);
+        }
+    }
+}
+
+fn legacy_sse(gw: &Arc<Gateway>, ep: &Arc<Endpoint>) -> HttpResponse {
+    let session = gw.open_session(ep);
+    let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
+    session.set_outbox(Some(tx));
+    let endpoint_event = format!(
+        "event: endpoint\ndata: /mcp/{}/message?sessionId={}\n\n",
+        ep.name(),
+        session.id()
+    );
+    events(EventStream {
+        preamble: Some(Bytes::from(endpoint_event)),
+        rx,
+        until: None,
+        first: None,
+        done: false,
+        _guard: Some(Box::new(CloseOnDrop(
+            Arc::downgrade(gw),
+            session.id().to_owned(),
+        ))),
+    })
+}
+
+async fn legacy_post(
+    gw: &Arc<Gateway>,
+    ep: &Arc<Endpoint>,
+    req: Request<Incoming>,
+) -> HttpResponse {
+    let id = req
+        .uri()
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("sessionId="))
+        .unwrap_or_default()
+        .to_owned();
+    let session = match gw.session(&id) {
+        Some(s) if Arc::ptr_eq(s.endpoint(), ep) => s,
+        _ => {
+            return rpc_error(
+                StatusCode::NOT_FOUND,
+                None,
+                RpcError::invalid_request(format!(
+                    "SSE session {id:?} not found: open GET /mcp/{}/sse first and post to the endpoint it announces",
+                    ep.name()
+                )),
+            );
+        }
+    };
+    let msg = match read_message(gw, req).await {
+        Ok(m) => m,
+        Err(resp) => return resp,
+    };
+    let Some(sink) = session.outbox() else {
+        return rpc_error(
+            StatusCode::NOT_FOUND,
+            None,
+            RpcError::invalid_request("the SSE stream of this session is closed"),
+        );
+    };
+    gw.accept(&session, msg, sink);
+    text(StatusCode::ACCEPTED, "Accepted")
+}
+
+fn json_response(r: &RpcResponse) -> HttpResponse {
+    let body = Message::Response(r.clone()).to_vec();
+    let mut resp = Response::new(ResponseBody::Full(Full::new(Bytes::from(body))));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn events(stream: EventStream) -> HttpResponse {
+    let mut resp = Response::new(ResponseBody::Events(stream));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
+fn rpc_error(status: StatusCode, id: Option<Id>, err: RpcError) -> HttpResponse {
+    let body = match id {
+        Some(id) => Message::Response(RpcResponse::err(id, err)).to_vec(),
+        None => error_without_id(&err),
+    };
+    let mut resp = Response::new(ResponseBody::Full(Full::new(Bytes::from(body))));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn text(status: StatusCode, body: &str) -> HttpResponse {
+    let mut resp = Response::new(ResponseBody::Full(Full::new(Bytes::from(body.to_owned()))));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+fn empty(status: StatusCode) -> HttpResponse {
+    let mut resp = Response::new(ResponseBody::Full(Full::new(Bytes::new())));
+    *resp.status_mut() = status;
+    resp
+}

@@ -1,0 +1,359 @@
+//! A curated endpoint: which servers, which of their tools and prompts, under which names.
+//!
+//! The endpoint keeps an immutable [`View`] of its servers' catalogs, rebuilt only when a
+//! catalog changes and swapped in whole. The hot path reads it with one lock-free-in-practice
+//! read and an `Arc` clone: no recomputation, no database, no lock held across an await.
+
+mod naming;
+mod template;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use gantry_config::{EndpointConfig, Override};
+use gantry_core::names::glob_match;
+use serde_json::{Map, Value, json};
+
+use crate::upstream::{Status, UpstreamServer};
+use naming::Candidate;
+
+/// Where a public tool or prompt name leads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Route {
+    /// Index of the server in [`Endpoint::servers`].
+    pub server: usize,
+    /// The server's own name for it.
+    pub name: String,
+}
+
+/// What an endpoint publishes, computed from its servers' catalogs.
+#[derive(Debug, Default)]
+pub struct View {
+    /// Public tool definitions, in server order then the server's order.
+    pub tools: Vec<Value>,
+    /// Public tool name → server and original name.
+    pub tool_routes: HashMap<String, Route>,
+    /// Public prompt definitions.
+    pub prompts: Vec<Value>,
+    /// Public prompt name → server and original name.
+    pub prompt_routes: HashMap<String, Route>,
+    /// Resources of all servers (URIs are not renamed).
+    pub resources: Vec<Value>,
+    /// Resource URI → server.
+    pub resource_routes: HashMap<String, usize>,
+    /// Resource templates of all servers.
+    pub templates: Vec<Value>,
+    /// (URI template, server) in order, for reads of URIs no list names.
+    pub template_routes: Vec<(String, usize)>,
+    /// Clashes and other reasons some items are withheld.
+    pub problems: Vec<String>,
+}
+
+/// Which lists changed between two views.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Changes {
+    /// `tools/list` changed.
+    pub tools: bool,
+    /// `prompts/list` changed.
+    pub prompts: bool,
+    /// `resources/list` or `resources/templates/list` changed.
+    pub resources: bool,
+}
+
+/// A published endpoint.
+pub struct Endpoint {
+    name: String,
+    cfg: EndpointConfig,
+    servers: Vec<Arc<UpstreamServer>>,
+    view: RwLock<Arc<View>>,
+}
+
+// === impl Endpoint ===
+
+impl Endpoint {
+    pub(crate) fn new(cfg: EndpointConfig, servers: Vec<Arc<UpstreamServer>>) -> Endpoint {
+        let ep = Endpoint {
+            name: cfg.name.clone(),
+            cfg,
+            servers,
+            view: RwLock::new(Arc::new(View::default())),
+        };
+        ep.rebuild();
+        ep
+    }
+
+    /// The endpoint's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The endpoint's config.
+    pub fn config(&self) -> &EndpointConfig {
+        &self.cfg
+    }
+
+    /// Its servers, in config order.
+    pub fn servers(&self) -> &[Arc<UpstreamServer>] {
+        &self.servers
+    }
+
+    /// Whether `server` is one of this endpoint's servers.
+    pub fn has_server(&self, server: &str) -> Option<usize> {
+        self.servers.iter().position(|s| &**s.name() == server)
+    }
+
+    /// The current view.
+    pub fn view(&self) -> Arc<View> {
+        self.view.read().expect("view lock").clone()
+    }
+
+    /// Recomputes the view from the servers' catalogs and says what changed.
+    pub(crate) fn rebuild(&self) -> Changes {
+        let next = Arc::new(self.build_view());
+        for p in &next.problems {
+            tracing::warn!(endpoint = %self.name, "{p}");
+        }
+        let mut slot = self.view.write().expect("view lock");
+        let changes = Changes {
+            tools: slot.tools != next.tools,
+            prompts: slot.prompts != next.prompts,
+            resources: slot.resources != next.resources || slot.templates != next.templates,
+        };
+        *slot = next;
+        changes
+    }
+
+    fn visible(&self, qualified: &str) -> bool {
+        (self.cfg.include.is_empty() || self.cfg.include.iter().any(|g| glob_match(g, qualified)))
+            && !self.cfg.exclude.iter().any(|g| glob_match(g, qualified))
+    }
+
+    fn build_view(&self) -> View {
+        let catalogs: Vec<_> = self.servers.iter().map(|s| s.catalog()).collect();
+        let mut view = View::default();
+        let (tools, tool_routes) = self.name_items(
+            "tool",
+            catalogs.iter().map(|c| &c.tools),
+            |s| &s.config().tools,
+            &self.cfg.tools,
+            &mut view.problems,
+        );
+        view.tools = tools;
+        view.tool_routes = tool_routes;
+        let (prompts, prompt_routes) = self.name_items(
+            "prompt",
+            catalogs.iter().map(|c| &c.prompts),
+            |s| &s.config().prompts,
+            &self.cfg.prompts,
+            &mut view.problems,
+        );
+        view.prompts = prompts;
+        view.prompt_routes = prompt_routes;
+        for (i, c) in catalogs.iter().enumerate() {
+            for r in &c.resources {
+                let Some(uri) = r.get("uri").and_then(Value::as_str) else {
+                    continue;
+                };
+                if let Some(first) = view.resource_routes.get(uri) {
+                    view.problems.push(format!(
+                        "resource {uri:?} is offered by {} and {}; reads go to {}",
+                        self.servers[*first].name(),
+                        self.servers[i].name(),
+                        self.servers[*first].name()
+                    ));
+                    continue;
+                }
+                view.resource_routes.insert(uri.to_owned(), i);
+                view.resources.push(r.clone());
+            }
+            for t in &c.templates {
+                if let Some(tpl) = t.get("uriTemplate").and_then(Value::as_str) {
+                    view.template_routes.push((tpl.to_owned(), i));
+                }
+                view.templates.push(t.clone());
+            }
+        }
+        view
+    }
+
+    /// Filters, overrides and names one kind of item across servers.
+    fn name_items<'a>(
+        &self,
+        kind: &str,
+        lists: impl Iterator<Item = &'a Vec<Value>>,
+        server_overrides: impl Fn(&UpstreamServer) -> &std::collections::BTreeMap<String, Override>,
+        endpoint_overrides: &std::collections::BTreeMap<String, Override>,
+        problems: &mut Vec<String>,
+    ) -> (Vec<Value>, HashMap<String, Route>) {
+        let mut candidates = Vec::new();
+        let mut defs = Vec::new();
+        for (i, list) in lists.enumerate() {
+            let server = &self.servers[i];
+            for item in list {
+                let Some(original) = item.get("name").and_then(Value::as_str) else {
+                    continue;
+                };
+                let qualified = format!("{}/{original}", server.name());
+                if !self.visible(&qualified) {
+                    continue;
+                }
+                let ov = merge_overrides(
+                    server_overrides(server).get(original),
+                    endpoint_overrides.get(&qualified),
+                );
+                candidates.push(Candidate {
+                    server: i,
+                    server_name: server.name().to_string(),
+                    original: original.to_owned(),
+                    fixed: ov.name.clone(),
+                });
+                defs.push((item, ov));
+            }
+        }
+        let named = naming::assign(&self.cfg.naming, kind, &candidates);
+        problems.extend(named.problems);
+        let mut out = Vec::with_capacity(defs.len());
+        let mut routes = HashMap::with_capacity(defs.len());
+        for ((c, (item, ov)), name) in candidates.iter().zip(defs).zip(named.names) {
+            let Some(name) = name else { continue };
+            out.push(rewrite(item, &name, &ov));
+            routes.insert(
+                name,
+                Route {
+                    server: c.server,
+                    name: c.original.clone(),
+                },
+            );
+        }
+        (out, routes)
+    }
+
+    /// The server that can read `uri`: from the resource lists, then by URI template, then
+    /// the only server that offers resources at all.
+    pub fn resource_server(&self, view: &View, uri: &str) -> Option<usize> {
+        if let Some(i) = view.resource_routes.get(uri) {
+            return Some(*i);
+        }
+        if let Some((_, i)) = view
+            .template_routes
+            .iter()
+            .find(|(tpl, _)| template::matches(tpl, uri))
+        {
+            return Some(*i);
+        }
+        let mut with_resources = self.servers.iter().enumerate().filter(|(_, s)| {
+            matches!(s.status(), Status::Ready { hello, .. } if hello.capabilities.get("resources").is_some())
+        });
+        match (with_resources.next(), with_resources.next()) {
+            (Some((i, _)), None) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// The server a `completion/complete` for a resource template should go to.
+    pub fn template_server(&self, view: &View, template: &str) -> Option<usize> {
+        view.template_routes
+            .iter()
+            .find(|(tpl, _)| tpl == template)
+            .map(|(_, i)| *i)
+            .or_else(|| self.resource_server(view, template))
+    }
+
+    /// The honest union of what the endpoint's connected servers offer.
+    pub fn capabilities(&self) -> Value {
+        let mut caps = Map::new();
+        caps.insert("tools".into(), json!({"listChanged": true}));
+        let mut prompts = false;
+        let mut resources = false;
+        let mut subscribe = false;
+        let mut logging = false;
+        let mut completions = false;
+        for s in &self.servers {
+            let Status::Ready { hello, .. } = s.status() else {
+                continue;
+            };
+            let c = &hello.capabilities;
+            prompts |= c.get("prompts").is_some();
+            resources |= c.get("resources").is_some();
+            subscribe |= c.pointer("/resources/subscribe") == Some(&Value::Bool(true));
+            logging |= c.get("logging").is_some();
+            completions |= c.get("completions").is_some();
+        }
+        if prompts {
+            caps.insert("prompts".into(), json!({"listChanged": true}));
+        }
+        if resources {
+            caps.insert(
+                "resources".into(),
+                json!({"listChanged": true, "subscribe": subscribe}),
+            );
+        }
+        if logging {
+            caps.insert("logging".into(), json!({}));
+        }
+        if completions {
+            caps.insert("completions".into(), json!({}));
+        }
+        Value::Object(caps)
+    }
+
+    /// The servers' instructions, each under its server's name.
+    pub fn instructions(&self) -> Option<String> {
+        let parts: Vec<String> = self
+            .servers
+            .iter()
+            .filter_map(|s| match s.status() {
+                Status::Ready { hello, .. } => hello
+                    .instructions
+                    .as_ref()
+                    .map(|i| format!("## {}\n{i}", s.name())),
+                _ => None,
+            })
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("\n\n"))
+    }
+}
+
+fn merge_overrides(server: Option<&Override>, endpoint: Option<&Override>) -> Override {
+    let mut out = server.cloned().unwrap_or_default();
+    if let Some(e) = endpoint {
+        if e.name.is_some() {
+            out.name = e.name.clone();
+        }
+        if e.title.is_some() {
+            out.title = e.title.clone();
+        }
+        if e.description.is_some() {
+            out.description = e.description.clone();
+        }
+        if let Some(a) = &e.annotations {
+            let merged = out.annotations.get_or_insert_with(Map::new);
+            merged.extend(a.clone());
+        }
+    }
+    out
+}
+
+/// The public definition: the server's, renamed and overridden, everything else unchanged.
+fn rewrite(item: &Value, name: &str, ov: &Override) -> Value {
+    let mut def = item.clone();
+    let Some(obj) = def.as_object_mut() else {
+        return def;
+    };
+    obj.insert("name".into(), Value::from(name));
+    if let Some(t) = &ov.title {
+        obj.insert("title".into(), Value::from(t.as_str()));
+    }
+    if let Some(d) = &ov.description {
+        obj.insert("description".into(), Value::from(d.as_str()));
+    }
+    if let Some(a) = &ov.annotations {
+        let ann = obj
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(ann) = ann.as_object_mut() {
+            ann.extend(a.clone());
+        }
+    }
+    def
+}

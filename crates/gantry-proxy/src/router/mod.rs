@@ -1,0 +1,284 @@
+//! The router: a client's request → the right server, under the server's own names.
+//!
+//! Lists are answered from the endpoint's view with cursors the gateway mints; calls are
+//! looked up by public name, renamed to the server's name and forwarded with everything else
+//! in `params` (arguments, `_meta`, unknown fields) untouched.
+
+mod cursor;
+
+use std::sync::Arc;
+
+use gantry_core::protocol::{self, code, log_level_rank, method};
+use gantry_core::{Request, RpcError};
+use serde_json::{Value, json};
+
+use crate::endpoint::{Endpoint, Route, View};
+use crate::session::{ClientHello, Session};
+use crate::upstream::{ClientLink, Peer};
+
+/// Answers one request of `session`.
+pub(crate) async fn handle(
+    session: &Arc<Session>,
+    req: Request,
+    link: Arc<dyn ClientLink>,
+    all_sessions: &(dyn Fn() -> Vec<Arc<Session>> + Send + Sync),
+) -> Result<Value, RpcError> {
+    let ep = session.endpoint();
+    match req.method.as_str() {
+        method::INITIALIZE => Ok(initialize(session, &req).await),
+        method::PING => Ok(json!({})),
+        method::TOOLS_LIST => list(ep, &req, "tools", |v| &v.tools),
+        method::PROMPTS_LIST => list(ep, &req, "prompts", |v| &v.prompts),
+        method::RESOURCES_LIST => list(ep, &req, "resources", |v| &v.resources),
+        method::RESOURCE_TEMPLATES_LIST => list(ep, &req, "resourceTemplates", |v| &v.templates),
+        method::TOOLS_CALL => {
+            let view = ep.view();
+            let (peer, params) = by_name(ep, &view, &req, "tool", &view.tool_routes)?;
+            peer.request(method::TOOLS_CALL, Some(params), Some(link))
+                .await
+        }
+        method::PROMPTS_GET => {
+            let view = ep.view();
+            let (peer, params) = by_name(ep, &view, &req, "prompt", &view.prompt_routes)?;
+            peer.request(method::PROMPTS_GET, Some(params), Some(link))
+                .await
+        }
+        method::RESOURCES_READ => {
+            let peer = by_uri(ep, &req)?;
+            peer.request(method::RESOURCES_READ, req.params, Some(link))
+                .await
+        }
+        method::RESOURCES_SUBSCRIBE => {
+            let peer = by_uri(ep, &req)?;
+            let uri = req.param_str("uri").unwrap_or_default().to_owned();
+            let result = peer
+                .request(method::RESOURCES_SUBSCRIBE, req.params, None)
+                .await?;
+            session.subscribe(&uri);
+            Ok(result)
+        }
+        method::RESOURCES_UNSUBSCRIBE => {
+            let peer = by_uri(ep, &req)?;
+            let uri = req.param_str("uri").unwrap_or_default().to_owned();
+            session.unsubscribe(&uri);
+            // The upstream subscription is shared by every client of the gateway: keep it
+            // while anyone else still wants updates.
+            let others = all_sessions().iter().any(|s| s.is_subscribed(&uri));
+            if others {
+                Ok(json!({}))
+            } else {
+                peer.request(method::RESOURCES_UNSUBSCRIBE, req.params, None)
+                    .await
+            }
+        }
+        method::COMPLETE => complete(ep, req, link).await,
+        method::SET_LEVEL => set_level(ep, session, &req).await,
+        other => Err(RpcError::method_not_found(other)),
+    }
+}
+
+/// How long `initialize` waits for servers that are still making their first connection
+/// attempt, so that the capabilities it advertises include them.
+const INITIALIZE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn initialize(session: &Arc<Session>, req: &Request) -> Value {
+    let deadline = tokio::time::Instant::now() + INITIALIZE_WAIT;
+    for s in session.endpoint().servers() {
+        let _ = tokio::time::timeout_at(deadline, s.first_attempt()).await;
+    }
+    let asked = req.param_str("protocolVersion").unwrap_or_default();
+    let version = if protocol::is_legacy_version(asked) {
+        asked
+    } else {
+        protocol::LATEST_LEGACY_VERSION
+    };
+    let params = req.params_obj();
+    session.set_hello(ClientHello {
+        protocol_version: version.to_owned(),
+        capabilities: params
+            .and_then(|p| p.get("capabilities"))
+            .cloned()
+            .unwrap_or(json!({})),
+        client_info: params
+            .and_then(|p| p.get("clientInfo"))
+            .cloned()
+            .unwrap_or(json!({})),
+    });
+    let ep = session.endpoint();
+    let mut result = json!({
+        "protocolVersion": version,
+        "capabilities": ep.capabilities(),
+        "serverInfo": {
+            "name": format!("gantry/{}", ep.name()),
+            "title": format!("Gantry endpoint {}", ep.name()),
+            "version": env!("CARGO_PKG_VERSION"),
+        },
+    });
+    if let Some(i) = ep.instructions() {
+        result["instructions"] = Value::from(i);
+    }
+    result
+}
+
+fn list(
+    ep: &Endpoint,
+    req: &Request,
+    key: &str,
+    items: impl Fn(&View) -> &Vec<Value>,
+) -> Result<Value, RpcError> {
+    let view = ep.view();
+    let all = items(&view);
+    let start = match req.params_obj().and_then(|p| p.get("cursor")) {
+        None | Some(Value::Null) => 0,
+        Some(Value::String(c)) => cursor::decode(c, key).ok_or_else(|| {
+            RpcError::invalid_params(format!("invalid cursor {c:?}: pass back a nextCursor from an earlier {key} list, or none to start over"))
+        })?,
+        Some(_) => return Err(RpcError::invalid_params("cursor must be a string")),
+    };
+    let size = ep.config().page_size.unwrap_or(usize::MAX);
+    let end = start.saturating_add(size).min(all.len());
+    let page: Vec<Value> = all
+        .get(start.min(all.len())..end)
+        .unwrap_or_default()
+        .to_vec();
+    let mut result = json!({ key: page });
+    if end < all.len() {
+        result["nextCursor"] = Value::from(cursor::encode(key, end));
+    }
+    Ok(result)
+}
+
+/// Resolves `params.name` through `routes` and renames it for the server.
+fn by_name(
+    ep: &Endpoint,
+    view: &View,
+    req: &Request,
+    kind: &str,
+    routes: &std::collections::HashMap<String, Route>,
+) -> Result<(Arc<Peer>, Value), RpcError> {
+    let Some(name) = req.param_str("name") else {
+        return Err(RpcError::invalid_params(format!(
+            "{} needs params.name, the {kind} to use",
+            req.method
+        )));
+    };
+    let Some(route) = routes.get(name) else {
+        let _ = view;
+        // Under prefix naming the name may belong to a server that is not connected.
+        if let gantry_config::Naming::Prefix { separator, format } = &ep.config().naming {
+            for s in ep.servers() {
+                let prefix = format
+                    .split("{tool}")
+                    .next()
+                    .unwrap_or_default()
+                    .replace("{server}", s.name())
+                    .replace("{sep}", separator);
+                if name.starts_with(&prefix) {
+                    s.peer()?;
+                }
+            }
+        }
+        return Err(RpcError::invalid_params(format!(
+            "unknown {kind} {name:?} on endpoint {:?}: list the {kind}s to see their names",
+            ep.name()
+        )));
+    };
+    let (peer, _) = ep.servers()[route.server].peer()?;
+    let mut params = req.params.clone().unwrap_or(json!({}));
+    params["name"] = Value::from(route.name.as_str());
+    Ok((peer, params))
+}
+
+fn by_uri(ep: &Endpoint, req: &Request) -> Result<Arc<Peer>, RpcError> {
+    let Some(uri) = req.param_str("uri") else {
+        return Err(RpcError::invalid_params(format!(
+            "{} needs params.uri",
+            req.method
+        )));
+    };
+    let view = ep.view();
+    let Some(i) = ep.resource_server(&view, uri) else {
+        return Err(RpcError::new(
+            code::RESOURCE_NOT_FOUND,
+            format!(
+                "resource not found: no server of endpoint {:?} offers {uri:?}",
+                ep.name()
+            ),
+        )
+        .with_data(json!({"uri": uri})));
+    };
+    Ok(ep.servers()[i].peer()?.0)
+}
+
+async fn complete(
+    ep: &Endpoint,
+    req: Request,
+    link: Arc<dyn ClientLink>,
+) -> Result<Value, RpcError> {
+    let mut params = req.params.clone().unwrap_or(json!({}));
+    let view = ep.view();
+    let kind = params
+        .pointer("/ref/type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let server = match kind {
+        "ref/prompt" => {
+            let name = params
+                .pointer("/ref/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let route = view.prompt_routes.get(name).ok_or_else(|| {
+                RpcError::invalid_params(format!(
+                    "unknown prompt {name:?} on endpoint {:?}",
+                    ep.name()
+                ))
+            })?;
+            params["ref"]["name"] = Value::from(route.name.as_str());
+            route.server
+        }
+        "ref/resource" => {
+            let uri = params
+                .pointer("/ref/uri")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            ep.template_server(&view, uri).ok_or_else(|| {
+                RpcError::invalid_params(format!(
+                    "no server of endpoint {:?} offers resource template {uri:?}",
+                    ep.name()
+                ))
+            })?
+        }
+        other => {
+            return Err(RpcError::invalid_params(format!(
+                "completion/complete needs params.ref.type \"ref/prompt\" or \"ref/resource\", got {other:?}"
+            )));
+        }
+    };
+    let (peer, _) = ep.servers()[server].peer()?;
+    peer.request(method::COMPLETE, Some(params), Some(link))
+        .await
+}
+
+async fn set_level(ep: &Endpoint, session: &Session, req: &Request) -> Result<Value, RpcError> {
+    let level = req.param_str("level").unwrap_or_default();
+    let Some(rank) = log_level_rank(level) else {
+        return Err(RpcError::invalid_params(format!(
+            "unknown log level {level:?}: expected one of {}",
+            protocol::LOG_LEVELS.join(", ")
+        )));
+    };
+    session.set_log_level(rank);
+    // Servers are shared by all clients: each is asked for this level, and every client's
+    // own level is applied by the gateway when a log line arrives.
+    for s in ep.servers() {
+        if let Ok((peer, hello)) = s.peer()
+            && hello.capabilities.get("logging").is_some()
+            && let Err(e) = peer
+                .request(method::SET_LEVEL, req.params.clone(), None)
+                .await
+        {
+            tracing::debug!(server = %s.name(), error = %e, "logging/setLevel failed");
+        }
+    }
+    Ok(json!({}))
+}

@@ -1,0 +1,291 @@
+//! Downstream sessions: one per connected client.
+//!
+//! A session remembers what the client declared at `initialize` (capabilities, version, log
+//! level, resource subscriptions), where to send it messages nobody asked for (its GET or SSE
+//! stream, or stdout), which of its requests are in flight (so `notifications/cancelled` can
+//! abort them), and which server→client requests await its answer.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gantry_core::protocol::{code, log_level_rank, method};
+use gantry_core::{Id, Message, Notification, Request, RpcError};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::AbortHandle;
+
+use crate::endpoint::Endpoint;
+use crate::upstream::{BoxFuture, ClientLink};
+
+/// Capacity of every channel toward a client.
+pub const CLIENT_QUEUE: usize = 256;
+/// How long a server→client request (sampling, elicitation: a human may be involved) waits.
+const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A channel of messages toward the client.
+pub type Sink = mpsc::Sender<Message>;
+
+/// What the client said about itself at `initialize`.
+#[derive(Clone, Debug, Default)]
+pub struct ClientHello {
+    /// The protocol version agreed with the client.
+    pub protocol_version: String,
+    /// The client's declared capabilities.
+    pub capabilities: Value,
+    /// The client's `clientInfo`.
+    pub client_info: Value,
+}
+
+/// One client's session on one endpoint.
+pub struct Session {
+    id: String,
+    endpoint: Arc<Endpoint>,
+    hello: Mutex<ClientHello>,
+    initialized: AtomicBool,
+    log_level: Mutex<Option<usize>>,
+    subscriptions: Mutex<HashSet<String>>,
+    outbox: Mutex<Option<Sink>>,
+    next_id: AtomicI64,
+    waiting: Mutex<HashMap<i64, oneshot::Sender<Result<Value, RpcError>>>>,
+    inflight: Mutex<HashMap<Id, AbortHandle>>,
+}
+
+// === impl Session ===
+
+impl Session {
+    /// A new session with a crypto-random id.
+    pub fn new(endpoint: Arc<Endpoint>) -> Arc<Session> {
+        Arc::new(Session {
+            id: new_session_id(),
+            endpoint,
+            hello: Mutex::new(ClientHello::default()),
+            initialized: AtomicBool::new(false),
+            log_level: Mutex::new(None),
+            subscriptions: Mutex::new(HashSet::new()),
+            outbox: Mutex::new(None),
+            next_id: AtomicI64::new(1),
+            waiting: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The session id (`Mcp-Session-Id`, or the SSE `sessionId`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The endpoint this session is on.
+    pub fn endpoint(&self) -> &Arc<Endpoint> {
+        &self.endpoint
+    }
+
+    /// What the client declared.
+    pub fn hello(&self) -> ClientHello {
+        self.hello.lock().expect("hello lock").clone()
+    }
+
+    pub(crate) fn set_hello(&self, hello: ClientHello) {
+        *self.hello.lock().expect("hello lock") = hello;
+        self.initialized.store(true, Ordering::Release);
+    }
+
+    /// Whether `initialize` has been answered.
+    pub fn is_initialized(&self) -> bool {
+        self.initialized.load(Ordering::Acquire)
+    }
+
+    /// Sets where unsolicited messages go (replacing any earlier stream).
+    pub fn set_outbox(&self, sink: Option<Sink>) {
+        *self.outbox.lock().expect("outbox lock") = sink;
+    }
+
+    /// Sends a message on the session's stream; dropped (and logged) if there is no stream
+    /// or the client does not keep up.
+    pub fn send_unsolicited(&self, msg: Message) {
+        let sink = self.outbox.lock().expect("outbox lock").clone();
+        match sink {
+            Some(s) => {
+                if let Err(e) = s.try_send(msg) {
+                    tracing::debug!(session = %self.id, error = %e, "client stream full or closed; message dropped");
+                }
+            }
+            None => {
+                tracing::trace!(session = %self.id, "no open stream for an unsolicited message")
+            }
+        }
+    }
+
+    /// The sink for messages related to a request when the transport has no per-request
+    /// stream.
+    pub fn outbox(&self) -> Option<Sink> {
+        self.outbox.lock().expect("outbox lock").clone()
+    }
+
+    pub(crate) fn set_log_level(&self, level: usize) {
+        *self.log_level.lock().expect("level lock") = Some(level);
+    }
+
+    /// Whether a log message at `level` should reach this client. `asked`: the message belongs
+    /// to one of the client's requests (then it passes unless the client set a higher level);
+    /// unrelated log lines reach only clients that set a level.
+    pub fn wants_log(&self, level: Option<&str>, asked: bool) -> bool {
+        let set = *self.log_level.lock().expect("level lock");
+        let rank = level.and_then(log_level_rank).unwrap_or(0);
+        match set {
+            Some(min) => rank >= min,
+            None => asked,
+        }
+    }
+
+    pub(crate) fn subscribe(&self, uri: &str) {
+        self.subscriptions
+            .lock()
+            .expect("subs lock")
+            .insert(uri.to_owned());
+    }
+
+    pub(crate) fn unsubscribe(&self, uri: &str) {
+        self.subscriptions.lock().expect("subs lock").remove(uri);
+    }
+
+    /// Whether the client subscribed to `uri`.
+    pub fn is_subscribed(&self, uri: &str) -> bool {
+        self.subscriptions.lock().expect("subs lock").contains(uri)
+    }
+
+    /// Registers a running request so that `notifications/cancelled` can abort it.
+    pub fn track(&self, id: Id, handle: AbortHandle) {
+        self.inflight
+            .lock()
+            .expect("inflight lock")
+            .insert(id, handle);
+    }
+
+    /// Forgets a finished request.
+    pub fn untrack(&self, id: &Id) {
+        self.inflight.lock().expect("inflight lock").remove(id);
+    }
+
+    /// Aborts the client's request `id`; dropping its upstream call sends the cancellation
+    /// on to the server.
+    pub fn cancel(&self, id: &Id) {
+        if let Some(h) = self.inflight.lock().expect("inflight lock").remove(id) {
+            h.abort();
+        }
+    }
+
+    /// Delivers the client's answer to a server→client request.
+    pub fn answer(&self, id: &Id, outcome: Result<Value, RpcError>) {
+        let Id::Num(n) = id else { return };
+        if let Some(tx) = self.waiting.lock().expect("waiting lock").remove(n) {
+            let _ = tx.send(outcome);
+        }
+    }
+
+    /// Ends the session: aborts its requests and closes its stream.
+    pub fn close(&self) {
+        for (_, h) in self.inflight.lock().expect("inflight lock").drain() {
+            h.abort();
+        }
+        self.waiting.lock().expect("waiting lock").clear();
+        self.set_outbox(None);
+    }
+
+    fn capability_for(method: &str) -> Option<&'static str> {
+        match method {
+            method::SAMPLING_CREATE => Some("sampling"),
+            method::ELICITATION_CREATE => Some("elicitation"),
+            method::ROOTS_LIST => Some("roots"),
+            _ => None,
+        }
+    }
+
+    /// Sends a server→client request on `sink` and waits for the client's answer.
+    async fn ask(
+        self: Arc<Self>,
+        sink: Sink,
+        method: String,
+        params: Option<Value>,
+    ) -> Result<Value, RpcError> {
+        if let Some(cap) = Self::capability_for(&method)
+            && self.hello().capabilities.get(cap).is_none()
+        {
+            return Err(RpcError::new(
+                code::METHOD_NOT_FOUND,
+                format!(
+                    "the client did not declare the {cap} capability, so {method} cannot be sent to it"
+                ),
+            ));
+        }
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.waiting.lock().expect("waiting lock").insert(n, tx);
+        let req = Message::Request(Request {
+            id: Id::Num(n),
+            method: method.clone(),
+            params,
+        });
+        if sink.send(req).await.is_err() {
+            self.waiting.lock().expect("waiting lock").remove(&n);
+            return Err(RpcError::internal(format!(
+                "the client's stream closed before {method} could be sent"
+            )));
+        }
+        match tokio::time::timeout(CLIENT_REQUEST_TIMEOUT, rx).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(RpcError::internal(
+                "the client session ended before answering",
+            )),
+            Err(_) => {
+                self.waiting.lock().expect("waiting lock").remove(&n);
+                Err(RpcError::internal(format!(
+                    "the client did not answer {method} within {CLIENT_REQUEST_TIMEOUT:?}"
+                )))
+            }
+        }
+    }
+}
+
+/// A fresh session id: 128 random bits, hex.
+fn new_session_id() -> String {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("the OS provides randomness");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Routes what a server sends about one client request to that client.
+pub struct RequestLink {
+    session: Arc<Session>,
+    sink: Sink,
+}
+
+impl RequestLink {
+    /// A link that sends on `sink`.
+    pub fn new(session: Arc<Session>, sink: Sink) -> Arc<RequestLink> {
+        Arc::new(RequestLink { session, sink })
+    }
+}
+
+impl ClientLink for RequestLink {
+    fn notify(&self, n: Notification) {
+        if n.method == method::MESSAGE {
+            let level = n
+                .params
+                .as_ref()
+                .and_then(|p| p.get("level"))
+                .and_then(Value::as_str);
+            if !self.session.wants_log(level, true) {
+                return;
+            }
+        }
+        if let Err(e) = self.sink.try_send(Message::Notification(n)) {
+            tracing::debug!(session = %self.session.id, error = %e, "client stream full or closed; notification dropped");
+        }
+    }
+
+    fn request(&self, method: String, params: Option<Value>) -> BoxFuture<Result<Value, RpcError>> {
+        Box::pin(self.session.clone().ask(self.sink.clone(), method, params))
+    }
+}

@@ -1,0 +1,418 @@
+//! The gateway's JSON-RPC client over one transport.
+//!
+//! A [`Peer`] owns the id space of its upstream connection. Each request it sends gets a fresh
+//! integer id, and that id doubles as the request's progress token upstream, so progress maps
+//! back to the caller without a second table. Messages the server sends that belong to one of
+//! our requests (progress, log lines, sampling or elicitation requests) go to that request's
+//! [`ClientLink`]; the rest go to the peer's [`PeerEvents`]. Dropping the future of
+//! [`Peer::request`] before it completes sends `notifications/cancelled` upstream, so
+//! cancelling a client's request anywhere above simply drops it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gantry_core::protocol::{code, method};
+use gantry_core::{Id, Message, Notification, Request, Response, RpcError};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use super::transport::{Transport, TransportEvent};
+
+/// A boxed future, for the object-safe traits below.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Where messages related to one request go: the client that caused it.
+pub trait ClientLink: Send + Sync {
+    /// Delivers a notification (progress, log message) to the client.
+    fn notify(&self, n: Notification);
+    /// Sends a server→client request (sampling, elicitation, roots) to the client and waits
+    /// for its answer.
+    fn request(&self, method: String, params: Option<Value>) -> BoxFuture<Result<Value, RpcError>>;
+}
+
+/// Receives what a server sends that no request of ours explains.
+pub trait PeerEvents: Send + Sync {
+    /// A notification not tied to a request (list changes, resource updates, log lines).
+    fn notification(&self, n: Notification);
+    /// A server→client request not tied to a request of ours.
+    fn request(&self, req: Request) -> BoxFuture<Result<Value, RpcError>>;
+    /// The connection closed.
+    fn closed(&self, reason: &str);
+}
+
+struct Pending {
+    tx: oneshot::Sender<Result<Value, RpcError>>,
+    link: Option<Arc<dyn ClientLink>>,
+    /// The client's own progress token, restored on progress notifications.
+    progress_token: Option<Value>,
+}
+
+/// What `initialize` told us about the server.
+#[derive(Clone, Debug)]
+pub struct ServerHello {
+    /// The negotiated protocol version.
+    pub protocol_version: String,
+    /// The server's capabilities.
+    pub capabilities: Value,
+    /// The server's `serverInfo`.
+    pub server_info: Value,
+    /// The server's `instructions`, if any.
+    pub instructions: Option<String>,
+}
+
+/// A JSON-RPC connection to one server.
+pub struct Peer {
+    server: Arc<str>,
+    transport: Transport,
+    next_id: AtomicI64,
+    pending: Mutex<HashMap<i64, Pending>>,
+    closed: AtomicBool,
+    close_reason: Mutex<Option<String>>,
+    events: Arc<dyn PeerEvents>,
+    request_timeout: Duration,
+}
+
+// === impl Peer ===
+
+impl Peer {
+    /// Starts a peer over a connected transport; `rx` is the transport's event channel.
+    pub(crate) fn start(
+        server: Arc<str>,
+        transport: Transport,
+        rx: mpsc::Receiver<TransportEvent>,
+        events: Arc<dyn PeerEvents>,
+        request_timeout: Duration,
+    ) -> Arc<Peer> {
+        let peer = Arc::new(Peer {
+            server,
+            transport,
+            next_id: AtomicI64::new(1),
+            pending: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+            close_reason: Mutex::new(None),
+            events,
+            request_timeout,
+        });
+        tokio::spawn(read_loop(Arc::downgrade(&peer), rx));
+        peer
+    }
+
+    /// The server's name.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Whether the connection is closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Runs the `initialize` handshake, offering `capabilities` as the client's.
+    pub(crate) async fn initialize(
+        self: &Arc<Self>,
+        capabilities: Value,
+        timeout: Duration,
+    ) -> Result<ServerHello, RpcError> {
+        let params = json!({
+            "protocolVersion": gantry_core::protocol::LATEST_LEGACY_VERSION,
+            "capabilities": capabilities,
+            "clientInfo": {"name": "gantry", "version": env!("CARGO_PKG_VERSION")},
+        });
+        let result = self
+            .request_with(method::INITIALIZE, Some(params), None, timeout)
+            .await?;
+        let version = result
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if !gantry_core::protocol::is_legacy_version(&version) {
+            return Err(RpcError::new(
+                code::UPSTREAM_UNAVAILABLE,
+                format!(
+                    "server {} answered initialize with unsupported protocol version {version:?}",
+                    self.server
+                ),
+            ));
+        }
+        self.transport.set_protocol_version(&version);
+        self.notify(method::INITIALIZED, None).await?;
+        Ok(ServerHello {
+            protocol_version: version,
+            capabilities: result.get("capabilities").cloned().unwrap_or(json!({})),
+            server_info: result.get("serverInfo").cloned().unwrap_or(json!({})),
+            instructions: result
+                .get("instructions")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
+
+    /// Sends a request and waits for its result within the server's request timeout.
+    ///
+    /// Messages the server relates to this request go to `link`. A `_meta.progressToken` in
+    /// `params` is replaced by the upstream id and restored on the way back.
+    pub async fn request(
+        self: &Arc<Self>,
+        method: &str,
+        params: Option<Value>,
+        link: Option<Arc<dyn ClientLink>>,
+    ) -> Result<Value, RpcError> {
+        self.request_with(method, params, link, self.request_timeout)
+            .await
+    }
+
+    async fn request_with(
+        self: &Arc<Self>,
+        method: &str,
+        mut params: Option<Value>,
+        link: Option<Arc<dyn ClientLink>>,
+        timeout: Duration,
+    ) -> Result<Value, RpcError> {
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let progress_token = params
+            .as_mut()
+            .and_then(|p| p.get_mut("_meta"))
+            .and_then(Value::as_object_mut)
+            .and_then(|m| m.get_mut("progressToken"))
+            .map(|t| std::mem::replace(t, Value::from(id)));
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().expect("pending lock").insert(
+            id,
+            Pending {
+                tx,
+                link,
+                progress_token,
+            },
+        );
+        let mut guard = CancelOnDrop {
+            peer: self,
+            id,
+            armed: true,
+        };
+        let msg = Message::Request(Request {
+            id: Id::Num(id),
+            method: method.to_owned(),
+            params,
+        });
+        if let Err(e) = self.transport.send(&msg).await {
+            guard.armed = false;
+            self.pending.lock().expect("pending lock").remove(&id);
+            return Err(RpcError::new(
+                code::UPSTREAM_CLOSED,
+                format!("server {}: {e}", self.server),
+            ));
+        }
+        let outcome = match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(result)) => {
+                guard.armed = false;
+                result
+            }
+            Ok(Err(_)) => {
+                guard.armed = false;
+                Err(self.closed_error())
+            }
+            Err(_) => Err(RpcError::new(
+                code::UPSTREAM_TIMEOUT,
+                format!(
+                    "server {} did not answer {method} within {:?}; the request was cancelled",
+                    self.server, timeout
+                ),
+            )),
+        };
+        drop(guard);
+        outcome
+    }
+
+    /// Sends a notification.
+    pub async fn notify(&self, method: &str, params: Option<Value>) -> Result<(), RpcError> {
+        let msg = Message::Notification(Notification::new(method, params));
+        self.transport.send(&msg).await.map_err(|e| {
+            RpcError::new(
+                code::UPSTREAM_CLOSED,
+                format!("server {}: {e}", self.server),
+            )
+        })
+    }
+
+    /// Closes the connection and fails what is pending.
+    pub async fn close(&self) {
+        self.mark_closed("closed by the gateway".into());
+        self.transport.close().await;
+    }
+
+    fn closed_error(&self) -> RpcError {
+        let reason = self
+            .close_reason
+            .lock()
+            .expect("reason lock")
+            .clone()
+            .unwrap_or_else(|| "connection closed".into());
+        RpcError::new(
+            code::UPSTREAM_CLOSED,
+            format!("server {} is not connected: {reason}", self.server),
+        )
+    }
+
+    fn mark_closed(&self, reason: String) -> bool {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        *self.close_reason.lock().expect("reason lock") = Some(reason);
+        let pending: Vec<Pending> = self
+            .pending
+            .lock()
+            .expect("pending lock")
+            .drain()
+            .map(|(_, p)| p)
+            .collect();
+        let err = self.closed_error();
+        for p in pending {
+            let _ = p.tx.send(Err(err.clone()));
+        }
+        true
+    }
+
+    /// The link of the request `related` names, or, when the transport cannot tell which
+    /// request a message belongs to (stdio and legacy SSE carry everything on one stream), of
+    /// the only request in flight that has one.
+    fn link_for(&self, related: Option<&Id>) -> Option<Arc<dyn ClientLink>> {
+        let pending = self.pending.lock().expect("pending lock");
+        match related {
+            Some(Id::Num(id)) => pending.get(id).and_then(|p| p.link.clone()),
+            Some(Id::Str(_)) => None,
+            None if matches!(self.transport, Transport::Http(_)) => None,
+            None => {
+                let mut links = pending.values().filter_map(|p| p.link.as_ref());
+                match (links.next(), links.next()) {
+                    (Some(only), None) => Some(only.clone()),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    fn on_response(&self, resp: Response) {
+        let Id::Num(id) = resp.id else {
+            tracing::debug!(server = %self.server, id = %resp.id, "response with an id the gateway never sent");
+            return;
+        };
+        if let Some(p) = self.pending.lock().expect("pending lock").remove(&id) {
+            let _ = p.tx.send(resp.outcome);
+        }
+    }
+
+    fn on_progress(&self, mut n: Notification) {
+        let token = n
+            .params
+            .as_ref()
+            .and_then(|p| p.get("progressToken"))
+            .and_then(Value::as_i64);
+        let target = token.and_then(|t| {
+            let pending = self.pending.lock().expect("pending lock");
+            let p = pending.get(&t)?;
+            Some((p.link.clone()?, p.progress_token.clone()?))
+        });
+        if let Some((link, original)) = target {
+            if let Some(p) = n.params.as_mut().and_then(Value::as_object_mut) {
+                p.insert("progressToken".into(), original);
+            }
+            link.notify(n);
+        }
+    }
+
+    fn on_server_request(self: &Arc<Self>, req: Request, related: Option<Id>) {
+        let peer = self.clone();
+        let link = self.link_for(related.as_ref());
+        tokio::spawn(async move {
+            let outcome = if req.method == method::PING {
+                Ok(json!({}))
+            } else if let Some(link) = link {
+                link.request(req.method.clone(), req.params.clone()).await
+            } else {
+                peer.events.request(req.clone()).await
+            };
+            let msg = Message::Response(Response {
+                id: req.id,
+                outcome,
+            });
+            if let Err(e) = peer.transport.send(&msg).await {
+                tracing::debug!(server = %peer.server, error = %e, "could not answer a server request");
+            }
+        });
+    }
+}
+
+/// Sends `notifications/cancelled` for a request whose caller stopped waiting.
+struct CancelOnDrop<'a> {
+    peer: &'a Arc<Peer>,
+    id: i64,
+    armed: bool,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let removed = self
+            .peer
+            .pending
+            .lock()
+            .expect("pending lock")
+            .remove(&self.id);
+        if removed.is_none() || self.peer.is_closed() {
+            return;
+        }
+        let peer = self.peer.clone();
+        let id = self.id;
+        tokio::spawn(async move {
+            let params = json!({"requestId": id, "reason": "cancelled by the client"});
+            let _ = peer.notify(method::CANCELLED, Some(params)).await;
+        });
+    }
+}
+
+async fn read_loop(peer: std::sync::Weak<Peer>, mut rx: mpsc::Receiver<TransportEvent>) {
+    while let Some(event) = rx.recv().await {
+        let Some(peer) = peer.upgrade() else { return };
+        match event {
+            TransportEvent::Message { msg, related } => match msg {
+                Message::Response(r) => peer.on_response(r),
+                Message::Request(r) => peer.on_server_request(r, related),
+                Message::Notification(n) if n.method == method::PROGRESS => peer.on_progress(n),
+                Message::Notification(n) => {
+                    let link = match n.method.as_str() {
+                        method::MESSAGE => peer.link_for(related.as_ref()),
+                        _ => None,
+                    };
+                    match link {
+                        Some(link) => link.notify(n),
+                        None => peer.events.notification(n),
+                    }
+                }
+            },
+            TransportEvent::Failed { id, error } => {
+                if let Id::Num(id) = id
+                    && let Some(p) = peer.pending.lock().expect("pending lock").remove(&id)
+                {
+                    let _ = p.tx.send(Err(error));
+                }
+            }
+            TransportEvent::Closed { reason } => {
+                tracing::warn!(server = %peer.server, %reason, "upstream connection closed");
+                if peer.mark_closed(reason.clone()) {
+                    peer.events.closed(&reason);
+                }
+                return;
+            }
+        }
+    }
+}

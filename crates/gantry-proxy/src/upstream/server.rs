@@ -1,0 +1,400 @@
+//! One configured server: its connection, its catalog, and the loop that keeps it connected.
+//!
+//! Servers connect in parallel and independently. A server that fails to start, or whose
+//! connection drops, is retried in the background with exponential backoff and jitter while
+//! every endpoint keeps serving the others. Its last known catalog stays listed while it is
+//! down; calling into it answers at once with an error that says why it is unavailable.
+
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use gantry_config::ServerConfig;
+use gantry_core::protocol::{code, method};
+use gantry_core::{Notification, Request, RpcError};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc, watch};
+
+use super::peer::{BoxFuture, Peer, PeerEvents, ServerHello};
+use super::transport::{Transport, TransportContext};
+
+/// Capacity of a transport's event channel.
+const EVENT_QUEUE: usize = 256;
+/// Most pages followed when listing one kind of item.
+const MAX_PAGES: usize = 1000;
+
+/// What a server tells the rest of the gateway.
+#[derive(Debug)]
+pub enum ServerEvent {
+    /// The server's catalog or its availability changed.
+    Changed {
+        /// The server.
+        server: Arc<str>,
+    },
+    /// A notification no request explains (resource updates, log lines).
+    Notification {
+        /// The server.
+        server: Arc<str>,
+        /// The notification as the server sent it.
+        notification: Notification,
+    },
+}
+
+/// Everything a server advertises, in the order it lists them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Catalog {
+    /// `tools/list`.
+    pub tools: Vec<Value>,
+    /// `prompts/list`.
+    pub prompts: Vec<Value>,
+    /// `resources/list`.
+    pub resources: Vec<Value>,
+    /// `resources/templates/list`.
+    pub templates: Vec<Value>,
+}
+
+/// Where a server's connection stands.
+#[derive(Clone)]
+pub enum Status {
+    /// The first connection attempt is under way.
+    Starting,
+    /// Connected and initialized.
+    Ready {
+        /// The connection.
+        peer: Arc<Peer>,
+        /// What `initialize` said.
+        hello: Arc<ServerHello>,
+    },
+    /// Not connected; retrying.
+    Down {
+        /// The last error.
+        error: String,
+    },
+}
+
+/// A configured upstream server.
+pub struct UpstreamServer {
+    name: Arc<str>,
+    cfg: ServerConfig,
+    ctx: TransportContext,
+    status: RwLock<Status>,
+    catalog: RwLock<Arc<Catalog>>,
+    /// Bumped after each connection attempt settles (connected with its catalog loaded, or
+    /// failed).
+    attempts: watch::Sender<u64>,
+    closed: Notify,
+    events: mpsc::Sender<ServerEvent>,
+    shutdown: Notify,
+}
+
+// === impl UpstreamServer ===
+
+impl UpstreamServer {
+    /// Creates the server and starts connecting in the background.
+    pub(crate) fn start(
+        cfg: ServerConfig,
+        http: super::transport::HttpClient,
+        events: mpsc::Sender<ServerEvent>,
+    ) -> Arc<UpstreamServer> {
+        let name: Arc<str> = cfg.name.as_str().into();
+        let server = Arc::new(UpstreamServer {
+            ctx: TransportContext {
+                server: name.clone(),
+                http,
+            },
+            name,
+            cfg,
+            status: RwLock::new(Status::Starting),
+            catalog: RwLock::new(Arc::new(Catalog::default())),
+            attempts: watch::channel(0).0,
+            closed: Notify::new(),
+            events,
+            shutdown: Notify::new(),
+        });
+        tokio::spawn(supervise(Arc::downgrade(&server)));
+        server
+    }
+
+    /// The server's name.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// The server's config.
+    pub fn config(&self) -> &ServerConfig {
+        &self.cfg
+    }
+
+    /// Where the connection stands.
+    pub fn status(&self) -> Status {
+        self.status.read().expect("status lock").clone()
+    }
+
+    /// The last known catalog.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().expect("catalog lock").clone()
+    }
+
+    /// The live connection, or an error that says why there is none.
+    pub fn peer(&self) -> Result<(Arc<Peer>, Arc<ServerHello>), RpcError> {
+        match self.status() {
+            Status::Ready { peer, hello } if !peer.is_closed() => Ok((peer, hello)),
+            Status::Ready { .. } => {
+                Err(self.unavailable("the connection just closed; reconnecting"))
+            }
+            Status::Starting => Err(self.unavailable("still starting")),
+            Status::Down { error } => {
+                Err(self.unavailable(&format!("{error}; retrying in the background")))
+            }
+        }
+    }
+
+    fn unavailable(&self, why: &str) -> RpcError {
+        RpcError::new(
+            code::UPSTREAM_UNAVAILABLE,
+            format!("server {} is unavailable: {why}", self.name),
+        )
+    }
+
+    /// Waits until the first connection attempt has settled (ready or failed).
+    pub async fn first_attempt(&self) {
+        let mut rx = self.attempts.subscribe();
+        let _ = rx.wait_for(|n| *n > 0).await;
+    }
+
+    /// Stops the server: closes the connection and ends the supervisor.
+    pub async fn stop(&self) {
+        self.shutdown.notify_one();
+        if let Status::Ready { peer, .. } = self.status() {
+            peer.close().await;
+        }
+    }
+
+    async fn connect(self: &Arc<Self>) -> Result<(Arc<Peer>, ServerHello), String> {
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        let timeout = self.cfg.connect_timeout;
+        let attempt = async {
+            let transport = Transport::connect(&self.cfg, &self.ctx, tx)
+                .await
+                .map_err(|e| e.to_string())?;
+            let events: Arc<dyn PeerEvents> = Arc::new(ServerLink(Arc::downgrade(self)));
+            let peer = Peer::start(
+                self.name.clone(),
+                transport,
+                rx,
+                events,
+                self.cfg.request_timeout,
+            );
+            match peer.initialize(client_capabilities(), timeout).await {
+                Ok(hello) => Ok((peer, hello)),
+                Err(e) => {
+                    peer.close().await;
+                    Err(format!("initialize failed: {}", e.message))
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, attempt).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("no answer to initialize within {timeout:?}")),
+        }
+    }
+
+    /// Re-reads every list the server offers and reports a change if there was one.
+    pub(crate) async fn refresh_catalog(&self) {
+        let Ok((peer, hello)) = self.peer() else {
+            return;
+        };
+        let caps = &hello.capabilities;
+        let old = self.catalog();
+        let mut next = (*old).clone();
+        if caps.get("tools").is_some() {
+            list_into(&peer, method::TOOLS_LIST, "tools", &mut next.tools).await;
+        }
+        if caps.get("prompts").is_some() {
+            list_into(&peer, method::PROMPTS_LIST, "prompts", &mut next.prompts).await;
+        }
+        if caps.get("resources").is_some() {
+            list_into(
+                &peer,
+                method::RESOURCES_LIST,
+                "resources",
+                &mut next.resources,
+            )
+            .await;
+            list_into(
+                &peer,
+                method::RESOURCE_TEMPLATES_LIST,
+                "resourceTemplates",
+                &mut next.templates,
+            )
+            .await;
+        }
+        *self.catalog.write().expect("catalog lock") = Arc::new(next);
+        self.changed();
+    }
+
+    fn changed(&self) {
+        let _ = self.events.try_send(ServerEvent::Changed {
+            server: self.name.clone(),
+        });
+    }
+
+    fn set_status(&self, status: Status) {
+        *self.status.write().expect("status lock") = status;
+        self.changed();
+    }
+
+    fn attempt_settled(&self) {
+        self.attempts.send_modify(|n| *n += 1);
+    }
+}
+
+/// The capabilities the gateway declares upstream: those it can route to its clients.
+fn client_capabilities() -> Value {
+    json!({
+        "sampling": {},
+        "elicitation": {"form": {}, "url": {}},
+        "roots": {"listChanged": true},
+    })
+}
+
+/// Fetches every page of a list; on error keeps what was there and logs.
+async fn list_into(peer: &Arc<Peer>, method: &str, key: &str, into: &mut Vec<Value>) {
+    let mut items = Vec::new();
+    let mut cursor: Option<Value> = None;
+    for _ in 0..MAX_PAGES {
+        let params = cursor.take().map(|c| json!({"cursor": c}));
+        match peer.request(method, params, None).await {
+            Ok(mut result) => {
+                if let Some(Value::Array(page)) = result.get_mut(key).map(Value::take) {
+                    items.extend(page);
+                }
+                match result.get("nextCursor") {
+                    Some(c) if !c.is_null() => cursor = Some(c.clone()),
+                    _ => {
+                        *into = items;
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(server = peer.server(), method, error = %e, "listing failed; keeping the previous list");
+                return;
+            }
+        }
+    }
+    tracing::warn!(
+        server = peer.server(),
+        method,
+        "more than {MAX_PAGES} pages; list truncated"
+    );
+    *into = items;
+}
+
+/// Keeps one server connected until it is stopped or dropped.
+async fn supervise(server: Weak<UpstreamServer>) {
+    let mut backoff = Backoff::new();
+    loop {
+        let Some(s) = server.upgrade() else { return };
+        match s.connect().await {
+            Ok((peer, hello)) => {
+                tracing::info!(server = %s.name, version = %hello.protocol_version, "server connected");
+                backoff.reset();
+                s.set_status(Status::Ready {
+                    peer: peer.clone(),
+                    hello: Arc::new(hello),
+                });
+                s.refresh_catalog().await;
+                s.attempt_settled();
+                tokio::select! {
+                    _ = s.closed.notified() => {}
+                    _ = s.shutdown.notified() => { return; }
+                }
+                let error = "connection closed".to_owned();
+                s.set_status(Status::Down { error });
+            }
+            Err(error) => {
+                tracing::warn!(server = %s.name, %error, "server failed to connect");
+                s.set_status(Status::Down { error });
+                s.attempt_settled();
+            }
+        }
+        let delay = backoff.next();
+        let shutdown = async { s.shutdown.notified().await };
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown => { return; }
+        }
+    }
+}
+
+/// Exponential backoff from 250 ms to 30 s with ±20% jitter.
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(250);
+    const CEILING: Duration = Duration::from_secs(30);
+
+    fn new() -> Self {
+        Backoff { next: Self::FIRST }
+    }
+
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+
+    fn next(&mut self) -> Duration {
+        let base = self.next;
+        self.next = (self.next * 2).min(Self::CEILING);
+        let mut b = [0u8; 2];
+        let _ = getrandom::fill(&mut b);
+        let jitter = f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX) * 0.4 + 0.8;
+        base.mul_f64(jitter)
+    }
+}
+
+/// The server's [`PeerEvents`]: what its shared connection receives unasked.
+struct ServerLink(Weak<UpstreamServer>);
+
+impl PeerEvents for ServerLink {
+    fn notification(&self, n: Notification) {
+        let Some(server) = self.0.upgrade() else {
+            return;
+        };
+        match n.method.as_str() {
+            method::TOOLS_LIST_CHANGED
+            | method::PROMPTS_LIST_CHANGED
+            | method::RESOURCES_LIST_CHANGED => {
+                tokio::spawn(async move { server.refresh_catalog().await });
+            }
+            _ => {
+                let _ = server.events.try_send(ServerEvent::Notification {
+                    server: server.name.clone(),
+                    notification: n,
+                });
+            }
+        }
+    }
+
+    fn request(&self, req: Request) -> BoxFuture<Result<Value, RpcError>> {
+        Box::pin(async move {
+            match req.method.as_str() {
+                // A request no client caused: the gateway itself exposes no roots.
+                method::ROOTS_LIST => Ok(json!({"roots": []})),
+                other => Err(RpcError::new(
+                    code::METHOD_NOT_FOUND,
+                    format!(
+                        "{other} cannot be routed: it is not related to any client request in flight"
+                    ),
+                )),
+            }
+        })
+    }
+
+    fn closed(&self, _reason: &str) {
+        if let Some(server) = self.0.upgrade() {
+            server.closed.notify_one();
+        }
+    }
+}
