@@ -1,0 +1,42 @@
+"""The official MCP conformance suite, run against Gantry in front of our fixture server.
+
+The suite (npm @modelcontextprotocol/conformance, pinned) scores the gateway as if it were one
+server; the fixture (tests/fixtures/conformance_server.py) provides the names the suite calls.
+Expected failures live in tests/conformance/baseline-<version>.yml, and the run fails both on
+a new failure and on a baseline entry that now passes (scripts/conformance.sh).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import CONFORMANCE_FIXTURE, REPO_ROOT
+
+
+def fixture_stdio_config() -> str:
+    return f"""
+[servers.fixture]
+command = "{sys.executable}"
+args = ["{CONFORMANCE_FIXTURE}", "--transport", "stdio"]
+[endpoints.conformance]
+servers = ["fixture"]
+naming = "priority"
+"""
+
+
+@pytest.mark.parametrize("version", ["2025-11-25"])
+def test_conformance_suite_through_gantry(gantry, version: str) -> None:
+    gw = gantry(fixture_stdio_config())
+    run = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "conformance.sh"), gw.endpoint_url("conformance"), version],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    print(run.stdout[-6000:])
+    print(run.stderr[-3000:])
+    assert run.returncode == 0, f"conformance {version} failed through gantry (see output above)"
+    assert f"conformance {version}:" in run.stdout
