@@ -23,6 +23,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Largest accepted request body, in bytes (413 beyond).
     pub max_body_bytes: usize,
+    /// How long a client session may stay idle (no request, no open stream) before it is
+    /// dropped; the client then gets 404 and initializes again.
+    pub session_idle_timeout: Duration,
     /// Browser origins allowed to call the gateway, as globs (`http://localhost:*`).
     pub allowed_origins: Vec<String>,
     /// Upstream servers by name, in name order.

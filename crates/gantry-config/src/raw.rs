@@ -17,6 +17,8 @@ pub struct RawConfig {
     pub listen: Option<Spanned<String>>,
     /// `max_body_bytes = 4194304`.
     pub max_body_bytes: Option<Spanned<i64>>,
+    /// `session_idle_timeout = 3600`: seconds before an idle client session is dropped.
+    pub session_idle_timeout: Option<Spanned<f64>>,
     /// `allowed_origins = ["http://localhost:*"]`.
     pub allowed_origins: Option<Vec<String>>,
     /// `import = ["claude_desktop_config.json"]`: mcpServers files whose servers are added.

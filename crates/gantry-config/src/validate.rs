@@ -88,6 +88,12 @@ fn build(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
     };
     let max_body_bytes = positive(src, raw.max_body_bytes.as_ref(), "max_body_bytes")?
         .unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    let session_idle_timeout = seconds(
+        src,
+        raw.session_idle_timeout.as_ref(),
+        "session_idle_timeout",
+        3600,
+    )?;
     let allowed_origins = raw.allowed_origins.unwrap_or_else(|| {
         vec![
             "http://localhost:*".into(),
@@ -152,6 +158,7 @@ fn build(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
         source: src.file.to_path_buf(),
         listen,
         max_body_bytes,
+        session_idle_timeout,
         allowed_origins,
         servers,
         endpoints,

@@ -76,6 +76,7 @@ impl Gateway {
             sessions: RwLock::new(HashMap::new()),
         });
         tokio::spawn(fan_out(Arc::downgrade(&gw), rx));
+        tokio::spawn(reap_idle_sessions(Arc::downgrade(&gw)));
         gw
     }
 
@@ -135,13 +136,35 @@ impl Gateway {
         s
     }
 
-    /// A session by id.
+    /// A session by id; finding it counts as hearing from the client.
     pub fn session(&self, id: &str) -> Option<Arc<Session>> {
-        self.sessions
+        let s = self
+            .sessions
             .read()
             .expect("sessions lock")
             .get(id)
-            .cloned()
+            .cloned();
+        if let Some(s) = &s {
+            s.touch();
+        }
+        s
+    }
+
+    /// Drops sessions idle for longer than `session_idle_timeout`; returns how many.
+    pub fn reap_idle_sessions(&self) -> usize {
+        let limit = self.config.session_idle_timeout;
+        let idle: Vec<String> = self
+            .sessions
+            .read()
+            .expect("sessions lock")
+            .values()
+            .filter(|s| s.idle_for(limit))
+            .map(|s| s.id().to_owned())
+            .collect();
+        for id in &idle {
+            self.close_session(id);
+        }
+        idle.len()
     }
 
     /// Ends a session.
@@ -165,6 +188,7 @@ impl Gateway {
     /// Handles one message from a client. Requests run as tasks whose response (and related
     /// messages) go to `sink`; notifications and responses are handled at once.
     pub fn accept(self: &Arc<Self>, session: &Arc<Session>, msg: Message, sink: Sink) {
+        session.touch();
         match msg {
             Message::Request(req) => self.spawn_request(session, req, sink),
             Message::Response(resp) => session.answer(&resp.id, resp.outcome),
@@ -268,6 +292,23 @@ impl Gateway {
     }
 }
 
+/// Checks for idle sessions at a tenth of the idle timeout (at most once a minute).
+async fn reap_idle_sessions(gw: std::sync::Weak<Gateway>) {
+    let period = match gw.upgrade() {
+        Some(g) => (g.config.session_idle_timeout / 10).min(std::time::Duration::from_secs(60)),
+        None => return,
+    };
+    let mut tick = tokio::time::interval(period.max(std::time::Duration::from_millis(100)));
+    loop {
+        tick.tick().await;
+        let Some(gw) = gw.upgrade() else { return };
+        let n = gw.reap_idle_sessions();
+        if n > 0 {
+            tracing::debug!(sessions = n, "dropped idle client sessions");
+        }
+    }
+}
+
 /// Applies server events to endpoints and sessions, in order.
 async fn fan_out(gw: std::sync::Weak<Gateway>, mut rx: mpsc::Receiver<ServerEvent>) {
     while let Some(event) = rx.recv().await {
@@ -275,3 +316,6 @@ async fn fan_out(gw: std::sync::Weak<Gateway>, mut rx: mpsc::Receiver<ServerEven
         gw.on_server_event(event);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -50,6 +50,8 @@ pub struct Session {
     next_id: AtomicI64,
     waiting: Mutex<HashMap<i64, oneshot::Sender<Result<Value, RpcError>>>>,
     inflight: Mutex<HashMap<Id, AbortHandle>>,
+    /// When the client was last heard from.
+    last_seen: Mutex<tokio::time::Instant>,
 }
 
 // === impl Session ===
@@ -68,6 +70,7 @@ impl Session {
             next_id: AtomicI64::new(1),
             waiting: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
+            last_seen: Mutex::new(tokio::time::Instant::now()),
         })
     }
 
@@ -89,6 +92,24 @@ impl Session {
     pub(crate) fn set_hello(&self, hello: ClientHello) {
         *self.hello.lock().expect("hello lock") = hello;
         self.initialized.store(true, Ordering::Release);
+    }
+
+    /// Records that the client was heard from.
+    pub fn touch(&self) {
+        *self.last_seen.lock().expect("last_seen lock") = tokio::time::Instant::now();
+    }
+
+    /// Whether the session has been idle for `limit`: no message for that long, no request
+    /// in flight and no open stream toward the client.
+    pub fn idle_for(&self, limit: Duration) -> bool {
+        let quiet = self.last_seen.lock().expect("last_seen lock").elapsed() >= limit;
+        let streaming = self
+            .outbox
+            .lock()
+            .expect("outbox lock")
+            .as_ref()
+            .is_some_and(|s| !s.is_closed());
+        quiet && !streaming && self.inflight.lock().expect("inflight lock").is_empty()
     }
 
     /// Whether `initialize` has been answered.
