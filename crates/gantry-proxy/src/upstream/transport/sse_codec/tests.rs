@@ -61,7 +61,11 @@ fn line_ends_lf_crlf_and_cr() {
         "data: a\r\rdata: b\r\r",
         "data: a\r\n\rdata: b\n\r\n",
     ] {
-        assert_eq!(decode_every_split(input), vec![Ok(ev("a")), Ok(ev("b"))], "{input:?}");
+        assert_eq!(
+            decode_every_split(input),
+            vec![Ok(ev("a")), Ok(ev("b"))],
+            "{input:?}"
+        );
     }
 }
 
@@ -253,7 +257,13 @@ fn oversized_by_many_data_lines_is_reported_once() {
     let out = decode_chunks(64, &[input.as_bytes()]);
     assert_eq!(
         out,
-        vec![Err(EventTooLarge { limit: 64, id: None }), Ok(ev("ok"))]
+        vec![
+            Err(EventTooLarge {
+                limit: 64,
+                id: None
+            }),
+            Ok(ev("ok"))
+        ]
     );
 }
 
