@@ -27,9 +27,25 @@ naming = "priority"
 """
 
 
+def fixture_http_config(url: str) -> str:
+    return f"""
+[servers.fixture]
+url = "{url}"
+[endpoints.conformance]
+servers = ["fixture"]
+naming = "priority"
+"""
+
+
+@pytest.mark.parametrize("upstream", ["stdio", "streamable-http"])
 @pytest.mark.parametrize("version", ["2025-11-25"])
-def test_conformance_suite_through_gantry(gantry, version: str) -> None:
-    gw = gantry(fixture_stdio_config())
+def test_conformance_suite_through_gantry(gantry, spawn, version: str, upstream: str) -> None:
+    if upstream == "stdio":
+        gw = gantry(fixture_stdio_config())
+    else:
+        from conftest import start_conformance_fixture
+
+        gw = gantry(fixture_http_config(start_conformance_fixture(spawn).url))
     run = subprocess.run(
         [str(REPO_ROOT / "scripts" / "conformance.sh"), gw.endpoint_url("conformance"), version],
         capture_output=True,

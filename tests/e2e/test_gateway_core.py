@@ -137,8 +137,10 @@ async def test_sampling_request_is_routed_to_the_client_that_caused_it(main_gw) 
         )
 
     async with Client(main_gw.endpoint_url("main"), mode="legacy", sampling_callback=sampling) as c:
-        names = {t.name for t in (await c.list_tools()).tools}
-        assert "everything__trigger-sampling-request" in names, names
+        async def listed():
+            return "everything__trigger-sampling-request" in {t.name for t in (await c.list_tools()).tools}
+
+        await wait_for(listed, "the sampling tool to be listed")
         r = await c.call_tool("everything__trigger-sampling-request", {"prompt": "say hi", "maxTokens": 20})
         assert not r.is_error, r
         assert "sampled answer" in json.dumps([b.model_dump() for b in r.content])
@@ -150,8 +152,10 @@ async def test_elicitation_request_round_trips(main_gw) -> None:
         return types.ElicitResult(action="accept", content={"name": "Ada", "check": True, "email": "ada@example.com", "integer": 3, "number": 1.5, "untitledSingleSelectEnum": "option1"})
 
     async with Client(main_gw.endpoint_url("main"), mode="legacy", elicitation_callback=elicit) as c:
-        names = {t.name for t in (await c.list_tools()).tools}
-        assert "everything__trigger-elicitation-request" in names, names
+        async def listed():
+            return "everything__trigger-elicitation-request" in {t.name for t in (await c.list_tools()).tools}
+
+        await wait_for(listed, "the elicitation tool to be listed")
         r = await c.call_tool("everything__trigger-elicitation-request", {})
         dumped = json.dumps([b.model_dump() for b in r.content])
         assert "accept" in dumped.lower(), dumped
@@ -377,3 +381,72 @@ def test_inspector_cli_lists_and_calls_through_gantry(main_gw, tmp_path) -> None
     )
     assert out.returncode == 0, out.stderr
     assert "everything__simple-prompt" in out.stdout
+
+
+def http_servers_toml(everything_http, everything_sse) -> str:
+    return f"""
+[servers.remote]
+url = "{everything_http.url}"
+[servers.legacy]
+url = "{everything_sse.url}"
+transport = "sse"
+[endpoints.web]
+servers = ["remote", "legacy"]
+"""
+
+
+async def test_http_and_sse_upstreams_behind_one_endpoint(gantry, everything_http, everything_sse) -> None:
+    gw = gantry(http_servers_toml(everything_http, everything_sse))
+    seen: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
+
+    async def sampling(context, params):
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text="from the client"), model="m"
+        )
+
+    async with Client(gw.endpoint_url("web"), mode="legacy", sampling_callback=sampling) as c:
+        # server-everything adds its sampling tool after `initialized` and announces it with
+        # list_changed, which the gateway follows: wait for it as a client would.
+        wanted = {"remote__echo", "legacy__echo", "remote__trigger-sampling-request", "legacy__trigger-sampling-request"}
+
+        async def all_listed():
+            return wanted <= {t.name for t in (await c.list_tools()).tools}
+
+        await wait_for(all_listed, f"{wanted} to be listed")
+        assert texts(await c.call_tool("remote__echo", {"message": "http"})) == ["Echo: http"]
+        assert texts(await c.call_tool("legacy__echo", {"message": "sse"})) == ["Echo: sse"]
+        r = await c.call_tool("remote__trigger-long-running-operation", {"duration": 1, "steps": 3}, progress_callback=on_progress)
+        assert not r.is_error
+        assert len(seen) >= 2, seen
+        for server in ("remote", "legacy"):
+            r = await c.call_tool(f"{server}__trigger-sampling-request", {"prompt": "hi", "maxTokens": 5})
+            assert "from the client" in json.dumps([b.model_dump() for b in r.content]), (server, r)
+        resources = (await c.list_resources()).resources
+        read = await c.read_resource(resources[0].uri)
+        assert read.contents
+
+
+async def test_a_dead_http_server_does_not_block_the_endpoint(gantry, everything_http) -> None:
+    from conftest import free_port
+
+    gw = gantry(
+        f"""
+[servers.alive]
+url = "{everything_http.url}"
+[servers.dead]
+url = "http://127.0.0.1:{free_port()}/mcp"
+connect_timeout = 2
+[endpoints.mixed]
+servers = ["alive", "dead"]
+"""
+    )
+    async with Client(gw.endpoint_url("mixed"), mode="legacy") as c:
+        names = {t.name for t in (await c.list_tools()).tools}
+        assert "alive__echo" in names and not any(n.startswith("dead__") for n in names)
+        assert texts(await c.call_tool("alive__echo", {"message": "ok"})) == ["Echo: ok"]
+        with pytest.raises(Exception) as err:
+            await c.session.call_tool("dead__anything", {})
+        assert "server dead is unavailable" in str(err.value), err.value

@@ -107,7 +107,7 @@ impl Gateway {
             }
         }
         for ep in self.endpoints.values() {
-            ep.rebuild();
+            ep.changes_to_announce();
         }
     }
 
@@ -241,7 +241,7 @@ impl Gateway {
                     if ep.has_server(&server).is_none() {
                         continue;
                     }
-                    let changes = ep.rebuild();
+                    let changes = ep.changes_to_announce();
                     if changes != Changes::default() {
                         self.notify_changes(ep, changes);
                     }

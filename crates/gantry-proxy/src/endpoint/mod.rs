@@ -1,8 +1,11 @@
 //! A curated endpoint: which servers, which of their tools and prompts, under which names.
 //!
 //! The endpoint keeps an immutable [`View`] of its servers' catalogs, rebuilt only when a
-//! catalog changes and swapped in whole. The hot path reads it with one lock-free-in-practice
-//! read and an `Arc` clone: no recomputation, no database, no lock held across an await.
+//! catalog changes and swapped in whole. Each view records the catalog versions it was built
+//! from, so a read never sees a view older than the catalogs (one atomic load per server); the
+//! hot path otherwise takes a read lock and an `Arc` clone: no recomputation, no database, no
+//! lock held across an await. Change notifications compare against the last view announced
+//! to clients, so a rebuild on read never swallows a `list_changed`.
 
 mod naming;
 mod template;
@@ -65,7 +68,10 @@ pub struct Endpoint {
     name: String,
     cfg: EndpointConfig,
     servers: Vec<Arc<UpstreamServer>>,
-    view: RwLock<Arc<View>>,
+    /// The current view and the catalog versions it was built from.
+    view: RwLock<(Vec<u64>, Arc<View>)>,
+    /// The view whose lists clients were last told about.
+    announced: std::sync::Mutex<Arc<View>>,
 }
 
 // === impl Endpoint ===
@@ -76,9 +82,10 @@ impl Endpoint {
             name: cfg.name.clone(),
             cfg,
             servers,
-            view: RwLock::new(Arc::new(View::default())),
+            view: RwLock::new((Vec::new(), Arc::new(View::default()))),
+            announced: std::sync::Mutex::new(Arc::new(View::default())),
         };
-        ep.rebuild();
+        ep.changes_to_announce();
         ep
     }
 
@@ -102,24 +109,51 @@ impl Endpoint {
         self.servers.iter().position(|s| &**s.name() == server)
     }
 
-    /// The current view.
-    pub fn view(&self) -> Arc<View> {
-        self.view.read().expect("view lock").clone()
+    fn versions_match(&self, built_from: &[u64]) -> bool {
+        built_from.len() == self.servers.len()
+            && self
+                .servers
+                .iter()
+                .zip(built_from)
+                .all(|(s, v)| s.catalog_version() == *v)
     }
 
-    /// Recomputes the view from the servers' catalogs and says what changed.
-    pub(crate) fn rebuild(&self) -> Changes {
-        let next = Arc::new(self.build_view());
-        for p in &next.problems {
-            tracing::warn!(endpoint = %self.name, "{p}");
+    /// The current view, rebuilt first if a catalog changed since it was built.
+    pub fn view(&self) -> Arc<View> {
+        {
+            let slot = self.view.read().expect("view lock");
+            if self.versions_match(&slot.0) {
+                return slot.1.clone();
+            }
         }
         let mut slot = self.view.write().expect("view lock");
+        if !self.versions_match(&slot.0) {
+            let versions: Vec<u64> = self.servers.iter().map(|s| s.catalog_version()).collect();
+            let next = Arc::new(self.build_view());
+            for p in next
+                .problems
+                .iter()
+                .filter(|p| !slot.1.problems.contains(p))
+            {
+                tracing::warn!(endpoint = %self.name, "{p}");
+            }
+            *slot = (versions, next);
+        }
+        slot.1.clone()
+    }
+
+    /// Which lists differ from the ones clients were last told about; the current view
+    /// becomes the announced one.
+    pub(crate) fn changes_to_announce(&self) -> Changes {
+        let next = self.view();
+        let mut announced = self.announced.lock().expect("announced lock");
         let changes = Changes {
-            tools: slot.tools != next.tools,
-            prompts: slot.prompts != next.prompts,
-            resources: slot.resources != next.resources || slot.templates != next.templates,
+            tools: announced.tools != next.tools,
+            prompts: announced.prompts != next.prompts,
+            resources: announced.resources != next.resources
+                || announced.templates != next.templates,
         };
-        *slot = next;
+        *announced = next;
         changes
     }
 

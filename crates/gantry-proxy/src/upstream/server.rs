@@ -78,6 +78,8 @@ pub struct UpstreamServer {
     ctx: TransportContext,
     status: RwLock<Status>,
     catalog: RwLock<Arc<Catalog>>,
+    /// Bumped on every catalog write, so views can tell they are stale.
+    catalog_version: std::sync::atomic::AtomicU64,
     /// Bumped after each connection attempt settles (connected with its catalog loaded, or
     /// failed).
     attempts: watch::Sender<u64>,
@@ -105,6 +107,7 @@ impl UpstreamServer {
             cfg,
             status: RwLock::new(Status::Starting),
             catalog: RwLock::new(Arc::new(Catalog::default())),
+            catalog_version: std::sync::atomic::AtomicU64::new(0),
             attempts: watch::channel(0).0,
             closed: Notify::new(),
             events,
@@ -132,6 +135,12 @@ impl UpstreamServer {
     /// The last known catalog.
     pub fn catalog(&self) -> Arc<Catalog> {
         self.catalog.read().expect("catalog lock").clone()
+    }
+
+    /// The version of the catalog; it changes whenever the catalog is written.
+    pub fn catalog_version(&self) -> u64 {
+        self.catalog_version
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The live connection, or an error that says why there is none.
@@ -229,6 +238,8 @@ impl UpstreamServer {
             .await;
         }
         *self.catalog.write().expect("catalog lock") = Arc::new(next);
+        self.catalog_version
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.changed();
     }
 
