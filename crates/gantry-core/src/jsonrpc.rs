@@ -166,7 +166,8 @@ impl RpcError {
         Self::new(code::INTERNAL_ERROR, message)
     }
 
-    fn from_value(v: &Value) -> Option<RpcError> {
+    /// Reads a JSON-RPC error object (`{"code", "message", "data"}`).
+    pub fn from_value(v: &Value) -> Option<RpcError> {
         let obj = v.as_object()?;
         Some(RpcError {
             code: obj.get("code")?.as_i64()?,
