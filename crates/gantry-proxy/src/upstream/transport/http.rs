@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 use super::sse_codec::SseDecoder;
 use super::{EventSender, HttpClient, TransportContext, TransportError, TransportEvent};
 
-pub(super) const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 const ACCEPT_POST: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
@@ -529,12 +529,10 @@ impl Shared {
             for item in decoder.feed(&data) {
                 let event = match item {
                     Ok(event) => event,
-                    Err(e) if ours.is_some() => {
-                        let _ = e;
-                        return StreamEnd::TooLarge;
-                    }
+                    // Our request's answer may be the oversized message: fail it.
+                    Err(_) if ours.is_some() && !state.answered => return StreamEnd::TooLarge,
                     Err(e) => {
-                        tracing::warn!(server = %self.server, error = %e, "skipped a server stream event");
+                        tracing::warn!(server = %self.server, error = %e, "skipped an SSE event");
                         continue;
                     }
                 };
