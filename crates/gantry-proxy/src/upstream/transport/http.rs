@@ -23,13 +23,13 @@ use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body as _, Incoming};
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::sse_codec::SseDecoder;
 use super::{EventSender, HttpClient, TransportContext, TransportError, TransportEvent};
 
-pub(super) const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 const ACCEPT_POST: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
@@ -47,6 +47,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const LINGER: Duration = Duration::from_secs(1);
 /// How long `close` waits for the answer to `DELETE`.
 const DELETE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long `send` waits for the server to take a notification or response before
+/// returning anyway (the exchange goes on in its task).
+pub(super) const ORDER_WAIT: Duration = Duration::from_secs(2);
 /// How much of an error body is read (to quote it, or to find a JSON-RPC error in it).
 pub(super) const ERROR_BODY_LIMIT: usize = 64 * 1024;
 /// How many characters of a body an error message quotes.
@@ -156,15 +159,28 @@ impl HttpTransport {
             Message::Request(r) => Some(r.id.clone()),
             Message::Notification(_) | Message::Response(_) => None,
         };
+        // Notifications and responses keep their order with what is sent after them (a
+        // server may refuse requests that overtake `notifications/initialized`): wait until
+        // the server has taken this one, within bounds. Requests go at once.
+        let (accepted, taken) = match id {
+            None => {
+                let (tx, rx) = oneshot::channel::<()>();
+                (Some(tx), Some(rx))
+            }
+            Some(_) => (None, None),
+        };
         let shared = self.shared.clone();
         let mut stop = shared.shutdown.subscribe();
         tokio::spawn(async move {
             tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => {}
-                () = shared.post(body, id) => {}
+                () = shared.post(body, id, accepted) => {}
             }
         });
+        if let Some(taken) = taken {
+            let _ = tokio::time::timeout(ORDER_WAIT, taken).await;
+        }
         Ok(())
     }
 
@@ -269,9 +285,12 @@ impl Shared {
     }
 
     /// One POST exchange: sends the message and reports what came back.
-    async fn post(&self, body: Bytes, id: Option<Id>) {
+    /// `accepted` is dropped once the server has answered (or could not be reached).
+    async fn post(&self, body: Bytes, id: Option<Id>, accepted: Option<oneshot::Sender<()>>) {
         let req = self.request(Method::POST, Some(ACCEPT_POST), body, None);
-        let resp = match self.client.request(req).await {
+        let resp = self.client.request(req).await;
+        drop(accepted);
+        let resp = match resp {
             Ok(resp) => resp,
             Err(e) => {
                 let why = error_chain(&e);
@@ -510,12 +529,10 @@ impl Shared {
             for item in decoder.feed(&data) {
                 let event = match item {
                     Ok(event) => event,
-                    Err(e) if ours.is_some() => {
-                        let _ = e;
-                        return StreamEnd::TooLarge;
-                    }
+                    // Our request's answer may be the oversized message: fail it.
+                    Err(_) if ours.is_some() && !state.answered => return StreamEnd::TooLarge,
                     Err(e) => {
-                        tracing::warn!(server = %self.server, error = %e, "skipped a server stream event");
+                        tracing::warn!(server = %self.server, error = %e, "skipped an SSE event");
                         continue;
                     }
                 };

@@ -16,13 +16,13 @@ use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue}
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::http::{
-    ACCEPT_SSE, APPLICATION_JSON, BodyError, ERROR_BODY_LIMIT, body_excerpt, content_type,
-    error_chain, excerpt, is_content_type, parse_headers, parse_http_url, read_body, rpc_error_in,
-    shown_url,
+    ACCEPT_SSE, APPLICATION_JSON, BodyError, ERROR_BODY_LIMIT, ORDER_WAIT, body_excerpt,
+    content_type, error_chain, excerpt, is_content_type, parse_headers, parse_http_url, read_body,
+    rpc_error_in, shown_url,
 };
 use super::sse_codec::{SseDecoder, SseEvent};
 use super::{EventSender, HttpClient, TransportContext, TransportError, TransportEvent};
@@ -116,15 +116,28 @@ impl SseTransport {
             Message::Request(r) => Some(r.id.clone()),
             Message::Notification(_) | Message::Response(_) => None,
         };
+        // Notifications and responses keep their order with what is sent after them (a
+        // server may refuse requests that overtake `notifications/initialized`): wait until
+        // the server has taken this one, within bounds. Requests go at once.
+        let (accepted, taken) = match id {
+            None => {
+                let (tx, rx) = oneshot::channel::<()>();
+                (Some(tx), Some(rx))
+            }
+            Some(_) => (None, None),
+        };
         let shared = self.shared.clone();
         let mut stop = shared.shutdown.subscribe();
         tokio::spawn(async move {
             tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => {}
-                () = shared.post(body, id) => {}
+                () = shared.post(body, id, accepted) => {}
             }
         });
+        if let Some(taken) = taken {
+            let _ = tokio::time::timeout(ORDER_WAIT, taken).await;
+        }
         Ok(())
     }
 
@@ -342,7 +355,8 @@ impl Shared {
     }
 
     /// One POST of a message to the endpoint.
-    async fn post(&self, body: Bytes, id: Option<Id>) {
+    /// `accepted` is dropped once the server has answered (or could not be reached).
+    async fn post(&self, body: Bytes, id: Option<Id>, accepted: Option<oneshot::Sender<()>>) {
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = Method::POST;
         *req.uri_mut() = self.endpoint.clone();
@@ -351,7 +365,9 @@ impl Shared {
             h.append(name.clone(), value.clone());
         }
         h.insert(CONTENT_TYPE, APPLICATION_JSON);
-        let resp = match tokio::time::timeout(self.post_timeout, self.client.request(req)).await {
+        let resp = tokio::time::timeout(self.post_timeout, self.client.request(req)).await;
+        drop(accepted);
+        let resp = match resp {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => {
                 let why = error_chain(&e);

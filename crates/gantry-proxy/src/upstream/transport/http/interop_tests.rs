@@ -268,8 +268,9 @@ async fn streamable_http_with_server_everything() {
         .collect();
     assert_eq!(progress, vec![1.0, 2.0, 3.0], "{before:?}");
 
-    // The server-initiated GET stream: simulated logging sends on it, unrelated to requests.
-    let (_, _) = call(
+    // The server-initiated GET stream: simulated logging sends one message at once (and
+    // more every 5 s) with no related request, so it must come on the GET stream, untagged.
+    let (_, before) = call(
         &t,
         &mut rx,
         5,
@@ -277,19 +278,23 @@ async fn streamable_http_with_server_everything() {
         json!({"name": "toggle-simulated-logging", "arguments": {}}),
     )
     .await;
-    loop {
+    let is_log = |msg: &Message| matches!(msg, Message::Notification(n) if n.method == "notifications/message");
+    let mut logs: Vec<Option<Id>> = before
+        .into_iter()
+        .filter(|(msg, _)| is_log(msg))
+        .map(|(_, related)| related)
+        .collect();
+    while logs.is_empty() {
         match next_event(&mut rx, "a log message on the GET stream").await {
-            TransportEvent::Message {
-                msg: Message::Notification(n),
-                related,
-            } if n.method == "notifications/message" => {
-                assert_eq!(related, None);
-                break;
-            }
+            TransportEvent::Message { msg, related } if is_log(&msg) => logs.push(related),
             TransportEvent::Message { .. } => {}
             other => panic!("unexpected {other:?}"),
         }
     }
+    assert!(
+        logs.iter().all(Option::is_none),
+        "log messages tagged as related: {logs:?}"
+    );
 
     // close() ends the session with DELETE: the server logs it.
     t.close().await;

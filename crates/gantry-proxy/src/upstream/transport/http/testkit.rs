@@ -152,6 +152,21 @@ impl TestServer {
         self.seen.lock().unwrap().clone()
     }
 
+    /// Waits (bounded) until a received request matches.
+    pub(crate) async fn wait_for(&self, what: &str, pred: impl Fn(&Seen) -> bool) -> Seen {
+        let deadline = tokio::time::Instant::now() + GUARD;
+        loop {
+            if let Some(s) = self.seen().into_iter().find(|s| pred(s)) {
+                return s;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the server never saw {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// The requests with this HTTP method.
     pub(crate) fn seen_with(&self, method: Method) -> Vec<Seen> {
         self.seen()

@@ -98,6 +98,9 @@ async fn json_replies_session_and_headers() {
     t.send(&request(2, "tools/list", json!({}))).await.unwrap();
     let result = expect_response(next_event(&mut rx, "tools/list response").await, 2);
     assert_eq!(result, json!({"tools": []}));
+    server
+        .wait_for("the GET stream", |s| s.method == Method::GET)
+        .await;
     t.close().await;
 
     let seen = server.seen();
@@ -142,6 +145,49 @@ async fn json_replies_session_and_headers() {
         matches!(rest.as_slice(), [TransportEvent::Closed { .. }]),
         "{rest:?}"
     );
+}
+
+#[tokio::test]
+async fn notifications_keep_their_order() {
+    // send() of a notification returns once the server has it, so a request sent next
+    // cannot overtake it; a request's send() does not wait for anything.
+    let (release, hold) = tokio::sync::oneshot::channel::<()>();
+    let hold = std::sync::Mutex::new(Some(hold));
+    let server = TestServer::start(move |seen| match seen.rpc_method().as_deref() {
+        Some("notifications/initialized") => Reply::status(202),
+        _ => {
+            // A request whose answer never finishes until the test says so.
+            let (tx, rx) = mpsc::unbounded_channel();
+            let hold = hold.lock().unwrap().take();
+            tokio::spawn(async move {
+                if let Some(hold) = hold {
+                    let _ = hold.await;
+                }
+                let _ = tx.send(sse_message(None, &result_json(1, json!({}))).into());
+            });
+            Reply::sse(&[]).end(End::Feed(rx))
+        }
+    })
+    .await;
+    let (t, mut rx) = connect(&server).await;
+    t.send(&request(1, "tools/list", json!({}))).await.unwrap();
+    t.send(&Message::Notification(Notification::new(
+        "notifications/initialized",
+        None,
+    )))
+    .await
+    .unwrap();
+    let methods: Vec<_> = server
+        .seen()
+        .iter()
+        .filter_map(|s| s.rpc_method())
+        .collect();
+    assert!(
+        methods.contains(&"notifications/initialized".to_owned()),
+        "{methods:?}"
+    );
+    release.send(()).unwrap();
+    expect_response(next_event(&mut rx, "response").await, 1);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use gantry_config::TransportConfig;
 use gantry_core::protocol::code;
-use gantry_core::{Id, Message};
+use gantry_core::{Id, Message, Notification};
 use http::{Method, Uri};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -132,8 +132,23 @@ async fn configured_headers_go_with_get_and_post() {
     http.headers = vec![("X-Api-Key".into(), "k1".into())];
     let cfg = server_config(TransportConfig::Sse(http), 1 << 20);
     let t = Transport::connect(&cfg, &context(), tx).await.unwrap();
-    t.send(&request(1, "ping", json!({}))).await.unwrap();
+    // A notification's send() returns once the server has taken it (order is kept).
+    t.send(&Message::Notification(Notification::new(
+        "notifications/initialized",
+        None,
+    )))
+    .await
+    .unwrap();
+    let posts = server.seen_with(Method::POST);
+    assert_eq!(posts.len(), 1);
     // A relative endpoint resolves against the stream's directory.
+    assert_eq!(posts[0].uri.path(), "/message");
+    assert_eq!(posts[0].header("x-api-key"), Some("k1"));
+    assert_eq!(
+        posts[0].rpc_method().as_deref(),
+        Some("notifications/initialized")
+    );
+    t.send(&request(1, "ping", json!({}))).await.unwrap();
     t.close().await;
     match next_event(&mut rx, "Closed").await {
         TransportEvent::Closed { reason } => assert_eq!(reason, "closed by the gateway"),
