@@ -450,3 +450,29 @@ servers = ["alive", "dead"]
         with pytest.raises(Exception) as err:
             await c.session.call_tool("dead__anything", {})
         assert "server dead is unavailable" in str(err.value), err.value
+
+
+async def test_a_restarted_http_server_is_initialized_again(gantry, spawn) -> None:
+    from conftest import free_port
+
+    port = free_port()
+
+    def start_server():
+        proc = spawn([tool("mcp-server-everything"), "streamableHttp"], name="everything-http", env={"PORT": str(port)})
+        proc.wait_for_port(port)
+        return proc
+
+    first = start_server()
+    gw = gantry(f'[servers.remote]\nurl = "http://127.0.0.1:{port}/mcp"\n[endpoints.r]\nservers = ["remote"]\n')
+    async with Client(gw.endpoint_url("r"), mode="legacy") as c:
+        assert texts(await c.call_tool("remote__echo", {"message": "one"})) == ["Echo: one"]
+        first.stop()
+        start_server()
+
+        async def echo_works():
+            try:
+                return texts(await c.session.call_tool("remote__echo", {"message": "two"})) == ["Echo: two"]
+            except Exception:
+                return False
+
+        await wait_for(echo_works, "the gateway to initialize the restarted server again")

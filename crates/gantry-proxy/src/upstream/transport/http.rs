@@ -57,7 +57,6 @@ const EXCERPT_CHARS: usize = 300;
 
 /// A Streamable HTTP connection.
 // Reached through `Transport`, which the rest of the crate does not use yet.
-#[allow(dead_code)]
 pub(crate) struct HttpTransport {
     shared: Arc<Shared>,
     /// The server-initiated `GET` stream, once opened.
@@ -118,7 +117,6 @@ enum GetFailure {
 // === impl HttpTransport ===
 
 // Reached through `Transport`, which the rest of the crate does not use yet.
-#[allow(dead_code)]
 impl HttpTransport {
     /// Checks the URL and headers. Nothing is sent until the first message.
     pub(crate) async fn connect(
@@ -582,9 +580,22 @@ impl Shared {
         }
         let body = read_body(resp.into_body(), ERROR_BODY_LIMIT.min(self.max)).await;
         let shown = body_excerpt(&body);
+        let rpc_error = body.ok().and_then(|b| rpc_error_in(&b));
+        // Some servers (the TypeScript SDK's) answer a session they no longer know with 400
+        // and an error about the session id rather than 404: that is an expired session too,
+        // or a restarted server would never be initialized again.
+        if status == StatusCode::BAD_REQUEST
+            && self.has_session()
+            && rpc_error
+                .as_ref()
+                .is_some_and(|e| e.message.to_ascii_lowercase().contains("session"))
+        {
+            self.session_expired(id).await;
+            return;
+        }
         tracing::warn!(server = %self.server, %status, body = %shown, "the server refused a message");
         let Some(id) = id else { return };
-        let error = body.ok().and_then(|b| rpc_error_in(&b)).unwrap_or_else(|| {
+        let error = rpc_error.unwrap_or_else(|| {
             let mut msg = format!("the server answered HTTP {status}");
             if !shown.is_empty() {
                 let _ = write!(msg, ": {shown}");
@@ -595,15 +606,16 @@ impl Shared {
         self.fail(id, error).await;
     }
 
-    /// HTTP 404 while we hold a session id: the server forgot the session.
+    /// HTTP 404 (or a 400 about the session) while we hold a session id: the server forgot
+    /// the session.
     async fn session_expired(&self, id: Option<Id>) {
-        tracing::warn!(server = %self.server, "the server no longer knows the session (HTTP 404)");
+        tracing::warn!(server = %self.server, "the server no longer knows the session");
         if let Some(id) = id {
-            let msg = "the server's session expired (HTTP 404); it must be initialized again";
+            let msg = "the server's session expired; it must be initialized again";
             self.fail(id, RpcError::new(code::UPSTREAM_CLOSED, msg))
                 .await;
         }
-        self.finish("session expired (404)").await;
+        self.finish("session expired").await;
     }
 
     fn has_session(&self) -> bool {
@@ -826,16 +838,7 @@ pub(super) fn excerpt(bytes: &[u8]) -> String {
 /// The `error` object of a JSON-RPC error response body, whatever its `id`.
 pub(super) fn rpc_error_in(body: &[u8]) -> Option<RpcError> {
     let value: Value = serde_json::from_slice(body).ok()?;
-    let err = value.get("error")?.as_object()?;
-    Some(RpcError {
-        code: err.get("code")?.as_i64()?,
-        message: err
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        data: err.get("data").cloned(),
-    })
+    RpcError::from_value(value.get("error")?)
 }
 
 /// The media type of a response, without parameters.

@@ -29,7 +29,6 @@ use super::{EventSender, HttpClient, TransportContext, TransportError, Transport
 
 /// A legacy HTTP+SSE connection.
 // Reached through `Transport`, which the rest of the crate does not use yet.
-#[allow(dead_code)]
 pub(crate) struct SseTransport {
     shared: Arc<Shared>,
     reader: Mutex<Option<JoinHandle<()>>>,
@@ -53,7 +52,6 @@ struct Shared {
 // === impl SseTransport ===
 
 // Reached through `Transport`, which the rest of the crate does not use yet.
-#[allow(dead_code)]
 impl SseTransport {
     /// Opens the event stream and waits (at most `connect_timeout`) for the endpoint.
     pub(crate) async fn connect(

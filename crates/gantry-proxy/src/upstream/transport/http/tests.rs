@@ -242,7 +242,7 @@ async fn not_found_with_session_means_expired() {
     assert_eq!(error.code, code::UPSTREAM_CLOSED);
     assert!(error.message.contains("expired"), "{error:?}");
     match next_event(&mut rx, "Closed").await {
-        TransportEvent::Closed { reason } => assert_eq!(reason, "session expired (404)"),
+        TransportEvent::Closed { reason } => assert_eq!(reason, "session expired"),
         other => panic!("expected Closed, got {other:?}"),
     }
     // The transport is finished: it takes no more messages.
@@ -253,6 +253,41 @@ async fn not_found_with_session_means_expired() {
     assert!(server.seen_with(Method::DELETE).is_empty());
     drop(t);
     assert!(drain(&mut rx).await.is_empty());
+}
+
+#[tokio::test]
+async fn bad_request_about_the_session_means_expired_but_other_400s_do_not() {
+    // The TypeScript SDK answers an unknown session with 400 (server-everything after a
+    // restart), not 404.
+    let server = TestServer::start(|seen| match seen.rpc_method().as_deref() {
+        Some("initialize") => {
+            Reply::json(200, result_json(1, json!({}))).header("mcp-session-id", "s")
+        }
+        Some("tools/call") => Reply::json(
+            400,
+            r#"{"jsonrpc":"2.0","id":2,"error":{"code":-32602,"message":"bad arguments"}}"#,
+        ),
+        _ => Reply::json(
+            400,
+            r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"Bad Request: No valid session ID provided"}}"#,
+        ),
+    })
+    .await;
+    let (t, mut rx) = connect(&server).await;
+    t.send(&init()).await.unwrap();
+    expect_response(next_event(&mut rx, "initialize response").await, 1);
+    t.send(&request(2, "tools/call", json!({"name": "x"})))
+        .await
+        .unwrap();
+    let error = expect_failed(next_event(&mut rx, "Failed").await, 2);
+    assert_eq!(error.message, "bad arguments");
+    t.send(&request(3, "tools/list", json!({}))).await.unwrap();
+    let error = expect_failed(next_event(&mut rx, "Failed").await, 3);
+    assert_eq!(error.code, code::UPSTREAM_CLOSED);
+    match next_event(&mut rx, "Closed").await {
+        TransportEvent::Closed { reason } => assert_eq!(reason, "session expired"),
+        other => panic!("expected Closed, got {other:?}"),
+    }
 }
 
 #[tokio::test]
