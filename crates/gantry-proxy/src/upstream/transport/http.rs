@@ -27,7 +27,9 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::sse_codec::SseDecoder;
-use super::{EventSender, HttpClient, TransportContext, TransportError, TransportEvent};
+use super::{
+    EventSender, HttpClient, TransportContext, TransportError, TransportEvent, post_message,
+};
 
 const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
@@ -149,37 +151,14 @@ impl HttpTransport {
 
     /// Posts one message; the exchange runs as a task and reports through the events.
     pub(crate) async fn send(&self, msg: &Message) -> Result<(), TransportError> {
-        if let Some(reason) = self.shared.gone.get() {
-            return Err(TransportError::Closed(reason.clone()));
-        }
-        let body = Bytes::from(msg.to_vec());
-        let id = match msg {
-            Message::Request(r) => Some(r.id.clone()),
-            Message::Notification(_) | Message::Response(_) => None,
-        };
-        // Notifications and responses keep their order with what is sent after them (a
-        // server may refuse requests that overtake `notifications/initialized`): wait until
-        // the server has taken this one, within bounds. Requests go at once.
-        let (accepted, taken) = match id {
-            None => {
-                let (tx, rx) = oneshot::channel::<()>();
-                (Some(tx), Some(rx))
-            }
-            Some(_) => (None, None),
-        };
         let shared = self.shared.clone();
-        let mut stop = shared.shutdown.subscribe();
-        tokio::spawn(async move {
-            tokio::select! {
-                biased;
-                _ = stop.wait_for(|s| *s) => {}
-                () = shared.post(body, id, accepted) => {}
-            }
-        });
-        if let Some(taken) = taken {
-            let _ = tokio::time::timeout(ORDER_WAIT, taken).await;
-        }
-        Ok(())
+        post_message(
+            &self.shared.gone,
+            &self.shared.shutdown,
+            msg,
+            move |body, id, accepted| async move { shared.post(body, id, accepted).await },
+        )
+        .await
     }
 
     /// Sends `MCP-Protocol-Version: version` from now on and opens the server's stream.

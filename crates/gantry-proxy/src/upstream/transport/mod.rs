@@ -85,6 +85,53 @@ pub(crate) enum TransportError {
     Closed(String),
 }
 
+/// Posts one message as its own HTTP exchange, for both HTTP transports: `post` runs as a
+/// task (ended by `shutdown`) and reports through the events.
+///
+/// Notifications and responses keep their order with what is sent after them (a server may
+/// refuse requests that overtake `notifications/initialized`), so for them this waits, within
+/// [`http::ORDER_WAIT`], until `post` signals that the server took the message. Requests go at
+/// once.
+pub(crate) async fn post_message<F, Fut>(
+    gone: &std::sync::OnceLock<String>,
+    shutdown: &tokio::sync::watch::Sender<bool>,
+    msg: &Message,
+    post: F,
+) -> Result<(), TransportError>
+where
+    F: FnOnce(bytes::Bytes, Option<Id>, Option<tokio::sync::oneshot::Sender<()>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    if let Some(reason) = gone.get() {
+        return Err(TransportError::Closed(reason.clone()));
+    }
+    let body = bytes::Bytes::from(msg.to_vec());
+    let id = match msg {
+        Message::Request(r) => Some(r.id.clone()),
+        Message::Notification(_) | Message::Response(_) => None,
+    };
+    let (accepted, taken) = match id {
+        None => {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            (Some(tx), Some(rx))
+        }
+        Some(_) => (None, None),
+    };
+    let mut stop = shutdown.subscribe();
+    let exchange = post(body, id, accepted);
+    tokio::spawn(async move {
+        tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s) => {}
+            () = exchange => {}
+        }
+    });
+    if let Some(taken) = taken {
+        let _ = tokio::time::timeout(http::ORDER_WAIT, taken).await;
+    }
+    Ok(())
+}
+
 /// A live connection to one server.
 pub(crate) enum Transport {
     /// A child process.

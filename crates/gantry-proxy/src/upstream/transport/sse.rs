@@ -20,12 +20,14 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::http::{
-    ACCEPT_SSE, APPLICATION_JSON, BodyError, ERROR_BODY_LIMIT, ORDER_WAIT, body_excerpt,
-    content_type, error_chain, excerpt, is_content_type, parse_headers, parse_http_url, read_body,
-    rpc_error_in, shown_url,
+    ACCEPT_SSE, APPLICATION_JSON, BodyError, ERROR_BODY_LIMIT, body_excerpt, content_type,
+    error_chain, excerpt, is_content_type, parse_headers, parse_http_url, read_body, rpc_error_in,
+    shown_url,
 };
 use super::sse_codec::{SseDecoder, SseEvent};
-use super::{EventSender, HttpClient, TransportContext, TransportError, TransportEvent};
+use super::{
+    EventSender, HttpClient, TransportContext, TransportError, TransportEvent, post_message,
+};
 
 /// A legacy HTTP+SSE connection.
 // Reached through `Transport`, which the rest of the crate does not use yet.
@@ -106,37 +108,14 @@ impl SseTransport {
 
     /// Posts one message to the endpoint; the exchange runs as a task.
     pub(crate) async fn send(&self, msg: &Message) -> Result<(), TransportError> {
-        if let Some(reason) = self.shared.gone.get() {
-            return Err(TransportError::Closed(reason.clone()));
-        }
-        let body = Bytes::from(msg.to_vec());
-        let id = match msg {
-            Message::Request(r) => Some(r.id.clone()),
-            Message::Notification(_) | Message::Response(_) => None,
-        };
-        // Notifications and responses keep their order with what is sent after them (a
-        // server may refuse requests that overtake `notifications/initialized`): wait until
-        // the server has taken this one, within bounds. Requests go at once.
-        let (accepted, taken) = match id {
-            None => {
-                let (tx, rx) = oneshot::channel::<()>();
-                (Some(tx), Some(rx))
-            }
-            Some(_) => (None, None),
-        };
         let shared = self.shared.clone();
-        let mut stop = shared.shutdown.subscribe();
-        tokio::spawn(async move {
-            tokio::select! {
-                biased;
-                _ = stop.wait_for(|s| *s) => {}
-                () = shared.post(body, id, accepted) => {}
-            }
-        });
-        if let Some(taken) = taken {
-            let _ = tokio::time::timeout(ORDER_WAIT, taken).await;
-        }
-        Ok(())
+        post_message(
+            &self.shared.gone,
+            &self.shared.shutdown,
+            msg,
+            move |body, id, accepted| async move { shared.post(body, id, accepted).await },
+        )
+        .await
     }
 
     /// Ends the stream (the server drops the session when it goes).
