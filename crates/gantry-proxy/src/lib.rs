@@ -176,7 +176,7 @@ impl Gateway {
         s.is_some()
     }
 
-    fn all_sessions(&self) -> Vec<Arc<Session>> {
+    pub(crate) fn all_sessions(&self) -> Vec<Arc<Session>> {
         self.sessions
             .read()
             .expect("sessions lock")
@@ -186,11 +186,17 @@ impl Gateway {
     }
 
     /// Handles one message from a client. Requests run as tasks whose response (and related
-    /// messages) go to `sink`; notifications and responses are handled at once.
-    pub fn accept(self: &Arc<Self>, session: &Arc<Session>, msg: Message, sink: Sink) {
+    /// messages) go to `sink`, or to the session's stream when there is none; notifications
+    /// and responses are handled at once.
+    pub fn accept(self: &Arc<Self>, session: &Arc<Session>, msg: Message, sink: Option<Sink>) {
         session.touch();
         match msg {
-            Message::Request(req) => self.spawn_request(session, req, sink),
+            Message::Request(req) => match sink.or_else(|| session.outbox()) {
+                Some(sink) => self.spawn_request(session, req, sink),
+                None => {
+                    tracing::warn!(session = %session.id(), method = %req.method, "no stream to answer on; request dropped")
+                }
+            },
             Message::Response(resp) => session.answer(&resp.id, resp.outcome),
             Message::Notification(n) => match n.method.as_str() {
                 method::CANCELLED => {
@@ -216,7 +222,7 @@ impl Gateway {
         let task = tokio::spawn(async move {
             let link = RequestLink::new(s.clone(), sink.clone());
             let id = req.id.clone();
-            let outcome = router::handle(&s, req, link, &|| gw.all_sessions()).await;
+            let outcome = router::handle(&gw, &s, req, link).await;
             s.untrack(&id);
             let _ = sink.send(Message::Response(Response { id, outcome })).await;
         });
@@ -238,7 +244,7 @@ impl Gateway {
         match event {
             ServerEvent::Changed { server } => {
                 for ep in self.endpoints.values() {
-                    if ep.has_server(&server).is_none() {
+                    if ep.server_index(&server).is_none() {
                         continue;
                     }
                     let changes = ep.changes_to_announce();
@@ -277,7 +283,7 @@ impl Gateway {
         let uri = params.and_then(|p| p.get("uri")).and_then(Value::as_str);
         let level = params.and_then(|p| p.get("level")).and_then(Value::as_str);
         for s in self.all_sessions() {
-            if s.endpoint().has_server(server).is_none() || !s.is_initialized() {
+            if s.endpoint().server_index(server).is_none() || !s.is_initialized() {
                 continue;
             }
             let deliver = match n.method.as_str() {

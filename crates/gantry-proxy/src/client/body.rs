@@ -21,21 +21,51 @@ pub(crate) enum ResponseBody {
 /// SSE events from a channel of messages, until the channel closes (or `until` is seen).
 pub(crate) struct EventStream {
     /// A first chunk to send before any message (the legacy `endpoint` event).
-    pub(crate) preamble: Option<Bytes>,
+    preamble: Option<Bytes>,
     /// The messages.
-    pub(crate) rx: mpsc::Receiver<Message>,
+    rx: mpsc::Receiver<Message>,
     /// End the stream after a response with this id has been sent.
-    pub(crate) until: Option<gantry_core::Id>,
+    until: Option<gantry_core::Id>,
     /// A message already taken from `rx` to send first.
-    pub(crate) first: Option<Message>,
-    pub(crate) done: bool,
+    first: Option<Message>,
+    done: bool,
     /// Dropped with the stream: runs clean-up when the client goes away.
-    pub(crate) _guard: Option<Box<dyn Send + Sync>>,
+    _guard: Option<Box<dyn Send + Sync>>,
 }
 
-impl From<Full<Bytes>> for ResponseBody {
-    fn from(b: Full<Bytes>) -> Self {
-        ResponseBody::Full(b)
+// === impl EventStream ===
+
+impl EventStream {
+    /// Every message of `rx`, until it closes.
+    pub(crate) fn new(rx: mpsc::Receiver<Message>) -> Self {
+        EventStream {
+            preamble: None,
+            rx,
+            until: None,
+            first: None,
+            done: false,
+            _guard: None,
+        }
+    }
+
+    /// Sends `chunk` before any message.
+    pub(crate) fn preamble(mut self, chunk: Bytes) -> Self {
+        self.preamble = Some(chunk);
+        self
+    }
+
+    /// The stream of one request: `first` (already received), then the rest until the
+    /// response to `id`.
+    pub(crate) fn for_request(mut self, id: gantry_core::Id, first: Message) -> Self {
+        self.until = Some(id);
+        self.first = Some(first);
+        self
+    }
+
+    /// Keeps `guard` alive as long as the stream; dropping it runs its clean-up.
+    pub(crate) fn guard(mut self, guard: impl Send + Sync + 'static) -> Self {
+        self._guard = Some(Box::new(guard));
+        self
     }
 }
 

@@ -135,7 +135,11 @@ fn check_origin(gw: &Gateway, req: &Request<Incoming>) -> Result<(), HttpRespons
     }
 }
 
-async fn read_message(gw: &Gateway, req: Request<Incoming>) -> Result<Message, HttpResponse> {
+async fn read_message(
+    gw: &Gateway,
+    headers: &http::HeaderMap,
+    body: Incoming,
+) -> Result<Message, HttpResponse> {
     let max = gw.config().max_body_bytes;
     let too_large = || {
         rpc_error(
@@ -146,15 +150,14 @@ async fn read_message(gw: &Gateway, req: Request<Incoming>) -> Result<Message, H
             )),
         )
     };
-    let declared = req
-        .headers()
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > max) {
         return Err(too_large());
     }
-    let bytes = match Limited::new(req.into_body(), max).collect().await {
+    let bytes = match Limited::new(body, max).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
@@ -201,7 +204,8 @@ fn session_of(
 }
 
 async fn post(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: Request<Incoming>) -> HttpResponse {
-    let headers = req.headers().clone();
+    let (parts, body) = req.into_parts();
+    let headers = &parts.headers;
     if let Some(v) = headers.get(VERSION_HEADER) {
         let v = v.to_str().unwrap_or_default();
         if !protocol::is_legacy_version(v) {
@@ -215,7 +219,7 @@ async fn post(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: Request<Incoming>) -> 
             );
         }
     }
-    let msg = match read_message(gw, req).await {
+    let msg = match read_message(gw, headers, body).await {
         Ok(m) => m,
         Err(resp) => return resp,
     };
@@ -223,17 +227,13 @@ async fn post(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: Request<Incoming>) -> 
     let session = if is_init {
         gw.open_session(ep)
     } else {
-        match session_of(gw, ep, &headers) {
+        match session_of(gw, ep, headers) {
             Ok(s) => s,
             Err(resp) => return resp,
         }
     };
     let Message::Request(request) = &msg else {
-        gw.accept(
-            &session,
-            msg,
-            session.outbox().unwrap_or_else(|| mpsc::channel(1).0),
-        );
+        gw.accept(&session, msg, None);
         return empty(StatusCode::ACCEPTED);
     };
     let id = request.id.clone();
@@ -242,19 +242,12 @@ async fn post(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: Request<Incoming>) -> 
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/event-stream"));
     let (tx, mut rx) = mpsc::channel(CLIENT_QUEUE);
-    gw.accept(&session, msg, tx);
+    gw.accept(&session, msg, Some(tx));
     let mut resp = loop {
         match rx.recv().await {
             Some(Message::Response(r)) if r.id == id => break json_response(&r),
             Some(first) if sse_ok => {
-                break events(EventStream {
-                    preamble: None,
-                    rx,
-                    until: Some(id),
-                    first: Some(first),
-                    done: false,
-                    _guard: None,
-                });
+                break events(EventStream::new(rx).for_request(id, first));
             }
             // A client that cannot read SSE gets related messages on its GET stream.
             Some(other) => session.send_unsolicited(other),
@@ -286,14 +279,7 @@ fn get_stream(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: &Request<Incoming>) ->
     }
     let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
     session.set_outbox(Some(tx));
-    events(EventStream {
-        preamble: Some(Bytes::from_static(b": stream open\n\n")),
-        rx,
-        until: None,
-        first: None,
-        done: false,
-        _guard: None,
-    })
+    events(EventStream::new(rx).preamble(Bytes::from_static(b": stream open\n\n")))
 }
 
 fn delete(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: &Request<Incoming>) -> HttpResponse {
@@ -326,17 +312,11 @@ fn legacy_sse(gw: &Arc<Gateway>, ep: &Arc<Endpoint>) -> HttpResponse {
         ep.name(),
         session.id()
     );
-    events(EventStream {
-        preamble: Some(Bytes::from(endpoint_event)),
-        rx,
-        until: None,
-        first: None,
-        done: false,
-        _guard: Some(Box::new(CloseOnDrop(
-            Arc::downgrade(gw),
-            session.id().to_owned(),
-        ))),
-    })
+    events(
+        EventStream::new(rx)
+            .preamble(Bytes::from(endpoint_event))
+            .guard(CloseOnDrop(Arc::downgrade(gw), session.id().to_owned())),
+    )
 }
 
 async fn legacy_post(
@@ -365,7 +345,8 @@ async fn legacy_post(
             );
         }
     };
-    let msg = match read_message(gw, req).await {
+    let (parts, body) = req.into_parts();
+    let msg = match read_message(gw, &parts.headers, body).await {
         Ok(m) => m,
         Err(resp) => return resp,
     };
@@ -376,7 +357,7 @@ async fn legacy_post(
             RpcError::invalid_request("the SSE stream of this session is closed"),
         );
     };
-    gw.accept(&session, msg, sink);
+    gw.accept(&session, msg, Some(sink));
     text(StatusCode::ACCEPTED, "Accepted")
 }
 

@@ -39,7 +39,7 @@ pub async fn serve(gw: Arc<Gateway>, ep: Arc<Endpoint>) -> std::io::Result<()> {
             continue;
         }
         match Message::from_slice(line.as_bytes()) {
-            Ok(msg) => gw.accept(&session, msg, tx.clone()),
+            Ok(msg) => gw.accept(&session, msg, Some(tx.clone())),
             Err(e) => {
                 let reply = match e.id {
                     Some(id) => Message::Response(Response::err(id, e.error)).to_vec(),

@@ -104,8 +104,8 @@ impl Endpoint {
         &self.servers
     }
 
-    /// Whether `server` is one of this endpoint's servers.
-    pub fn has_server(&self, server: &str) -> Option<usize> {
+    /// The index of `server` among this endpoint's servers, if it is one of them.
+    pub fn server_index(&self, server: &str) -> Option<usize> {
         self.servers.iter().position(|s| &**s.name() == server)
     }
 

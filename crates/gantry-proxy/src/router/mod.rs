@@ -6,22 +6,24 @@
 
 mod cursor;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use gantry_core::protocol::{self, code, log_level_rank, method};
 use gantry_core::{Request, RpcError};
 use serde_json::{Value, json};
 
+use crate::Gateway;
 use crate::endpoint::{Endpoint, Route, View};
 use crate::session::{ClientHello, Session};
-use crate::upstream::{ClientLink, Peer};
+use crate::upstream::{ClientLink, Peer, UpstreamServer};
 
 /// Answers one request of `session`.
 pub(crate) async fn handle(
+    gw: &Gateway,
     session: &Arc<Session>,
     req: Request,
     link: Arc<dyn ClientLink>,
-    all_sessions: &(dyn Fn() -> Vec<Arc<Session>> + Send + Sync),
 ) -> Result<Value, RpcError> {
     let ep = session.endpoint();
     match req.method.as_str() {
@@ -32,14 +34,12 @@ pub(crate) async fn handle(
         method::RESOURCES_LIST => list(ep, &req, "resources", |v| &v.resources),
         method::RESOURCE_TEMPLATES_LIST => list(ep, &req, "resourceTemplates", |v| &v.templates),
         method::TOOLS_CALL => {
-            let view = ep.view();
-            let (peer, params) = by_name(ep, &view, &req, "tool", &view.tool_routes)?;
+            let (peer, params) = by_name(ep, req, "tool", |v| &v.tool_routes)?;
             peer.request(method::TOOLS_CALL, Some(params), Some(link))
                 .await
         }
         method::PROMPTS_GET => {
-            let view = ep.view();
-            let (peer, params) = by_name(ep, &view, &req, "prompt", &view.prompt_routes)?;
+            let (peer, params) = by_name(ep, req, "prompt", |v| &v.prompt_routes)?;
             peer.request(method::PROMPTS_GET, Some(params), Some(link))
                 .await
         }
@@ -63,7 +63,7 @@ pub(crate) async fn handle(
             session.unsubscribe(&uri);
             // The upstream subscription is shared by every client of the gateway: keep it
             // while anyone else still wants updates.
-            let others = all_sessions().iter().any(|s| s.is_subscribed(&uri));
+            let others = gw.all_sessions().iter().any(|s| s.is_subscribed(&uri));
             if others {
                 Ok(json!({}))
             } else {
@@ -148,13 +148,13 @@ fn list(
     Ok(result)
 }
 
-/// Resolves `params.name` through `routes` and renames it for the server.
+/// Resolves `params.name` through the view's `routes` and renames it for the server; the
+/// rest of `params` moves on untouched.
 fn by_name(
     ep: &Endpoint,
-    view: &View,
-    req: &Request,
+    req: Request,
     kind: &str,
-    routes: &std::collections::HashMap<String, Route>,
+    routes: impl Fn(&View) -> &HashMap<String, Route>,
 ) -> Result<(Arc<Peer>, Value), RpcError> {
     let Some(name) = req.param_str("name") else {
         return Err(RpcError::invalid_params(format!(
@@ -162,21 +162,10 @@ fn by_name(
             req.method
         )));
     };
-    let Some(route) = routes.get(name) else {
-        let _ = view;
-        // Under prefix naming the name may belong to a server that is not connected.
-        if let gantry_config::Naming::Prefix { separator, format } = &ep.config().naming {
-            for s in ep.servers() {
-                let prefix = format
-                    .split("{tool}")
-                    .next()
-                    .unwrap_or_default()
-                    .replace("{server}", s.name())
-                    .replace("{sep}", separator);
-                if name.starts_with(&prefix) {
-                    s.peer()?;
-                }
-            }
+    let view = ep.view();
+    let Some(route) = routes(&view).get(name) else {
+        if let Some(server) = unconnected_owner(ep, name) {
+            server.peer()?;
         }
         return Err(RpcError::invalid_params(format!(
             "unknown {kind} {name:?} on endpoint {:?}: list the {kind}s to see their names",
@@ -184,9 +173,24 @@ fn by_name(
         )));
     };
     let (peer, _) = ep.servers()[route.server].peer()?;
-    let mut params = req.params.clone().unwrap_or(json!({}));
+    let mut params = req.params.unwrap_or_else(|| json!({}));
     params["name"] = Value::from(route.name.as_str());
     Ok((peer, params))
+}
+
+/// Under prefix naming a name says its server even when the server never connected (so its
+/// tools were never listed): that server, so the caller can say why it is unavailable.
+fn unconnected_owner<'a>(ep: &'a Endpoint, name: &str) -> Option<&'a Arc<UpstreamServer>> {
+    let gantry_config::Naming::Prefix { separator, format } = &ep.config().naming else {
+        return None;
+    };
+    let head = format.split("{tool}").next().unwrap_or_default();
+    ep.servers().iter().find(|s| {
+        let prefix = head
+            .replace("{server}", s.name())
+            .replace("{sep}", separator);
+        name.starts_with(&prefix) && s.peer().is_err()
+    })
 }
 
 fn by_uri(ep: &Endpoint, req: &Request) -> Result<Arc<Peer>, RpcError> {
@@ -215,7 +219,7 @@ async fn complete(
     req: Request,
     link: Arc<dyn ClientLink>,
 ) -> Result<Value, RpcError> {
-    let mut params = req.params.clone().unwrap_or(json!({}));
+    let mut params = req.params.unwrap_or_else(|| json!({}));
     let view = ep.view();
     let kind = params
         .pointer("/ref/type")

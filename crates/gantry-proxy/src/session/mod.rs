@@ -50,8 +50,10 @@ pub struct Session {
     next_id: AtomicI64,
     waiting: Mutex<HashMap<i64, oneshot::Sender<Result<Value, RpcError>>>>,
     inflight: Mutex<HashMap<Id, AbortHandle>>,
-    /// When the client was last heard from.
-    last_seen: Mutex<tokio::time::Instant>,
+    /// When the session was opened; `last_seen_ms` counts from here.
+    opened: tokio::time::Instant,
+    /// When the client was last heard from, in ms since `opened` (no lock on the hot path).
+    last_seen_ms: std::sync::atomic::AtomicU64,
 }
 
 // === impl Session ===
@@ -70,7 +72,8 @@ impl Session {
             next_id: AtomicI64::new(1),
             waiting: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
-            last_seen: Mutex::new(tokio::time::Instant::now()),
+            opened: tokio::time::Instant::now(),
+            last_seen_ms: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -96,13 +99,15 @@ impl Session {
 
     /// Records that the client was heard from.
     pub fn touch(&self) {
-        *self.last_seen.lock().expect("last_seen lock") = tokio::time::Instant::now();
+        let ms = self.opened.elapsed().as_millis() as u64;
+        self.last_seen_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Whether the session has been idle for `limit`: no message for that long, no request
     /// in flight and no open stream toward the client.
     pub fn idle_for(&self, limit: Duration) -> bool {
-        let quiet = self.last_seen.lock().expect("last_seen lock").elapsed() >= limit;
+        let seen = Duration::from_millis(self.last_seen_ms.load(Ordering::Relaxed));
+        let quiet = self.opened.elapsed().saturating_sub(seen) >= limit;
         let streaming = self
             .outbox
             .lock()
