@@ -139,12 +139,7 @@ async fn json_replies_session_and_headers() {
     assert_eq!(deletes.len(), 1);
     assert_eq!(deletes[0].header("mcp-session-id"), Some("sess-1"));
     // Nothing but the two responses and the final Closed came up.
-    drop(t);
-    let rest = drain(&mut rx).await;
-    assert!(
-        matches!(rest.as_slice(), [TransportEvent::Closed { .. }]),
-        "{rest:?}"
-    );
+    only_closed_is_left(t, &mut rx).await;
 }
 
 #[tokio::test]
@@ -359,12 +354,7 @@ async fn sse_reply_tags_related_messages() {
     }
     expect_response(next_event(&mut rx, "our response").await, 5);
     t.close().await;
-    drop(t);
-    let rest = drain(&mut rx).await;
-    assert!(
-        matches!(rest.as_slice(), [TransportEvent::Closed { .. }]),
-        "{rest:?}"
-    );
+    only_closed_is_left(t, &mut rx).await;
 }
 
 #[tokio::test]
@@ -401,12 +391,7 @@ async fn cut_stream_is_resumed_and_the_response_arrives_once() {
     }
     expect_response(next_event(&mut rx, "resumed response").await, 1);
     t.close().await;
-    drop(t);
-    let rest = drain(&mut rx).await;
-    assert!(
-        matches!(rest.as_slice(), [TransportEvent::Closed { .. }]),
-        "{rest:?}"
-    );
+    only_closed_is_left(t, &mut rx).await;
     let gets = server.seen_with(Method::GET);
     assert_eq!(gets.len(), 1);
     assert_eq!(gets[0].header("last-event-id"), Some("e2"));
@@ -622,12 +607,7 @@ async fn server_stream_delivers_and_reconnects_with_last_event_id() {
     // close() ends the open stream (the channel closes only once every task is gone) and
     // deletes the session; DELETE answered 405 is fine.
     t.close().await;
-    drop(t);
-    let rest = drain(&mut rx).await;
-    assert!(
-        matches!(rest.as_slice(), [TransportEvent::Closed { .. }]),
-        "{rest:?}"
-    );
+    only_closed_is_left(t, &mut rx).await;
     assert_eq!(server.seen_with(Method::DELETE).len(), 1);
     assert_eq!(gets.load(Ordering::SeqCst), 2);
 }
@@ -697,4 +677,14 @@ fn helpers() {
         Duration::from_millis(400)
     );
     assert_eq!(backoff(None, 100), Duration::from_secs(30));
+}
+
+/// Drops the transport and checks that nothing but its final `Closed` came up unread.
+async fn only_closed_is_left(t: super::super::Transport, rx: &mut mpsc::Receiver<TransportEvent>) {
+    drop(t);
+    let rest = drain(rx).await;
+    assert!(
+        matches!(rest.as_slice(), [TransportEvent::Closed { .. }]),
+        "{rest:?}"
+    );
 }
