@@ -95,19 +95,11 @@ impl Gateway {
         self.endpoints.get(name)
     }
 
-    /// Waits until every server's first connection attempt has settled, then rebuilds every
-    /// endpoint's view. Used by `manual` naming checks and by tools that want a full catalog.
+    /// Waits until every server's first connection attempt has settled (connected with its
+    /// catalog loaded, or failed). Used by the `manual` naming check before serving.
     pub async fn settle(&self) {
         for s in self.servers.values() {
             s.first_attempt().await;
-        }
-        for s in self.servers.values() {
-            if s.peer().is_ok() {
-                s.refresh_catalog().await;
-            }
-        }
-        for ep in self.endpoints.values() {
-            ep.changes_to_announce();
         }
     }
 
