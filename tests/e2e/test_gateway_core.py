@@ -163,15 +163,13 @@ async def test_elicitation_request_round_trips(main_gw) -> None:
         assert "accept" in dumped.lower(), dumped
 
 
-async def test_client_without_sampling_gets_a_clear_error_not_a_hang(main_gw) -> None:
+async def test_client_without_sampling_is_not_offered_the_sampling_tool(main_gw) -> None:
     async with Client(main_gw.endpoint_url("main"), mode="legacy") as c:
-        r = await c.call_tool("everything__trigger-sampling-request", {"prompt": "x", "maxTokens": 5})
-        # The server gets the gateway's refusal and reports it as a tool error.
-        assert r.is_error, r
-        assert texts(r) == [
-            "MCP error -32601: the client did not declare the sampling capability, "
-            "so sampling/createMessage cannot be sent to it"
-        ], r
+        # server-everything was told this client cannot sample, so it has no sampling tool,
+        # and calling it anyway gets the gateway's unknown-tool error, not a hang.
+        with pytest.raises(Exception) as err:
+            await c.call_tool("everything__trigger-sampling-request", {"prompt": "x", "maxTokens": 5})
+        assert 'unknown tool "everything__trigger-sampling-request" on endpoint "main"' in str(err.value)
 
 
 async def test_cancellation_reaches_the_server(main_gw, state_dir: Path) -> None:
@@ -482,3 +480,50 @@ async def test_a_restarted_http_server_is_initialized_again(gantry, spawn) -> No
                 return False
 
         await wait_for(echo_works, "the gateway to initialize the restarted server again")
+
+
+async def test_servers_see_the_capabilities_each_client_declared(main_gw) -> None:
+    async def sampling(context, params):
+        return types.CreateMessageResult(role="assistant", content=types.TextContent(type="text", text="x"), model="m")
+
+    async def roots(context):
+        return types.ListRootsResult(roots=[types.Root(uri="file:///tmp/project", name="project")])
+
+    async def caps_seen(client) -> dict:
+        r = await client.call_tool("probe__client_caps", {})
+        assert not r.is_error, r
+        return json.loads(texts(r)[0])
+
+    async with (
+        Client(main_gw.endpoint_url("main"), mode="legacy") as plain,
+        Client(main_gw.endpoint_url("main"), mode="legacy", sampling_callback=sampling) as sampler,
+        Client(main_gw.endpoint_url("main"), mode="legacy", list_roots_callback=roots) as rooted,
+    ):
+        assert await caps_seen(plain) == {}
+        assert await caps_seen(sampler) == {"sampling": {}}
+        assert await caps_seen(rooted) == {"roots": {"listChanged": True}}
+        # server-everything offers its sampling tool only to clients that declared sampling.
+        assert "everything__trigger-sampling-request" in {t.name for t in (await sampler.list_tools()).tools}
+        assert "everything__trigger-sampling-request" not in {t.name for t in (await plain.list_tools()).tools}
+        # A roots request from the server reaches the client that declared roots.
+        r = await rooted.call_tool("everything__get-roots-list", {})
+        assert "file:///tmp/project" in json.dumps([b.model_dump() for b in r.content]), r
+
+
+async def test_a_server_cancelling_its_question_cancels_it_at_the_client(main_gw) -> None:
+    asked = anyio.Event()
+    withdrawn = anyio.Event()
+
+    async def elicit(context, params):
+        asked.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            withdrawn.set()
+
+    async with Client(main_gw.endpoint_url("main"), mode="legacy", elicitation_callback=elicit) as c:
+        r = await c.call_tool("probe__ask_then_give_up", {"seconds": 1})
+        assert texts(r) == ["gave up"], r
+        assert asked.is_set()
+        with anyio.fail_after(10):
+            await withdrawn.wait()

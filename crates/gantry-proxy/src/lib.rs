@@ -28,7 +28,10 @@ use tokio::sync::mpsc;
 
 use endpoint::{Changes, Endpoint};
 use session::{RequestLink, Session, Sink};
-use upstream::{ServerEvent, UpstreamServer};
+use upstream::{ServerEvent, ServerGroup};
+
+/// How long a server lane nobody uses keeps running.
+const LANE_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Capacity of the queue of events from all servers.
 const SERVER_EVENT_QUEUE: usize = 1024;
@@ -36,7 +39,7 @@ const SERVER_EVENT_QUEUE: usize = 1024;
 /// The running gateway.
 pub struct Gateway {
     config: Config,
-    servers: BTreeMap<String, Arc<UpstreamServer>>,
+    servers: BTreeMap<String, Arc<ServerGroup>>,
     endpoints: HashMap<String, Arc<Endpoint>>,
     sessions: RwLock<HashMap<String, Arc<Session>>>,
 }
@@ -48,13 +51,13 @@ impl Gateway {
     pub fn start(config: Config) -> Arc<Gateway> {
         let http = upstream::http_client();
         let (tx, rx) = mpsc::channel(SERVER_EVENT_QUEUE);
-        let servers: BTreeMap<String, Arc<UpstreamServer>> = config
+        let servers: BTreeMap<String, Arc<ServerGroup>> = config
             .servers
             .values()
             .map(|cfg| {
                 (
                     cfg.name.clone(),
-                    UpstreamServer::start(cfg.clone(), http.clone(), tx.clone()),
+                    ServerGroup::start(cfg.clone(), http.clone(), tx.clone()),
                 )
             })
             .collect();
@@ -86,7 +89,7 @@ impl Gateway {
     }
 
     /// The servers by name.
-    pub fn servers(&self) -> &BTreeMap<String, Arc<UpstreamServer>> {
+    pub fn servers(&self) -> &BTreeMap<String, Arc<ServerGroup>> {
         &self.servers
     }
 
@@ -99,7 +102,7 @@ impl Gateway {
     /// catalog loaded, or failed). Used by the `manual` naming check before serving.
     pub async fn settle(&self) {
         for s in self.servers.values() {
-            s.first_attempt().await;
+            s.default_lane().first_attempt().await;
         }
     }
 
@@ -109,7 +112,7 @@ impl Gateway {
             .values()
             .filter(|ep| matches!(ep.config().naming, gantry_config::Naming::Manual))
             .flat_map(|ep| {
-                ep.view()
+                ep.view(&upstream::ClientCaps::none())
                     .problems
                     .iter()
                     .map(|p| format!("endpoint {}: {p}", ep.name()))
@@ -157,6 +160,20 @@ impl Gateway {
             self.close_session(id);
         }
         idle.len()
+    }
+
+    /// Stops server lanes that no session needs and nobody used for [`LANE_IDLE`].
+    pub async fn stop_idle_lanes(&self) -> usize {
+        let in_use: std::collections::HashSet<Arc<str>> = self
+            .all_sessions()
+            .iter()
+            .map(|s| s.caps().key().clone())
+            .collect();
+        let mut stopped = 0;
+        for g in self.servers.values() {
+            stopped += g.stop_idle_lanes(LANE_IDLE, |k| in_use.contains(k)).await;
+        }
+        stopped
     }
 
     /// Ends a session.
@@ -234,32 +251,42 @@ impl Gateway {
 
     fn on_server_event(&self, event: ServerEvent) {
         match event {
-            ServerEvent::Changed { server } => {
+            ServerEvent::Changed { server, lane } => {
+                let Some(caps) = self
+                    .servers
+                    .get(&*server)
+                    .and_then(|g| g.lane_by_key(&lane))
+                    .map(|l| l.caps().clone())
+                else {
+                    return;
+                };
                 for ep in self.endpoints.values() {
                     if ep.server_index(&server).is_none() {
                         continue;
                     }
-                    let changes = ep.changes_to_announce();
+                    let changes = ep.changes_to_announce(&caps);
                     if changes != Changes::default() {
-                        self.notify_changes(ep, changes);
+                        self.notify_changes(ep, &lane, changes);
                     }
                 }
             }
             ServerEvent::Notification {
                 server,
+                lane,
                 notification,
-            } => self.route_notification(&server, notification),
+            } => self.route_notification(&server, &lane, notification),
         }
     }
 
-    fn notify_changes(&self, ep: &Arc<Endpoint>, changes: Changes) {
+    /// Tells the sessions on `ep` served by `lane` which of their lists changed.
+    fn notify_changes(&self, ep: &Arc<Endpoint>, lane: &str, changes: Changes) {
         let kinds = [
             (changes.tools, method::TOOLS_LIST_CHANGED),
             (changes.prompts, method::PROMPTS_LIST_CHANGED),
             (changes.resources, method::RESOURCES_LIST_CHANGED),
         ];
         for s in self.all_sessions() {
-            if !Arc::ptr_eq(s.endpoint(), ep) || !s.is_initialized() {
+            if !Arc::ptr_eq(s.endpoint(), ep) || !s.is_initialized() || &**s.caps().key() != lane {
                 continue;
             }
             for (changed, m) in kinds {
@@ -270,12 +297,16 @@ impl Gateway {
         }
     }
 
-    fn route_notification(&self, server: &str, n: Notification) {
+    /// Delivers a server's notification to the sessions its lane serves that want it.
+    fn route_notification(&self, server: &str, lane: &str, n: Notification) {
         let params = n.params.as_ref();
         let uri = params.and_then(|p| p.get("uri")).and_then(Value::as_str);
         let level = params.and_then(|p| p.get("level")).and_then(Value::as_str);
         for s in self.all_sessions() {
-            if s.endpoint().server_index(server).is_none() || !s.is_initialized() {
+            if s.endpoint().server_index(server).is_none()
+                || !s.is_initialized()
+                || &**s.caps().key() != lane
+            {
                 continue;
             }
             let deliver = match n.method.as_str() {
@@ -304,6 +335,7 @@ async fn reap_idle_sessions(gw: std::sync::Weak<Gateway>) {
         if n > 0 {
             tracing::debug!(sessions = n, "dropped idle client sessions");
         }
+        gw.stop_idle_lanes().await;
     }
 }
 

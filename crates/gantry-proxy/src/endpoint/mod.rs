@@ -1,7 +1,9 @@
 //! A curated endpoint: which servers, which of their tools and prompts, under which names.
 //!
 //! The endpoint keeps an immutable [`View`] of its servers' catalogs, rebuilt only when a
-//! catalog changes and swapped in whole. Each view records the catalog versions it was built
+//! catalog changes and swapped in whole. There is one view per set of client capabilities in
+//! use, built from the lanes that declare them (a server may offer more to a client that can
+//! sample, say). Each view records the catalog versions it was built
 //! from, so a read never sees a view older than the catalogs (one atomic load per server); the
 //! hot path otherwise takes a read lock and an `Arc` clone: no recomputation, no database, no
 //! lock held across an await. Change notifications compare against the last view announced
@@ -17,7 +19,7 @@ use gantry_config::{EndpointConfig, Override};
 use gantry_core::names::glob_match;
 use serde_json::{Map, Value, json};
 
-use crate::upstream::{Status, UpstreamServer};
+use crate::upstream::{ClientCaps, ServerGroup, Status, UpstreamServer};
 use naming::Candidate;
 
 /// Where a public tool or prompt name leads.
@@ -63,29 +65,32 @@ pub struct Changes {
     pub resources: bool,
 }
 
+/// A view and the catalog versions of the lanes it was built from.
+type Built = (Vec<u64>, Arc<View>);
+
 /// A published endpoint.
 pub struct Endpoint {
     name: String,
     cfg: EndpointConfig,
-    servers: Vec<Arc<UpstreamServer>>,
-    /// The current view and the catalog versions it was built from.
-    view: RwLock<(Vec<u64>, Arc<View>)>,
-    /// The view whose lists clients were last told about.
-    announced: std::sync::Mutex<Arc<View>>,
+    servers: Vec<Arc<ServerGroup>>,
+    /// The current view per set of client capabilities.
+    views: RwLock<HashMap<Arc<str>, Built>>,
+    /// Per set of client capabilities, the view whose lists clients were last told about.
+    announced: std::sync::Mutex<HashMap<Arc<str>, Arc<View>>>,
 }
 
 // === impl Endpoint ===
 
 impl Endpoint {
-    pub(crate) fn new(cfg: EndpointConfig, servers: Vec<Arc<UpstreamServer>>) -> Endpoint {
+    pub(crate) fn new(cfg: EndpointConfig, servers: Vec<Arc<ServerGroup>>) -> Endpoint {
         let ep = Endpoint {
             name: cfg.name.clone(),
             cfg,
             servers,
-            view: RwLock::new((Vec::new(), Arc::new(View::default()))),
-            announced: std::sync::Mutex::new(Arc::new(View::default())),
+            views: RwLock::new(HashMap::new()),
+            announced: std::sync::Mutex::new(HashMap::new()),
         };
-        ep.changes_to_announce();
+        ep.changes_to_announce(&ClientCaps::none());
         ep
     }
 
@@ -100,7 +105,7 @@ impl Endpoint {
     }
 
     /// Its servers, in config order.
-    pub fn servers(&self) -> &[Arc<UpstreamServer>] {
+    pub fn servers(&self) -> &[Arc<ServerGroup>] {
         &self.servers
     }
 
@@ -109,27 +114,32 @@ impl Endpoint {
         self.servers.iter().position(|s| &**s.name() == server)
     }
 
-    fn versions_match(&self, built_from: &[u64]) -> bool {
-        built_from.len() == self.servers.len()
-            && self
-                .servers
-                .iter()
-                .zip(built_from)
-                .all(|(s, v)| s.catalog_version() == *v)
+    /// The lanes that serve clients with `caps`, one per server in config order.
+    pub fn lanes(&self, caps: &ClientCaps) -> Vec<Arc<UpstreamServer>> {
+        self.servers.iter().map(|g| g.lane(caps)).collect()
     }
 
-    /// The current view, rebuilt first if a catalog changed since it was built.
-    pub fn view(&self) -> Arc<View> {
+    /// The current view for clients with `caps`, rebuilt first if a catalog changed since
+    /// it was built.
+    pub fn view(&self, caps: &ClientCaps) -> Arc<View> {
+        let lanes = self.lanes(caps);
+        let current = |built: &[u64]| {
+            built.len() == lanes.len()
+                && lanes
+                    .iter()
+                    .zip(built)
+                    .all(|(l, v)| l.catalog_version() == *v)
+        };
+        if let Some((built, view)) = self.views.read().expect("views lock").get(caps.key())
+            && current(built)
         {
-            let slot = self.view.read().expect("view lock");
-            if self.versions_match(&slot.0) {
-                return slot.1.clone();
-            }
+            return view.clone();
         }
-        let mut slot = self.view.write().expect("view lock");
-        if !self.versions_match(&slot.0) {
-            let versions: Vec<u64> = self.servers.iter().map(|s| s.catalog_version()).collect();
-            let next = Arc::new(self.build_view());
+        let mut views = self.views.write().expect("views lock");
+        let slot = views.entry(caps.key().clone()).or_default();
+        if !current(&slot.0) {
+            let versions: Vec<u64> = lanes.iter().map(|l| l.catalog_version()).collect();
+            let next = Arc::new(self.build_view(&lanes));
             for p in next
                 .problems
                 .iter()
@@ -139,21 +149,31 @@ impl Endpoint {
             }
             *slot = (versions, next);
         }
-        slot.1.clone()
+        let view = slot.1.clone();
+        drop(views);
+        // A client may list before anything is announced: what it saw is the baseline.
+        self.announced
+            .lock()
+            .expect("announced lock")
+            .entry(caps.key().clone())
+            .or_insert_with(|| view.clone());
+        view
     }
 
-    /// Which lists differ from the ones clients were last told about; the current view
-    /// becomes the announced one.
-    pub(crate) fn changes_to_announce(&self) -> Changes {
-        let next = self.view();
+    /// Which lists for clients with `caps` differ from the ones they were last told about;
+    /// the current view becomes the announced one.
+    pub(crate) fn changes_to_announce(&self, caps: &ClientCaps) -> Changes {
+        let next = self.view(caps);
         let mut announced = self.announced.lock().expect("announced lock");
+        let slot = announced
+            .entry(caps.key().clone())
+            .or_insert_with(|| next.clone());
         let changes = Changes {
-            tools: announced.tools != next.tools,
-            prompts: announced.prompts != next.prompts,
-            resources: announced.resources != next.resources
-                || announced.templates != next.templates,
+            tools: slot.tools != next.tools,
+            prompts: slot.prompts != next.prompts,
+            resources: slot.resources != next.resources || slot.templates != next.templates,
         };
-        *announced = next;
+        *slot = next;
         changes
     }
 
@@ -162,8 +182,8 @@ impl Endpoint {
             && !self.cfg.exclude.iter().any(|g| glob_match(g, qualified))
     }
 
-    fn build_view(&self) -> View {
-        let catalogs: Vec<_> = self.servers.iter().map(|s| s.catalog()).collect();
+    fn build_view(&self, lanes: &[Arc<UpstreamServer>]) -> View {
+        let catalogs: Vec<_> = lanes.iter().map(|s| s.catalog()).collect();
         let mut view = View::default();
         let (tools, tool_routes) = self.name_items(
             "tool",
@@ -215,7 +235,7 @@ impl Endpoint {
         &self,
         kind: &str,
         lists: impl Iterator<Item = &'a Vec<Value>>,
-        server_overrides: impl Fn(&UpstreamServer) -> &std::collections::BTreeMap<String, Override>,
+        server_overrides: impl Fn(&ServerGroup) -> &std::collections::BTreeMap<String, Override>,
         endpoint_overrides: &std::collections::BTreeMap<String, Override>,
         problems: &mut Vec<String>,
     ) -> (Vec<Value>, HashMap<String, Route>) {
@@ -276,7 +296,7 @@ impl Endpoint {
             return Some(*i);
         }
         let mut with_resources = self.servers.iter().enumerate().filter(|(_, s)| {
-            matches!(s.status(), Status::Ready { hello, .. } if hello.capabilities.get("resources").is_some())
+            matches!(s.default_lane().status(), Status::Ready { hello, .. } if hello.capabilities.get("resources").is_some())
         });
         match (with_resources.next(), with_resources.next()) {
             (Some((i, _)), None) => Some(i),
@@ -303,7 +323,7 @@ impl Endpoint {
         let mut logging = false;
         let mut completions = false;
         for s in &self.servers {
-            let Status::Ready { hello, .. } = s.status() else {
+            let Status::Ready { hello, .. } = s.default_lane().status() else {
                 continue;
             };
             let c = &hello.capabilities;
@@ -336,7 +356,7 @@ impl Endpoint {
         let parts: Vec<String> = self
             .servers
             .iter()
-            .filter_map(|s| match s.status() {
+            .filter_map(|s| match s.default_lane().status() {
                 Status::Ready { hello, .. } => hello
                     .instructions
                     .as_ref()

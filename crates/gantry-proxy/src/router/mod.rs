@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::Gateway;
 use crate::endpoint::{Endpoint, Route, View};
 use crate::session::{ClientHello, Session};
-use crate::upstream::{ClientLink, Peer, UpstreamServer};
+use crate::upstream::{ClientCaps, ClientLink, Peer, ServerGroup};
 
 /// Answers one request of `session`.
 pub(crate) async fn handle(
@@ -26,30 +26,35 @@ pub(crate) async fn handle(
     link: Arc<dyn ClientLink>,
 ) -> Result<Value, RpcError> {
     let ep = session.endpoint();
+    if req.method == method::INITIALIZE {
+        return Ok(initialize(session, &req).await);
+    }
+    let caps = &*session.caps();
     match req.method.as_str() {
-        method::INITIALIZE => Ok(initialize(session, &req).await),
         method::PING => Ok(json!({})),
-        method::TOOLS_LIST => list(ep, &req, "tools", |v| &v.tools),
-        method::PROMPTS_LIST => list(ep, &req, "prompts", |v| &v.prompts),
-        method::RESOURCES_LIST => list(ep, &req, "resources", |v| &v.resources),
-        method::RESOURCE_TEMPLATES_LIST => list(ep, &req, "resourceTemplates", |v| &v.templates),
+        method::TOOLS_LIST => list(ep, caps, &req, "tools", |v| &v.tools),
+        method::PROMPTS_LIST => list(ep, caps, &req, "prompts", |v| &v.prompts),
+        method::RESOURCES_LIST => list(ep, caps, &req, "resources", |v| &v.resources),
+        method::RESOURCE_TEMPLATES_LIST => {
+            list(ep, caps, &req, "resourceTemplates", |v| &v.templates)
+        }
         method::TOOLS_CALL => {
-            let (peer, params) = by_name(ep, req, "tool", |v| &v.tool_routes)?;
+            let (peer, params) = by_name(ep, caps, req, "tool", |v| &v.tool_routes).await?;
             peer.request(method::TOOLS_CALL, Some(params), Some(link))
                 .await
         }
         method::PROMPTS_GET => {
-            let (peer, params) = by_name(ep, req, "prompt", |v| &v.prompt_routes)?;
+            let (peer, params) = by_name(ep, caps, req, "prompt", |v| &v.prompt_routes).await?;
             peer.request(method::PROMPTS_GET, Some(params), Some(link))
                 .await
         }
         method::RESOURCES_READ => {
-            let peer = by_uri(ep, &req)?;
+            let peer = by_uri(ep, caps, &req).await?;
             peer.request(method::RESOURCES_READ, req.params, Some(link))
                 .await
         }
         method::RESOURCES_SUBSCRIBE => {
-            let peer = by_uri(ep, &req)?;
+            let peer = by_uri(ep, caps, &req).await?;
             let uri = req.param_str("uri").unwrap_or_default().to_owned();
             let result = peer
                 .request(method::RESOURCES_SUBSCRIBE, req.params, None)
@@ -58,12 +63,15 @@ pub(crate) async fn handle(
             Ok(result)
         }
         method::RESOURCES_UNSUBSCRIBE => {
-            let peer = by_uri(ep, &req)?;
+            let peer = by_uri(ep, caps, &req).await?;
             let uri = req.param_str("uri").unwrap_or_default().to_owned();
             session.unsubscribe(&uri);
-            // The upstream subscription is shared by every client of the gateway: keep it
-            // while anyone else still wants updates.
-            let others = gw.all_sessions().iter().any(|s| s.is_subscribed(&uri));
+            // The upstream subscription is shared by every client on the same lane: keep it
+            // while any of them still wants updates.
+            let others = gw
+                .all_sessions()
+                .iter()
+                .any(|s| s.is_subscribed(&uri) && s.caps().key() == caps.key());
             if others {
                 Ok(json!({}))
             } else {
@@ -71,8 +79,8 @@ pub(crate) async fn handle(
                     .await
             }
         }
-        method::COMPLETE => complete(ep, req, link).await,
-        method::SET_LEVEL => set_level(ep, session, &req).await,
+        method::COMPLETE => complete(ep, caps, req, link).await,
+        method::SET_LEVEL => set_level(ep, caps, session, &req).await,
         other => Err(RpcError::method_not_found(other)),
     }
 }
@@ -82,10 +90,6 @@ pub(crate) async fn handle(
 const INITIALIZE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn initialize(session: &Arc<Session>, req: &Request) -> Value {
-    let deadline = tokio::time::Instant::now() + INITIALIZE_WAIT;
-    for s in session.endpoint().servers() {
-        let _ = tokio::time::timeout_at(deadline, s.first_attempt()).await;
-    }
     let asked = req.param_str("protocolVersion").unwrap_or_default();
     let version = if protocol::is_legacy_version(asked) {
         asked
@@ -105,6 +109,11 @@ async fn initialize(session: &Arc<Session>, req: &Request) -> Value {
             .unwrap_or(json!({})),
     });
     let ep = session.endpoint();
+    // Starts the lanes that declare this client's capabilities, if they are new.
+    let deadline = tokio::time::Instant::now() + INITIALIZE_WAIT;
+    for lane in ep.lanes(&session.caps()) {
+        let _ = tokio::time::timeout_at(deadline, lane.first_attempt()).await;
+    }
     let mut result = json!({
         "protocolVersion": version,
         "capabilities": ep.capabilities(),
@@ -122,11 +131,12 @@ async fn initialize(session: &Arc<Session>, req: &Request) -> Value {
 
 fn list(
     ep: &Endpoint,
+    caps: &ClientCaps,
     req: &Request,
     key: &str,
     items: impl Fn(&View) -> &Vec<Value>,
 ) -> Result<Value, RpcError> {
-    let view = ep.view();
+    let view = ep.view(caps);
     let all = items(&view);
     let start = match req.params_obj().and_then(|p| p.get("cursor")) {
         None | Some(Value::Null) => 0,
@@ -150,8 +160,9 @@ fn list(
 
 /// Resolves `params.name` through the view's `routes` and renames it for the server; the
 /// rest of `params` moves on untouched.
-fn by_name(
+async fn by_name(
     ep: &Endpoint,
+    caps: &ClientCaps,
     req: Request,
     kind: &str,
     routes: impl Fn(&View) -> &HashMap<String, Route>,
@@ -162,25 +173,35 @@ fn by_name(
             req.method
         )));
     };
-    let view = ep.view();
+    let mut view = ep.view(caps);
+    if !routes(&view).contains_key(name)
+        && let Some(server) = unconnected_owner(ep, caps, name)
+    {
+        // Its server has not connected (yet): wait for a first attempt under way, then
+        // look again, or say why it is unavailable.
+        server.lane(caps).ready_peer().await?;
+        view = ep.view(caps);
+    }
     let Some(route) = routes(&view).get(name) else {
-        if let Some(server) = unconnected_owner(ep, name) {
-            server.peer()?;
-        }
         return Err(RpcError::invalid_params(format!(
             "unknown {kind} {name:?} on endpoint {:?}: list the {kind}s to see their names",
             ep.name()
         )));
     };
-    let (peer, _) = ep.servers()[route.server].peer()?;
+    let lane = ep.servers()[route.server].lane(caps);
     let mut params = req.params.unwrap_or_else(|| json!({}));
     params["name"] = Value::from(route.name.as_str());
+    let (peer, _) = lane.ready_peer().await?;
     Ok((peer, params))
 }
 
 /// Under prefix naming a name says its server even when the server never connected (so its
 /// tools were never listed): that server, so the caller can say why it is unavailable.
-fn unconnected_owner<'a>(ep: &'a Endpoint, name: &str) -> Option<&'a Arc<UpstreamServer>> {
+fn unconnected_owner<'a>(
+    ep: &'a Endpoint,
+    caps: &ClientCaps,
+    name: &str,
+) -> Option<&'a Arc<ServerGroup>> {
     let gantry_config::Naming::Prefix { separator, format } = &ep.config().naming else {
         return None;
     };
@@ -189,18 +210,18 @@ fn unconnected_owner<'a>(ep: &'a Endpoint, name: &str) -> Option<&'a Arc<Upstrea
         let prefix = head
             .replace("{server}", s.name())
             .replace("{sep}", separator);
-        name.starts_with(&prefix) && s.peer().is_err()
+        name.starts_with(&prefix) && s.lane(caps).peer().is_err()
     })
 }
 
-fn by_uri(ep: &Endpoint, req: &Request) -> Result<Arc<Peer>, RpcError> {
+async fn by_uri(ep: &Endpoint, caps: &ClientCaps, req: &Request) -> Result<Arc<Peer>, RpcError> {
     let Some(uri) = req.param_str("uri") else {
         return Err(RpcError::invalid_params(format!(
             "{} needs params.uri",
             req.method
         )));
     };
-    let view = ep.view();
+    let view = ep.view(caps);
     let Some(i) = ep.resource_server(&view, uri) else {
         return Err(RpcError::new(
             code::RESOURCE_NOT_FOUND,
@@ -211,16 +232,18 @@ fn by_uri(ep: &Endpoint, req: &Request) -> Result<Arc<Peer>, RpcError> {
         )
         .with_data(json!({"uri": uri})));
     };
-    Ok(ep.servers()[i].peer()?.0)
+    let lane = ep.servers()[i].lane(caps);
+    Ok(lane.ready_peer().await?.0)
 }
 
 async fn complete(
     ep: &Endpoint,
+    caps: &ClientCaps,
     req: Request,
     link: Arc<dyn ClientLink>,
 ) -> Result<Value, RpcError> {
     let mut params = req.params.unwrap_or_else(|| json!({}));
-    let view = ep.view();
+    let view = ep.view(caps);
     let kind = params
         .pointer("/ref/type")
         .and_then(Value::as_str)
@@ -258,12 +281,18 @@ async fn complete(
             )));
         }
     };
-    let (peer, _) = ep.servers()[server].peer()?;
+    let lane = ep.servers()[server].lane(caps);
+    let (peer, _) = lane.ready_peer().await?;
     peer.request(method::COMPLETE, Some(params), Some(link))
         .await
 }
 
-async fn set_level(ep: &Endpoint, session: &Session, req: &Request) -> Result<Value, RpcError> {
+async fn set_level(
+    ep: &Endpoint,
+    caps: &ClientCaps,
+    session: &Session,
+    req: &Request,
+) -> Result<Value, RpcError> {
     let level = req.param_str("level").unwrap_or_default();
     let Some(rank) = log_level_rank(level) else {
         return Err(RpcError::invalid_params(format!(
@@ -274,7 +303,7 @@ async fn set_level(ep: &Endpoint, session: &Session, req: &Request) -> Result<Va
     session.set_log_level(rank);
     // Servers are shared by all clients: each is asked for this level, and every client's
     // own level is applied by the gateway when a log line arrives.
-    for s in ep.servers() {
+    for s in ep.lanes(caps) {
         if let Ok((peer, hello)) = s.peer()
             && hello.capabilities.get("logging").is_some()
             && let Err(e) = peer

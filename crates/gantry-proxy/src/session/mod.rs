@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 use crate::endpoint::Endpoint;
-use crate::upstream::{BoxFuture, ClientLink};
+use crate::upstream::{BoxFuture, ClientCaps, ClientLink};
 
 /// Capacity of every channel toward a client.
 pub const CLIENT_QUEUE: usize = 256;
@@ -43,6 +43,8 @@ pub struct Session {
     id: String,
     endpoint: Arc<Endpoint>,
     hello: Mutex<ClientHello>,
+    /// The routable part of `hello.capabilities`: which lane of each server serves it.
+    caps: Mutex<Arc<ClientCaps>>,
     initialized: AtomicBool,
     log_level: Mutex<Option<usize>>,
     subscriptions: Mutex<HashSet<String>>,
@@ -65,6 +67,7 @@ impl Session {
             id: new_session_id(),
             endpoint,
             hello: Mutex::new(ClientHello::default()),
+            caps: Mutex::new(Arc::new(ClientCaps::none())),
             initialized: AtomicBool::new(false),
             log_level: Mutex::new(None),
             subscriptions: Mutex::new(HashSet::new()),
@@ -92,7 +95,14 @@ impl Session {
         self.hello.lock().expect("hello lock").clone()
     }
 
+    /// The client capabilities the session's servers are told about.
+    pub fn caps(&self) -> Arc<ClientCaps> {
+        self.caps.lock().expect("caps lock").clone()
+    }
+
     pub(crate) fn set_hello(&self, hello: ClientHello) {
+        *self.caps.lock().expect("caps lock") =
+            Arc::new(ClientCaps::from_declared(&hello.capabilities));
         *self.hello.lock().expect("hello lock") = hello;
         self.initialized.store(true, Ordering::Release);
     }
@@ -253,23 +263,55 @@ impl Session {
             method: method.clone(),
             params,
         });
+        let question = Question {
+            session: &self,
+            sink: &sink,
+            id: n,
+        };
         if sink.send(req).await.is_err() {
             self.waiting.lock().expect("waiting lock").remove(&n);
             return Err(RpcError::internal(format!(
                 "the client's stream closed before {method} could be sent"
             )));
         }
-        match tokio::time::timeout(CLIENT_REQUEST_TIMEOUT, rx).await {
+        let outcome = match tokio::time::timeout(CLIENT_REQUEST_TIMEOUT, rx).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Err(RpcError::internal(
                 "the client session ended before answering",
             )),
-            Err(_) => {
-                self.waiting.lock().expect("waiting lock").remove(&n);
-                Err(RpcError::internal(format!(
-                    "the client did not answer {method} within {CLIENT_REQUEST_TIMEOUT:?}"
-                )))
-            }
+            Err(_) => Err(RpcError::internal(format!(
+                "the client did not answer {method} within {CLIENT_REQUEST_TIMEOUT:?}"
+            ))),
+        };
+        drop(question);
+        outcome
+    }
+}
+
+/// A server→client request put to the client. Dropped before the client answered (the
+/// server cancelled it, or it timed out), it tells the client with `notifications/cancelled`.
+struct Question<'a> {
+    session: &'a Session,
+    sink: &'a Sink,
+    id: i64,
+}
+
+impl Drop for Question<'_> {
+    fn drop(&mut self) {
+        let waiting = self
+            .session
+            .waiting
+            .lock()
+            .expect("waiting lock")
+            .remove(&self.id);
+        if waiting.is_some() {
+            let n = Notification::new(
+                method::CANCELLED,
+                Some(
+                    serde_json::json!({"requestId": self.id, "reason": "cancelled by the server"}),
+                ),
+            );
+            let _ = self.sink.try_send(Message::Notification(n));
         }
     }
 }

@@ -1,10 +1,15 @@
-//! Connections to upstream MCP servers: transports, the JSON-RPC peer over them, and the
-//! supervisor that keeps each configured server connected.
+//! Connections to upstream MCP servers: transports, the JSON-RPC peer over them, the
+//! supervisor that keeps each connection up, and the group of connections (lanes) one
+//! configured server gets, one per set of client capabilities in use.
 
+pub mod caps;
+pub mod group;
 pub mod peer;
 pub mod server;
 pub(crate) mod transport;
 
+pub use caps::ClientCaps;
+pub use group::ServerGroup;
 pub use peer::{BoxFuture, ClientLink, Peer, PeerEvents, ServerHello};
 pub use server::{Catalog, ServerEvent, Status, UpstreamServer};
 pub(crate) use transport::http_client;

@@ -6,7 +6,9 @@
 //! our requests (progress, log lines, sampling or elicitation requests) go to that request's
 //! [`ClientLink`]; the rest go to the peer's [`PeerEvents`]. Dropping the future of
 //! [`Peer::request`] before it completes sends `notifications/cancelled` upstream, so
-//! cancelling a client's request anywhere above simply drops it.
+//! cancelling a client's request anywhere above simply drops it. In the other direction, a
+//! server cancelling its own request to a client aborts the task answering it, and dropping
+//! the question tells the client.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -70,6 +72,8 @@ pub struct Peer {
     transport: Transport,
     next_id: AtomicI64,
     pending: Mutex<HashMap<i64, Pending>>,
+    /// Server→client requests being answered, so the server can cancel them.
+    answering: Mutex<HashMap<Id, tokio::task::AbortHandle>>,
     closed: AtomicBool,
     close_reason: Mutex<Option<String>>,
     events: Arc<dyn PeerEvents>,
@@ -92,6 +96,7 @@ impl Peer {
             transport,
             next_id: AtomicI64::new(1),
             pending: Mutex::new(HashMap::new()),
+            answering: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
             close_reason: Mutex::new(None),
             events,
@@ -328,10 +333,15 @@ impl Peer {
         }
     }
 
+    /// Answers a server→client request in a task the server can cancel: aborting it drops
+    /// the question put to the client, which tells the client it was cancelled.
     fn on_server_request(self: &Arc<Self>, req: Request, related: Option<Id>) {
         let peer = self.clone();
         let link = self.link_for(related.as_ref());
-        tokio::spawn(async move {
+        let id = req.id.clone();
+        // Held across the spawn, so the task's own removal cannot run before the insert.
+        let mut answering = self.answering.lock().expect("answering lock");
+        let task = tokio::spawn(async move {
             let outcome = if req.method == method::PING {
                 Ok(json!({}))
             } else if let Some(link) = link {
@@ -339,6 +349,15 @@ impl Peer {
             } else {
                 peer.events.request(req.clone()).await
             };
+            if peer
+                .answering
+                .lock()
+                .expect("answering lock")
+                .remove(&req.id)
+                .is_none()
+            {
+                return; // cancelled by the server meanwhile
+            }
             let msg = Message::Response(Response {
                 id: req.id,
                 outcome,
@@ -347,6 +366,20 @@ impl Peer {
                 tracing::debug!(server = %peer.server, error = %e, "could not answer a server request");
             }
         });
+        answering.insert(id, task.abort_handle());
+    }
+
+    /// The server gave up on one of its requests to the client.
+    fn on_cancelled(&self, n: &Notification) {
+        let id = n
+            .params
+            .as_ref()
+            .and_then(|p| p.get("requestId"))
+            .and_then(Id::from_value);
+        let task = id.and_then(|id| self.answering.lock().expect("answering lock").remove(&id));
+        if let Some(task) = task {
+            task.abort();
+        }
     }
 }
 
@@ -388,6 +421,7 @@ async fn read_loop(peer: std::sync::Weak<Peer>, mut rx: mpsc::Receiver<Transport
                 Message::Response(r) => peer.on_response(r),
                 Message::Request(r) => peer.on_server_request(r, related),
                 Message::Notification(n) if n.method == method::PROGRESS => peer.on_progress(n),
+                Message::Notification(n) if n.method == method::CANCELLED => peer.on_cancelled(&n),
                 Message::Notification(n) => {
                     let link = match n.method.as_str() {
                         method::MESSAGE => peer.link_for(related.as_ref()),

@@ -14,6 +14,7 @@ use gantry_core::{Notification, Request, RpcError};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, watch};
 
+use super::caps::ClientCaps;
 use super::peer::{BoxFuture, Peer, PeerEvents, ServerHello};
 use super::transport::{Transport, TransportContext};
 
@@ -29,11 +30,15 @@ pub enum ServerEvent {
     Changed {
         /// The server.
         server: Arc<str>,
+        /// The lane (see [`ClientCaps::key`]).
+        lane: Arc<str>,
     },
     /// A notification no request explains (resource updates, log lines).
     Notification {
         /// The server.
         server: Arc<str>,
+        /// The lane (see [`ClientCaps::key`]).
+        lane: Arc<str>,
         /// The notification as the server sent it.
         notification: Notification,
     },
@@ -71,10 +76,16 @@ pub enum Status {
     },
 }
 
-/// A configured upstream server.
+/// One connection to a configured server (a lane of its [`super::ServerGroup`]), declaring
+/// one set of client capabilities.
 pub struct UpstreamServer {
     name: Arc<str>,
     cfg: ServerConfig,
+    caps: ClientCaps,
+    /// When the lane was created; `used_ms` counts from here.
+    created: tokio::time::Instant,
+    /// When a client last used the lane, in ms since `created`.
+    used_ms: std::sync::atomic::AtomicU64,
     ctx: TransportContext,
     status: RwLock<Status>,
     catalog: RwLock<Arc<Catalog>>,
@@ -94,6 +105,7 @@ impl UpstreamServer {
     /// Creates the server and starts connecting in the background.
     pub(crate) fn start(
         cfg: ServerConfig,
+        caps: ClientCaps,
         http: super::transport::HttpClient,
         events: mpsc::Sender<ServerEvent>,
     ) -> Arc<UpstreamServer> {
@@ -105,6 +117,9 @@ impl UpstreamServer {
             },
             name,
             cfg,
+            caps,
+            created: tokio::time::Instant::now(),
+            used_ms: std::sync::atomic::AtomicU64::new(0),
             status: RwLock::new(Status::Starting),
             catalog: RwLock::new(Arc::new(Catalog::default())),
             catalog_version: std::sync::atomic::AtomicU64::new(0),
@@ -125,6 +140,28 @@ impl UpstreamServer {
     /// The server's config.
     pub fn config(&self) -> &ServerConfig {
         &self.cfg
+    }
+
+    /// The client capabilities this connection declares.
+    pub fn caps(&self) -> &ClientCaps {
+        &self.caps
+    }
+
+    /// Records that a client used this connection.
+    pub(crate) fn touch(&self) {
+        let ms = self.created.elapsed().as_millis() as u64;
+        self.used_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long since a client last used this connection.
+    pub(crate) fn unused_for(&self) -> Duration {
+        let used = Duration::from_millis(self.used_ms.load(std::sync::atomic::Ordering::Relaxed));
+        self.created.elapsed().saturating_sub(used)
+    }
+
+    /// Whether the first connection attempt has settled.
+    pub fn attempted(&self) -> bool {
+        *self.attempts.borrow() > 0
     }
 
     /// Where the connection stands.
@@ -155,6 +192,15 @@ impl UpstreamServer {
                 Err(self.unavailable(&format!("{error}; retrying in the background")))
             }
         }
+    }
+
+    /// The live connection; while the first connection attempt is still under way (a lane
+    /// just started for a new client), waits for it to settle.
+    pub async fn ready_peer(&self) -> Result<(Arc<Peer>, Arc<ServerHello>), RpcError> {
+        if !self.attempted() {
+            let _ = tokio::time::timeout(self.cfg.connect_timeout, self.first_attempt()).await;
+        }
+        self.peer()
     }
 
     fn unavailable(&self, why: &str) -> RpcError {
@@ -193,7 +239,7 @@ impl UpstreamServer {
                 events,
                 self.cfg.request_timeout,
             );
-            match peer.initialize(client_capabilities(), timeout).await {
+            match peer.initialize(self.caps.value().clone(), timeout).await {
                 Ok(hello) => Ok((peer, hello)),
                 Err(e) => {
                     peer.close().await;
@@ -246,6 +292,7 @@ impl UpstreamServer {
     fn changed(&self) {
         let _ = self.events.try_send(ServerEvent::Changed {
             server: self.name.clone(),
+            lane: self.caps.key().clone(),
         });
     }
 
@@ -257,15 +304,6 @@ impl UpstreamServer {
     fn attempt_settled(&self) {
         self.attempts.send_modify(|n| *n += 1);
     }
-}
-
-/// The capabilities the gateway declares upstream: those it can route to its clients.
-fn client_capabilities() -> Value {
-    json!({
-        "sampling": {},
-        "elicitation": {"form": {}, "url": {}},
-        "roots": {"listChanged": true},
-    })
 }
 
 /// Fetches every page of a list; on error keeps what was there and logs.
@@ -382,6 +420,7 @@ impl PeerEvents for ServerLink {
             _ => {
                 let _ = server.events.try_send(ServerEvent::Notification {
                     server: server.name.clone(),
+                    lane: server.caps.key().clone(),
                     notification: n,
                 });
             }
@@ -389,18 +428,18 @@ impl PeerEvents for ServerLink {
     }
 
     fn request(&self, req: Request) -> BoxFuture<Result<Value, RpcError>> {
-        Box::pin(async move {
-            match req.method.as_str() {
-                // A request no client caused: the gateway itself exposes no roots.
-                method::ROOTS_LIST => Ok(json!({"roots": []})),
-                other => Err(RpcError::new(
-                    code::METHOD_NOT_FOUND,
-                    format!(
-                        "{other} cannot be routed: it is not related to any client request in flight"
-                    ),
-                )),
-            }
-        })
+        // A lane may serve several clients, each with its own roots and its own model: a
+        // request no client call caused has no one to go to. Refusing it (rather than, say,
+        // answering an empty root list) lets the server ask again inside a call, where the
+        // answer comes from the client that made the call.
+        let error = RpcError::new(
+            code::METHOD_NOT_FOUND,
+            format!(
+                "{} cannot be routed: it is not related to any client request in flight",
+                req.method
+            ),
+        );
+        Box::pin(async move { Err(error) })
     }
 
     fn closed(&self, _reason: &str) {

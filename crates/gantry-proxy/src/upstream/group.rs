@@ -1,0 +1,158 @@
+//! A configured server as a group of lanes: one upstream connection per set of client
+//! capabilities in use.
+//!
+//! The default lane declares no client capabilities; it starts with the gateway and serves
+//! every client that declared none (most do not). A client that declared sampling,
+//! elicitation or roots is served by a lane that declares exactly those, started on first
+//! use, so the server sees the capabilities that client really has and its server→client
+//! requests can reach it. Lanes nobody used for a while are stopped. The number of lanes per
+//! server is bounded; past the bound a client is served by the default lane, which declares
+//! less than it has — still true, never a promise the gateway cannot keep.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use gantry_config::ServerConfig;
+use tokio::sync::mpsc;
+
+use super::caps::ClientCaps;
+use super::server::{ServerEvent, UpstreamServer};
+use super::transport::HttpClient;
+
+/// Most lanes one server runs besides its default lane.
+const MAX_LANES: usize = 8;
+
+/// A configured server and its lanes.
+pub struct ServerGroup {
+    cfg: ServerConfig,
+    http: HttpClient,
+    events: mpsc::Sender<ServerEvent>,
+    default: Arc<UpstreamServer>,
+    lanes: RwLock<HashMap<Arc<str>, Arc<UpstreamServer>>>,
+}
+
+// === impl ServerGroup ===
+
+impl ServerGroup {
+    /// Creates the group and starts its default lane.
+    pub(crate) fn start(
+        cfg: ServerConfig,
+        http: HttpClient,
+        events: mpsc::Sender<ServerEvent>,
+    ) -> Arc<ServerGroup> {
+        let default = UpstreamServer::start(
+            cfg.clone(),
+            ClientCaps::none(),
+            http.clone(),
+            events.clone(),
+        );
+        Arc::new(ServerGroup {
+            cfg,
+            http,
+            events,
+            default,
+            lanes: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The server's name.
+    pub fn name(&self) -> &Arc<str> {
+        self.default.name()
+    }
+
+    /// The server's config.
+    pub fn config(&self) -> &ServerConfig {
+        &self.cfg
+    }
+
+    /// The lane that declares no client capabilities; it always runs.
+    pub fn default_lane(&self) -> &Arc<UpstreamServer> {
+        &self.default
+    }
+
+    /// The lane for clients with `caps`, started if it is not running.
+    pub fn lane(&self, caps: &ClientCaps) -> Arc<UpstreamServer> {
+        if caps.key() == self.default.caps().key() {
+            return self.default.clone();
+        }
+        if let Some(l) = self.lanes.read().expect("lanes lock").get(caps.key()) {
+            l.touch();
+            return l.clone();
+        }
+        let mut lanes = self.lanes.write().expect("lanes lock");
+        if let Some(l) = lanes.get(caps.key()) {
+            return l.clone();
+        }
+        if lanes.len() >= MAX_LANES {
+            tracing::warn!(
+                server = %self.name(),
+                caps = %caps.key(),
+                "{MAX_LANES} capability sets already have their own connection; this client is served by the default one, which declares no client capabilities"
+            );
+            return self.default.clone();
+        }
+        tracing::debug!(server = %self.name(), caps = %caps.key(), "starting a connection for a new set of client capabilities");
+        let lane = UpstreamServer::start(
+            self.cfg.clone(),
+            caps.clone(),
+            self.http.clone(),
+            self.events.clone(),
+        );
+        lane.touch();
+        lanes.insert(caps.key().clone(), lane.clone());
+        lane
+    }
+
+    /// The running lane with `key`, if any.
+    pub fn lane_by_key(&self, key: &str) -> Option<Arc<UpstreamServer>> {
+        if &**self.default.caps().key() == key {
+            return Some(self.default.clone());
+        }
+        self.lanes.read().expect("lanes lock").get(key).cloned()
+    }
+
+    /// Every running lane, the default first.
+    pub fn lanes(&self) -> Vec<Arc<UpstreamServer>> {
+        let mut all = vec![self.default.clone()];
+        all.extend(self.lanes.read().expect("lanes lock").values().cloned());
+        all
+    }
+
+    /// Stops lanes unused for `idle` whose capability set no client still holds (`in_use`);
+    /// returns how many.
+    pub(crate) async fn stop_idle_lanes(
+        &self,
+        idle: Duration,
+        in_use: impl Fn(&str) -> bool,
+    ) -> usize {
+        let stale: Vec<Arc<UpstreamServer>> = {
+            let mut lanes = self.lanes.write().expect("lanes lock");
+            let keys: Vec<Arc<str>> = lanes
+                .iter()
+                .filter(|(k, l)| !in_use(k) && l.unused_for() >= idle)
+                .map(|(k, _)| k.clone())
+                .collect();
+            keys.iter().filter_map(|k| lanes.remove(k)).collect()
+        };
+        for l in &stale {
+            l.stop().await;
+        }
+        stale.len()
+    }
+
+    /// Stops every lane.
+    pub async fn stop(&self) {
+        let lanes: Vec<_> = self
+            .lanes
+            .write()
+            .expect("lanes lock")
+            .drain()
+            .map(|(_, l)| l)
+            .collect();
+        for l in lanes {
+            l.stop().await;
+        }
+        self.default.stop().await;
+    }
+}
