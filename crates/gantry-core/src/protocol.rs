@@ -10,6 +10,25 @@ pub const LATEST_LEGACY_VERSION: &str = "2025-11-25";
 /// The stateless protocol revision.
 pub const MODERN_VERSION: &str = "2026-07-28";
 
+/// Stateless protocol revisions Gantry speaks.
+pub const MODERN_VERSIONS: &[&str] = &[MODERN_VERSION];
+
+/// Whether `v` is a stateless protocol revision Gantry supports.
+pub fn is_modern_version(v: &str) -> bool {
+    MODERN_VERSIONS.contains(&v)
+}
+
+/// `_meta` keys of the 2026-07-28 per-request envelope and results.
+pub mod meta {
+    #![allow(missing_docs)]
+    pub const PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+    pub const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+    pub const CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+    pub const LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+    pub const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+    pub const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+}
+
 /// Whether `v` is a session-based protocol version Gantry supports.
 pub fn is_legacy_version(v: &str) -> bool {
     LEGACY_VERSIONS.contains(&v)
@@ -29,6 +48,12 @@ pub mod code {
     pub const INTERNAL_ERROR: i64 = -32603;
     /// Resource not found (legacy era).
     pub const RESOURCE_NOT_FOUND: i64 = -32002;
+    /// 2026-07-28: an HTTP header disagrees with the request body.
+    pub const HEADER_MISMATCH: i64 = -32020;
+    /// 2026-07-28: the request needs a client capability the client did not declare.
+    pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i64 = -32021;
+    /// 2026-07-28: the protocol version is not supported.
+    pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
     /// Gantry: the server behind this name is not connected (starting, failed or stopped).
     pub const UPSTREAM_UNAVAILABLE: i64 = -32010;
     /// Gantry: the server did not answer within the configured time.
@@ -65,6 +90,9 @@ pub mod method {
     pub const SAMPLING_CREATE: &str = "sampling/createMessage";
     pub const ELICITATION_CREATE: &str = "elicitation/create";
     pub const ROOTS_LIST: &str = "roots/list";
+    pub const DISCOVER: &str = "server/discover";
+    pub const SUBSCRIPTIONS_LISTEN: &str = "subscriptions/listen";
+    pub const SUBSCRIPTIONS_ACKNOWLEDGED: &str = "notifications/subscriptions/acknowledged";
 }
 
 /// RFC 5424 log levels in increasing severity, as MCP names them.

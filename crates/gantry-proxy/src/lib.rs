@@ -13,7 +13,8 @@
 
 pub mod client;
 pub mod endpoint;
-mod router;
+mod mrtr;
+pub(crate) mod router;
 pub mod session;
 pub mod upstream;
 
@@ -42,6 +43,10 @@ pub struct Gateway {
     servers: BTreeMap<String, Arc<ServerGroup>>,
     endpoints: HashMap<String, Arc<Endpoint>>,
     sessions: RwLock<HashMap<String, Arc<Session>>>,
+    /// Stateless calls waiting for their client's answers (see [`mrtr`]).
+    parking: mrtr::Parking,
+    /// Seals every `requestState` the gateway hands out.
+    sealer: mrtr::Sealer,
 }
 
 // === impl Gateway ===
@@ -77,6 +82,8 @@ impl Gateway {
             servers,
             endpoints,
             sessions: RwLock::new(HashMap::new()),
+            parking: mrtr::Parking::default(),
+            sealer: mrtr::Sealer::random(),
         });
         tokio::spawn(fan_out(Arc::downgrade(&gw), rx));
         tokio::spawn(reap_idle_sessions(Arc::downgrade(&gw)));
@@ -124,11 +131,16 @@ impl Gateway {
     /// Opens a session on `endpoint`.
     pub fn open_session(&self, endpoint: &Arc<Endpoint>) -> Arc<Session> {
         let s = Session::new(endpoint.clone());
+        self.register_session(s.clone());
+        s
+    }
+
+    /// Makes a session reachable by id and by the notifications of its servers.
+    pub fn register_session(&self, s: Arc<Session>) {
         self.sessions
             .write()
             .expect("sessions lock")
-            .insert(s.id().to_owned(), s.clone());
-        s
+            .insert(s.id().to_owned(), s);
     }
 
     /// A session by id; finding it counts as hearing from the client.
@@ -231,7 +243,11 @@ impl Gateway {
         let task = tokio::spawn(async move {
             let link = RequestLink::new(s.clone(), sink.clone());
             let id = req.id.clone();
-            let outcome = router::handle(&gw, &s, req, link).await;
+            let method = (s.is_stateless()).then(|| req.method.clone());
+            let mut outcome = router::handle(&gw, &s, req, link).await;
+            if let Some(m) = method {
+                outcome = router::finish_stateless(s.endpoint(), &m, outcome);
+            }
             s.untrack(&id);
             let _ = sink.send(Message::Response(Response { id, outcome })).await;
         });
@@ -251,7 +267,7 @@ impl Gateway {
 
     fn on_server_event(&self, event: ServerEvent) {
         match event {
-            ServerEvent::Changed { server, lane } => {
+            ServerEvent::Changed { server, lane, said } => {
                 let Some(caps) = self
                     .servers
                     .get(&*server)
@@ -264,7 +280,12 @@ impl Gateway {
                     if ep.server_index(&server).is_none() {
                         continue;
                     }
-                    let changes = ep.changes_to_announce(&caps);
+                    let seen = ep.changes_to_announce(&caps);
+                    let changes = Changes {
+                        tools: seen.tools || said.tools,
+                        prompts: seen.prompts || said.prompts,
+                        resources: seen.resources || said.resources,
+                    };
                     if changes != Changes::default() {
                         self.notify_changes(ep, &lane, changes);
                     }
@@ -286,12 +307,15 @@ impl Gateway {
             (changes.resources, method::RESOURCES_LIST_CHANGED),
         ];
         for s in self.all_sessions() {
-            if !Arc::ptr_eq(s.endpoint(), ep) || !s.is_initialized() || &**s.caps().key() != lane {
+            // A listen stream hears of changes on any lane: the notice only says "list
+            // again", and the change may concern every client (an HTTP server's tools).
+            let other_lane = &**s.caps().key() != lane && !s.is_listening();
+            if !Arc::ptr_eq(s.endpoint(), ep) || !s.is_initialized() || other_lane {
                 continue;
             }
             for (changed, m) in kinds {
                 if changed {
-                    s.send_unsolicited(Message::Notification(Notification::new(m, None)));
+                    s.send_list_changed(m);
                 }
             }
         }
@@ -309,13 +333,14 @@ impl Gateway {
             {
                 continue;
             }
-            let deliver = match n.method.as_str() {
-                method::RESOURCES_UPDATED => uri.is_some_and(|u| s.is_subscribed(u)),
-                method::MESSAGE => s.wants_log(level, false),
-                _ => false,
-            };
-            if deliver {
-                s.send_unsolicited(Message::Notification(n.clone()));
+            match n.method.as_str() {
+                method::RESOURCES_UPDATED if uri.is_some_and(|u| s.is_subscribed(u)) => {
+                    s.send_resource_updated(&n)
+                }
+                method::MESSAGE if !s.is_stateless() && s.wants_log(level, false) => {
+                    s.send_unsolicited(Message::Notification(n.clone()))
+                }
+                _ => {}
             }
         }
     }
@@ -336,6 +361,10 @@ async fn reap_idle_sessions(gw: std::sync::Weak<Gateway>) {
             tracing::debug!(sessions = n, "dropped idle client sessions");
         }
         gw.stop_idle_lanes().await;
+        let n = gw.parking.expire();
+        if n > 0 {
+            tracing::debug!(calls = n, "cancelled calls whose client never answered");
+        }
     }
 }
 

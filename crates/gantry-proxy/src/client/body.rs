@@ -62,6 +62,12 @@ impl EventStream {
         self
     }
 
+    /// Ends the stream after the response to `id`.
+    pub(crate) fn until(mut self, id: gantry_core::Id) -> Self {
+        self.until = Some(id);
+        self
+    }
+
     /// Keeps `guard` alive as long as the stream; dropping it runs its clean-up.
     pub(crate) fn guard(mut self, guard: impl Send + Sync + 'static) -> Self {
         self._guard = Some(Box::new(guard));

@@ -23,10 +23,10 @@ use crate::Gateway;
 use crate::endpoint::Endpoint;
 use crate::session::{CLIENT_QUEUE, Session};
 
-const SESSION_HEADER: &str = "mcp-session-id";
-const VERSION_HEADER: &str = "mcp-protocol-version";
+pub(super) const SESSION_HEADER: &str = "mcp-session-id";
+pub(super) const VERSION_HEADER: &str = "mcp-protocol-version";
 
-type HttpResponse = Response<ResponseBody>;
+pub(super) type HttpResponse = Response<ResponseBody>;
 
 /// Serves HTTP on `listener` until `shutdown` completes.
 pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
@@ -206,23 +206,27 @@ fn session_of(
 async fn post(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: Request<Incoming>) -> HttpResponse {
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
-    if let Some(v) = headers.get(VERSION_HEADER) {
-        let v = v.to_str().unwrap_or_default();
-        if !protocol::is_legacy_version(v) {
-            return rpc_error(
-                StatusCode::BAD_REQUEST,
-                None,
-                RpcError::invalid_request(format!(
-                    "unsupported MCP-Protocol-Version {v:?}: supported are {}",
-                    protocol::LEGACY_VERSIONS.join(", ")
-                )),
-            );
-        }
-    }
     let msg = match read_message(gw, headers, body).await {
         Ok(m) => m,
         Err(resp) => return resp,
     };
+    if super::modern::wants_modern(headers, &msg) {
+        return super::modern::serve(gw, ep, headers, msg).await;
+    }
+    if let Some(v) = headers.get(VERSION_HEADER) {
+        let v = v.to_str().unwrap_or_default();
+        if !protocol::is_legacy_version(v) {
+            let id = match &msg {
+                Message::Request(r) => Some(r.id.clone()),
+                _ => None,
+            };
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                id,
+                super::modern::unsupported_version(v, protocol::LEGACY_VERSIONS),
+            );
+        }
+    }
     let is_init = matches!(&msg, Message::Request(r) if r.method == method::INITIALIZE);
     let session = if is_init {
         gw.open_session(ep)
@@ -241,11 +245,12 @@ async fn post(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: Request<Incoming>) -> 
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/event-stream"));
+    let stream_only = stream_only(headers);
     let (tx, mut rx) = mpsc::channel(CLIENT_QUEUE);
     gw.accept(&session, msg, Some(tx));
     let mut resp = loop {
         match rx.recv().await {
-            Some(Message::Response(r)) if r.id == id => break json_response(&r),
+            Some(Message::Response(r)) if r.id == id && !stream_only => break json_response(&r),
             Some(first) if sse_ok => {
                 break events(EventStream::new(rx).for_request(id, first));
             }
@@ -292,8 +297,14 @@ fn delete(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: &Request<Incoming>) -> Htt
     }
 }
 
-/// Closes a legacy SSE session when its stream is dropped (the client went away).
-struct CloseOnDrop(std::sync::Weak<Gateway>, String);
+/// Closes a session when its stream is dropped (the client went away).
+pub(super) struct CloseOnDrop(std::sync::Weak<Gateway>, String);
+
+impl CloseOnDrop {
+    pub(super) fn new(gw: &Arc<Gateway>, session: &str) -> CloseOnDrop {
+        CloseOnDrop(Arc::downgrade(gw), session.to_owned())
+    }
+}
 
 impl Drop for CloseOnDrop {
     fn drop(&mut self) {
@@ -315,7 +326,7 @@ fn legacy_sse(gw: &Arc<Gateway>, ep: &Arc<Endpoint>) -> HttpResponse {
     events(
         EventStream::new(rx)
             .preamble(Bytes::from(endpoint_event))
-            .guard(CloseOnDrop(Arc::downgrade(gw), session.id().to_owned())),
+            .guard(CloseOnDrop::new(gw, session.id())),
     )
 }
 
@@ -361,7 +372,18 @@ async fn legacy_post(
     text(StatusCode::ACCEPTED, "Accepted")
 }
 
-fn json_response(r: &RpcResponse) -> HttpResponse {
+/// Whether the client accepts only an event stream (not `application/json`) in reply.
+pub(super) fn stream_only(headers: &http::HeaderMap) -> bool {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    accept.contains("text/event-stream")
+        && !accept.contains("application/json")
+        && !accept.contains("*/*")
+}
+
+pub(super) fn json_response(r: &RpcResponse) -> HttpResponse {
     let body = Message::Response(r.clone()).to_vec();
     let mut resp = Response::new(ResponseBody::Full(Full::new(Bytes::from(body))));
     resp.headers_mut().insert(
@@ -371,7 +393,7 @@ fn json_response(r: &RpcResponse) -> HttpResponse {
     resp
 }
 
-fn events(stream: EventStream) -> HttpResponse {
+pub(super) fn events(stream: EventStream) -> HttpResponse {
     let mut resp = Response::new(ResponseBody::Events(stream));
     let h = resp.headers_mut();
     h.insert(
@@ -383,7 +405,7 @@ fn events(stream: EventStream) -> HttpResponse {
     resp
 }
 
-fn rpc_error(status: StatusCode, id: Option<Id>, err: RpcError) -> HttpResponse {
+pub(super) fn rpc_error(status: StatusCode, id: Option<Id>, err: RpcError) -> HttpResponse {
     let body = match id {
         Some(id) => Message::Response(RpcResponse::err(id, err)).to_vec(),
         None => error_without_id(&err),
@@ -407,7 +429,7 @@ fn text(status: StatusCode, body: &str) -> HttpResponse {
     resp
 }
 
-fn empty(status: StatusCode) -> HttpResponse {
+pub(super) fn empty(status: StatusCode) -> HttpResponse {
     let mut resp = Response::new(ResponseBody::Full(Full::new(Bytes::new())));
     *resp.status_mut() = status;
     resp

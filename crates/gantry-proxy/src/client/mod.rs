@@ -4,4 +4,5 @@
 
 mod body;
 pub mod http;
+mod modern;
 pub mod stdio;

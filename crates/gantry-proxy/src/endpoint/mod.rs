@@ -38,6 +38,9 @@ pub struct View {
     pub tools: Vec<Value>,
     /// Public tool name → server and original name.
     pub tool_routes: HashMap<String, Route>,
+    /// Public tool name → the arguments its schema mirrors into `Mcp-Param-*` headers
+    /// (`x-mcp-header`), as (property path, header token); only tools that have any.
+    pub tool_headers: HashMap<String, Vec<(Vec<String>, String)>>,
     /// Public prompt definitions.
     pub prompts: Vec<Value>,
     /// Public prompt name → server and original name.
@@ -54,16 +57,7 @@ pub struct View {
     pub problems: Vec<String>,
 }
 
-/// Which lists changed between two views.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
-pub struct Changes {
-    /// `tools/list` changed.
-    pub tools: bool,
-    /// `prompts/list` changed.
-    pub prompts: bool,
-    /// `resources/list` or `resources/templates/list` changed.
-    pub resources: bool,
-}
+pub use crate::upstream::Changes;
 
 /// A view and the catalog versions of the lanes it was built from.
 type Built = (Vec<u64>, Arc<View>);
@@ -192,6 +186,15 @@ impl Endpoint {
             &self.cfg.tools,
             &mut view.problems,
         );
+        view.tool_headers = tools
+            .iter()
+            .filter_map(|t| {
+                let name = t.get("name")?.as_str()?;
+                let mut found = Vec::new();
+                header_params(t.get("inputSchema")?, &mut Vec::new(), &mut found);
+                (!found.is_empty()).then(|| (name.to_owned(), found))
+            })
+            .collect();
         view.tools = tools;
         view.tool_routes = tool_routes;
         let (prompts, prompt_routes) = self.name_items(
@@ -365,6 +368,23 @@ impl Endpoint {
             })
             .collect();
         (!parts.is_empty()).then(|| parts.join("\n\n"))
+    }
+}
+
+/// Collects `x-mcp-header` annotations on properties reachable from the schema root through
+/// `properties` alone (the only positions the 2026-07-28 spec lets carry one).
+fn header_params(schema: &Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
+    if !path.is_empty()
+        && let Some(token) = schema.get("x-mcp-header").and_then(Value::as_str)
+    {
+        out.push((path.clone(), token.to_owned()));
+    }
+    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+        for (name, sub) in props {
+            path.push(name.clone());
+            header_params(sub, path, out);
+            path.pop();
+        }
     }
 }
 

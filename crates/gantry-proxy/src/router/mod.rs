@@ -26,12 +26,19 @@ pub(crate) async fn handle(
     link: Arc<dyn ClientLink>,
 ) -> Result<Value, RpcError> {
     let ep = session.endpoint();
-    if req.method == method::INITIALIZE {
+    if req.method == method::INITIALIZE && !session.is_stateless() {
         return Ok(initialize(session, &req).await);
     }
     let caps = &*session.caps();
+    if session.is_stateless() {
+        if REMOVED_IN_MODERN.contains(&req.method.as_str()) {
+            return Err(RpcError::method_not_found(&req.method));
+        }
+        await_lanes(ep, caps).await;
+    }
     match req.method.as_str() {
         method::PING => Ok(json!({})),
+        method::DISCOVER if session.is_stateless() => Ok(discover(ep, caps).await),
         method::TOOLS_LIST => list(ep, caps, &req, "tools", |v| &v.tools),
         method::PROMPTS_LIST => list(ep, caps, &req, "prompts", |v| &v.prompts),
         method::RESOURCES_LIST => list(ep, caps, &req, "resources", |v| &v.resources),
@@ -110,23 +117,107 @@ async fn initialize(session: &Arc<Session>, req: &Request) -> Value {
     });
     let ep = session.endpoint();
     // Starts the lanes that declare this client's capabilities, if they are new.
-    let deadline = tokio::time::Instant::now() + INITIALIZE_WAIT;
-    for lane in ep.lanes(&session.caps()) {
-        let _ = tokio::time::timeout_at(deadline, lane.first_attempt()).await;
-    }
+    let capabilities = endpoint_capabilities(ep, &session.caps()).await;
     let mut result = json!({
         "protocolVersion": version,
-        "capabilities": ep.capabilities(),
-        "serverInfo": {
-            "name": format!("gantry/{}", ep.name()),
-            "title": format!("Gantry endpoint {}", ep.name()),
-            "version": env!("CARGO_PKG_VERSION"),
-        },
+        "capabilities": capabilities,
+        "serverInfo": server_info(ep),
     });
     if let Some(i) = ep.instructions() {
         result["instructions"] = Value::from(i);
     }
     result
+}
+
+/// Methods 2026-07-28 removed: there is no handshake, subscriptions go through `subscriptions/listen`, the log
+/// level comes with each request, and there is no connection to ping.
+const REMOVED_IN_MODERN: [&str; 5] = [
+    method::INITIALIZE,
+    method::RESOURCES_SUBSCRIBE,
+    method::RESOURCES_UNSUBSCRIBE,
+    method::SET_LEVEL,
+    method::PING,
+];
+
+/// Waits (briefly) for the lanes serving `caps` that are still making their first
+/// connection attempt; a stateless client may be the first with its capabilities.
+pub(crate) async fn await_lanes(ep: &Endpoint, caps: &ClientCaps) {
+    let deadline = tokio::time::Instant::now() + INITIALIZE_WAIT;
+    for lane in ep.lanes(caps) {
+        if !lane.attempted() {
+            let _ = tokio::time::timeout_at(deadline, lane.first_attempt()).await;
+        }
+    }
+}
+
+/// The gateway's own `serverInfo` for an endpoint.
+pub(crate) fn server_info(ep: &Endpoint) -> Value {
+    json!({
+        "name": format!("gantry/{}", ep.name()),
+        "title": format!("Gantry endpoint {}", ep.name()),
+        "version": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// The endpoint's capabilities for clients with `caps`, after waiting (briefly) for the
+/// servers still making their first connection attempt, so that they are included.
+pub(crate) async fn endpoint_capabilities(ep: &Endpoint, caps: &ClientCaps) -> Value {
+    await_lanes(ep, caps).await;
+    ep.capabilities()
+}
+
+/// `server/discover` (2026-07-28).
+async fn discover(ep: &Endpoint, caps: &ClientCaps) -> Value {
+    let mut result = json!({
+        "supportedVersions": protocol::MODERN_VERSIONS,
+        "capabilities": endpoint_capabilities(ep, caps).await,
+    });
+    if let Some(i) = ep.instructions() {
+        result["instructions"] = Value::from(i);
+    }
+    result
+}
+
+/// Results whose 2026-07-28 form must say how long they may be cached.
+const CACHEABLE: [&str; 5] = [
+    method::TOOLS_LIST,
+    method::PROMPTS_LIST,
+    method::RESOURCES_LIST,
+    method::RESOURCE_TEMPLATES_LIST,
+    method::RESOURCES_READ,
+];
+
+/// Puts a result or error into its 2026-07-28 form: `resultType`, cache fields, the
+/// gateway's `serverInfo` in `_meta`, and the modern code for an unknown resource.
+pub(crate) fn finish_stateless(
+    ep: &Endpoint,
+    method_name: &str,
+    outcome: Result<Value, RpcError>,
+) -> Result<Value, RpcError> {
+    match outcome {
+        Ok(mut result) => {
+            if let Some(r) = result.as_object_mut() {
+                r.entry("resultType").or_insert_with(|| "complete".into());
+                if CACHEABLE.contains(&method_name) || method_name == method::DISCOVER {
+                    // Lists are the gateway's own merge of servers that may change at any
+                    // time, and will differ per client once entitlements apply: not cached.
+                    r.entry("ttlMs").or_insert_with(|| 0.into());
+                    r.entry("cacheScope").or_insert_with(|| "private".into());
+                }
+                let meta = r.entry("_meta").or_insert_with(|| json!({}));
+                if let Some(m) = meta.as_object_mut() {
+                    m.insert(protocol::meta::SERVER_INFO.into(), server_info(ep));
+                }
+            }
+            Ok(result)
+        }
+        Err(mut e) => {
+            if e.code == code::RESOURCE_NOT_FOUND {
+                e.code = code::INVALID_PARAMS;
+            }
+            Err(e)
+        }
+    }
 }
 
 fn list(

@@ -38,10 +38,27 @@ pub struct ClientHello {
     pub client_info: Value,
 }
 
-/// One client's session on one endpoint.
+/// What a `subscriptions/listen` stream opted in to (2026-07-28).
+#[derive(Clone, Debug, Default)]
+pub struct Listen {
+    /// The listen request's id, which tags every notification on the stream.
+    pub id: Value,
+    /// `notifications/tools/list_changed`.
+    pub tools: bool,
+    /// `notifications/prompts/list_changed`.
+    pub prompts: bool,
+    /// `notifications/resources/list_changed`.
+    pub resources: bool,
+}
+
+/// One client's session on one endpoint: a legacy session that lasts until the client ends
+/// it, or the context of one stateless (2026-07-28) request or listen stream.
 pub struct Session {
     id: String,
     endpoint: Arc<Endpoint>,
+    /// A 2026-07-28 client: no server→client requests, no session.
+    stateless: bool,
+    listen: Option<Listen>,
     hello: Mutex<ClientHello>,
     /// The routable part of `hello.capabilities`: which lane of each server serves it.
     caps: Mutex<Arc<ClientCaps>>,
@@ -63,9 +80,30 @@ pub struct Session {
 impl Session {
     /// A new session with a crypto-random id.
     pub fn new(endpoint: Arc<Endpoint>) -> Arc<Session> {
-        Arc::new(Session {
+        Arc::new(Session::build(endpoint, false, None))
+    }
+
+    /// The context of one stateless request (or, with `listen`, of a listen stream) from a
+    /// client that described itself in the request's `_meta`.
+    pub fn stateless(
+        endpoint: Arc<Endpoint>,
+        hello: ClientHello,
+        log_level: Option<usize>,
+        listen: Option<Listen>,
+    ) -> Arc<Session> {
+        let s = Session::build(endpoint, true, listen);
+        s.set_hello(hello);
+        // Without a level in the request, the client gets no log messages at all.
+        s.set_log_level(log_level.unwrap_or(usize::MAX));
+        Arc::new(s)
+    }
+
+    fn build(endpoint: Arc<Endpoint>, stateless: bool, listen: Option<Listen>) -> Session {
+        Session {
             id: new_session_id(),
             endpoint,
+            stateless,
+            listen,
             hello: Mutex::new(ClientHello::default()),
             caps: Mutex::new(Arc::new(ClientCaps::none())),
             initialized: AtomicBool::new(false),
@@ -77,7 +115,48 @@ impl Session {
             inflight: Mutex::new(HashMap::new()),
             opened: tokio::time::Instant::now(),
             last_seen_ms: std::sync::atomic::AtomicU64::new(0),
-        })
+        }
+    }
+
+    /// Whether this is a `subscriptions/listen` stream.
+    pub fn is_listening(&self) -> bool {
+        self.listen.is_some()
+    }
+
+    /// Whether this is a 2026-07-28 request context rather than a legacy session.
+    pub fn is_stateless(&self) -> bool {
+        self.stateless
+    }
+
+    /// Sends a list-changed notification (`method`), if this client wants it: every legacy
+    /// session does; a listen stream only if it opted in, tagged with its subscription.
+    pub fn send_list_changed(&self, method: &str) {
+        let n = match &self.listen {
+            None if self.stateless => return,
+            None => Notification::new(method, None),
+            Some(l) => {
+                let wanted = match method {
+                    method::TOOLS_LIST_CHANGED => l.tools,
+                    method::PROMPTS_LIST_CHANGED => l.prompts,
+                    method::RESOURCES_LIST_CHANGED => l.resources,
+                    _ => false,
+                };
+                if !wanted {
+                    return;
+                }
+                Notification::new(method, Some(l.tag(serde_json::json!({}))))
+            }
+        };
+        self.send_unsolicited(Message::Notification(n));
+    }
+
+    /// Sends a resource update to a client subscribed to its URI.
+    pub fn send_resource_updated(&self, n: &Notification) {
+        let mut n = n.clone();
+        if let Some(l) = &self.listen {
+            n.params = Some(l.tag(n.params.unwrap_or_else(|| serde_json::json!({}))));
+        }
+        self.send_unsolicited(Message::Notification(n));
     }
 
     /// The session id (`Mcp-Session-Id`, or the SSE `sessionId`).
@@ -245,6 +324,14 @@ impl Session {
         method: String,
         params: Option<Value>,
     ) -> Result<Value, RpcError> {
+        if self.listen.is_some() {
+            return Err(RpcError::new(
+                code::METHOD_NOT_FOUND,
+                format!("{method} cannot be sent on a subscriptions/listen stream"),
+            ));
+        }
+        // A stateless client gets the question as an `input_required` result (see
+        // `crate::mrtr`); its front turns the request on `sink` into one.
         if let Some(cap) = Self::capability_for(&method)
             && self.hello().capabilities.get(cap).is_none()
         {
@@ -313,6 +400,24 @@ impl Drop for Question<'_> {
             );
             let _ = self.sink.try_send(Message::Notification(n));
         }
+    }
+}
+
+impl Listen {
+    /// `params` with this stream's subscription id in `_meta`.
+    fn tag(&self, mut params: Value) -> Value {
+        if let Some(p) = params.as_object_mut() {
+            let meta = p
+                .entry("_meta")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Some(m) = meta.as_object_mut() {
+                m.insert(
+                    gantry_core::protocol::meta::SUBSCRIPTION_ID.into(),
+                    self.id.clone(),
+                );
+            }
+        }
+        params
     }
 }
 

@@ -51,6 +51,8 @@ struct Pending {
     link: Option<Arc<dyn ClientLink>>,
     /// The client's own progress token, restored on progress notifications.
     progress_token: Option<Value>,
+    /// A server→client request made for this request is awaiting the client's answer.
+    asking: bool,
 }
 
 /// What `initialize` told us about the server.
@@ -182,6 +184,7 @@ impl Peer {
             return Err(self.closed_error());
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        strip_modern_envelope(&mut params);
         let progress_token = params
             .as_mut()
             .and_then(|p| p.get_mut("_meta"))
@@ -195,6 +198,7 @@ impl Peer {
                 tx,
                 link,
                 progress_token,
+                asking: false,
             },
         );
         let mut guard = CancelOnDrop {
@@ -287,20 +291,30 @@ impl Peer {
 
     /// The link of the request `related` names, or, when the transport cannot tell which
     /// request a message belongs to (stdio and legacy SSE carry everything on one stream), of
-    /// the only request in flight that has one.
-    fn link_for(&self, related: Option<&Id>) -> Option<Arc<dyn ClientLink>> {
+    /// the only request in flight that could have caused it: one with a client, not already
+    /// waiting for that client's answer to an earlier question.
+    fn link_for(&self, related: Option<&Id>) -> Option<(i64, Arc<dyn ClientLink>)> {
         let pending = self.pending.lock().expect("pending lock");
         match related {
-            Some(Id::Num(id)) => pending.get(id).and_then(|p| p.link.clone()),
+            Some(Id::Num(id)) => pending.get(id).and_then(|p| Some((*id, p.link.clone()?))),
             Some(Id::Str(_)) => None,
             None if matches!(self.transport, Transport::Http(_)) => None,
             None => {
-                let mut links = pending.values().filter_map(|p| p.link.as_ref());
+                let mut links = pending
+                    .iter()
+                    .filter(|(_, p)| !p.asking)
+                    .filter_map(|(id, p)| Some((*id, p.link.as_ref()?)));
                 match (links.next(), links.next()) {
-                    (Some(only), None) => Some(only.clone()),
+                    (Some((id, only)), None) => Some((id, only.clone())),
                     _ => None,
                 }
             }
+        }
+    }
+
+    fn set_asking(&self, id: i64, asking: bool) {
+        if let Some(p) = self.pending.lock().expect("pending lock").get_mut(&id) {
+            p.asking = asking;
         }
     }
 
@@ -344,8 +358,11 @@ impl Peer {
         let task = tokio::spawn(async move {
             let outcome = if req.method == method::PING {
                 Ok(json!({}))
-            } else if let Some(link) = link {
-                link.request(req.method.clone(), req.params.clone()).await
+            } else if let Some((cause, link)) = link {
+                peer.set_asking(cause, true);
+                let answer = link.request(req.method.clone(), req.params.clone()).await;
+                peer.set_asking(cause, false);
+                answer
             } else {
                 peer.events.request(req.clone()).await
             };
@@ -379,6 +396,26 @@ impl Peer {
         let task = id.and_then(|id| self.answering.lock().expect("answering lock").remove(&id));
         if let Some(task) = task {
             task.abort();
+        }
+    }
+}
+
+/// Removes the 2026-07-28 per-request envelope from `_meta`: a server spoken to in the legacy
+/// era learnt all that at `initialize` and refuses requests that carry it.
+fn strip_modern_envelope(params: &mut Option<Value>) {
+    use gantry_core::protocol::meta;
+    if let Some(m) = params
+        .as_mut()
+        .and_then(|p| p.get_mut("_meta"))
+        .and_then(Value::as_object_mut)
+    {
+        for k in [
+            meta::PROTOCOL_VERSION,
+            meta::CLIENT_CAPABILITIES,
+            meta::CLIENT_INFO,
+            meta::LOG_LEVEL,
+        ] {
+            m.remove(k);
         }
     }
 }
@@ -428,7 +465,7 @@ async fn read_loop(peer: std::sync::Weak<Peer>, mut rx: mpsc::Receiver<Transport
                         _ => None,
                     };
                     match link {
-                        Some(link) => link.notify(n),
+                        Some((_, link)) => link.notify(n),
                         None => peer.events.notification(n),
                     }
                 }

@@ -23,6 +23,17 @@ const EVENT_QUEUE: usize = 256;
 /// Most pages followed when listing one kind of item.
 const MAX_PAGES: usize = 1000;
 
+/// Which lists changed between two views, or which lists a server said changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Changes {
+    /// `tools/list` changed.
+    pub tools: bool,
+    /// `prompts/list` changed.
+    pub prompts: bool,
+    /// `resources/list` or `resources/templates/list` changed.
+    pub resources: bool,
+}
+
 /// What a server tells the rest of the gateway.
 #[derive(Debug)]
 pub enum ServerEvent {
@@ -32,6 +43,8 @@ pub enum ServerEvent {
         server: Arc<str>,
         /// The lane (see [`ClientCaps::key`]).
         lane: Arc<str>,
+        /// The lists the server said changed (announced even if they look the same).
+        said: Changes,
     },
     /// A notification no request explains (resource updates, log lines).
     Notification {
@@ -254,7 +267,7 @@ impl UpstreamServer {
     }
 
     /// Re-reads every list the server offers and reports a change if there was one.
-    pub(crate) async fn refresh_catalog(&self) {
+    pub(crate) async fn refresh_catalog(&self, said: Changes) {
         let Ok((peer, hello)) = self.peer() else {
             return;
         };
@@ -286,19 +299,20 @@ impl UpstreamServer {
         *self.catalog.write().expect("catalog lock") = Arc::new(next);
         self.catalog_version
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        self.changed();
+        self.changed(said);
     }
 
-    fn changed(&self) {
+    fn changed(&self, said: Changes) {
         let _ = self.events.try_send(ServerEvent::Changed {
             server: self.name.clone(),
             lane: self.caps.key().clone(),
+            said,
         });
     }
 
     fn set_status(&self, status: Status) {
         *self.status.write().expect("status lock") = status;
-        self.changed();
+        self.changed(Changes::default());
     }
 
     fn attempt_settled(&self) {
@@ -352,7 +366,7 @@ async fn supervise(server: Weak<UpstreamServer>) {
                     peer: peer.clone(),
                     hello: Arc::new(hello),
                 });
-                s.refresh_catalog().await;
+                s.refresh_catalog(Changes::default()).await;
                 s.attempt_settled();
                 tokio::select! {
                     _ = s.closed.notified() => {}
@@ -415,7 +429,12 @@ impl PeerEvents for ServerLink {
             method::TOOLS_LIST_CHANGED
             | method::PROMPTS_LIST_CHANGED
             | method::RESOURCES_LIST_CHANGED => {
-                tokio::spawn(async move { server.refresh_catalog().await });
+                let said = Changes {
+                    tools: n.method == method::TOOLS_LIST_CHANGED,
+                    prompts: n.method == method::PROMPTS_LIST_CHANGED,
+                    resources: n.method == method::RESOURCES_LIST_CHANGED,
+                };
+                tokio::spawn(async move { server.refresh_catalog(said).await });
             }
             _ => {
                 let _ = server.events.try_send(ServerEvent::Notification {

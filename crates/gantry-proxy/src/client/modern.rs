@@ -1,0 +1,567 @@
+//! The 2026-07-28 side of `/mcp/<endpoint>`: stateless requests on the same URL as legacy
+//! sessions.
+//!
+//! A modern request carries its client's description in `params._meta` (protocol version,
+//! capabilities, client info) and no session id, so each one is served in a short-lived
+//! [`Session`] built from that envelope. Before anything runs, the request climbs the spec's
+//! validation ladder: the envelope is complete, the routing headers agree with the body
+//! (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`: else -32020), and the
+//! version is one Gantry speaks (else -32022 with the supported list). Closing the response
+//! stream cancels the request, upstream included. `subscriptions/listen` keeps its stream
+//! open and receives the endpoint's list changes and resource updates.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use gantry_core::protocol::{self, code, meta, method};
+use gantry_core::{Id, Message, Notification, Request, Response as RpcResponse, RpcError};
+use http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::body::{EventStream, sse_event};
+use super::http::{CloseOnDrop, HttpResponse, SESSION_HEADER, VERSION_HEADER};
+use crate::Gateway;
+use crate::endpoint::Endpoint;
+use crate::mrtr::Parked;
+use crate::session::{CLIENT_QUEUE, ClientHello, Listen, Session};
+use crate::upstream::ClientCaps;
+
+const METHOD_HEADER: &str = "mcp-method";
+const NAME_HEADER: &str = "mcp-name";
+const PARAM_HEADER_PREFIX: &str = "mcp-param-";
+
+/// Whether `msg` is a 2026-07-28 message: no session, and a per-request envelope or a modern
+/// `MCP-Protocol-Version` header (`initialize` always starts a legacy session).
+pub(super) fn wants_modern(headers: &HeaderMap, msg: &Message) -> bool {
+    if headers.contains_key(SESSION_HEADER) {
+        return false;
+    }
+    let header_version = headers.get(VERSION_HEADER).and_then(|v| v.to_str().ok());
+    match msg {
+        Message::Request(r) => {
+            let envelope = r
+                .params
+                .as_ref()
+                .and_then(|p| p.get("_meta"))
+                .is_some_and(|m| m.get(meta::PROTOCOL_VERSION).is_some());
+            envelope
+                || (r.method != method::INITIALIZE
+                    && header_version.is_some_and(|v| !protocol::is_legacy_version(v)))
+        }
+        Message::Notification(_) => header_version.is_some_and(protocol::is_modern_version),
+        _ => false,
+    }
+}
+
+/// Serves one modern message.
+pub(super) async fn serve(
+    gw: &Arc<Gateway>,
+    ep: &Arc<Endpoint>,
+    headers: &HeaderMap,
+    msg: Message,
+) -> HttpResponse {
+    // The core protocol defines no client notifications on this wire; nothing to act on.
+    let Message::Request(req) = msg else {
+        return super::http::empty(StatusCode::ACCEPTED);
+    };
+    let envelope = match check(headers, &req) {
+        Ok(e) => e,
+        Err(err) => return error_reply(Some(req.id), err),
+    };
+    match req.method.as_str() {
+        method::SUBSCRIPTIONS_LISTEN => listen(gw, ep, req, envelope).await,
+        _ => call(gw, ep, headers, req, envelope).await,
+    }
+}
+
+/// What a modern request says about its client.
+struct Envelope {
+    hello: ClientHello,
+    log_level: Option<usize>,
+}
+
+/// The spec's validation ladder; the first failing rung answers.
+fn check(headers: &HeaderMap, req: &Request) -> Result<Envelope, RpcError> {
+    let meta = req
+        .params
+        .as_ref()
+        .and_then(|p| p.get("_meta"))
+        .and_then(Value::as_object);
+    let missing: Vec<&str> = [meta::PROTOCOL_VERSION, meta::CLIENT_CAPABILITIES]
+        .into_iter()
+        .filter(|k| !meta.is_some_and(|m| m.contains_key(*k)))
+        .collect();
+    let Some(meta) = meta.filter(|_| missing.is_empty()) else {
+        return Err(RpcError::invalid_params(format!(
+            "a request without a session must carry params._meta with {}: add them, or initialize a session first",
+            missing.join(" and ")
+        )));
+    };
+    let version = &meta[meta::PROTOCOL_VERSION];
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if header(VERSION_HEADER).is_none_or(|h| Some(h) != version.as_str()) {
+        return Err(mismatch(format!(
+            "the MCP-Protocol-Version header must equal params._meta[\"{}\"] ({version})",
+            meta::PROTOCOL_VERSION
+        )));
+    }
+    if header(METHOD_HEADER) != Some(req.method.as_str()) {
+        return Err(mismatch(format!(
+            "the Mcp-Method header must equal the request's method ({:?})",
+            req.method
+        )));
+    }
+    let name_key = match req.method.as_str() {
+        method::TOOLS_CALL | method::PROMPTS_GET => Some("name"),
+        method::RESOURCES_READ => Some("uri"),
+        _ => None,
+    };
+    if let Some(key) = name_key
+        && let Some(body) = req.param_str(key)
+        && header(NAME_HEADER).and_then(decode_header_value).as_deref() != Some(body)
+    {
+        return Err(mismatch(format!(
+            "the Mcp-Name header must equal params.{key} ({body:?})"
+        )));
+    }
+    let Some(version) = version.as_str() else {
+        return Err(RpcError::invalid_params(format!(
+            "params._meta[\"{}\"] must be a string",
+            meta::PROTOCOL_VERSION
+        )));
+    };
+    if !protocol::is_modern_version(version) {
+        return Err(unsupported_version(version, protocol::MODERN_VERSIONS));
+    }
+    let log_level = meta
+        .get(meta::LOG_LEVEL)
+        .and_then(Value::as_str)
+        .and_then(protocol::log_level_rank);
+    Ok(Envelope {
+        hello: ClientHello {
+            protocol_version: version.to_owned(),
+            capabilities: meta[meta::CLIENT_CAPABILITIES].clone(),
+            client_info: meta.get(meta::CLIENT_INFO).cloned().unwrap_or(json!({})),
+        },
+        log_level,
+    })
+}
+
+fn mismatch(message: String) -> RpcError {
+    RpcError::new(code::HEADER_MISMATCH, message)
+}
+
+/// -32022 with the versions Gantry speaks in that form (stateless, or with a session).
+pub(super) fn unsupported_version(requested: &str, supported: &[&str]) -> RpcError {
+    RpcError::new(
+        code::UNSUPPORTED_PROTOCOL_VERSION,
+        format!(
+            "unsupported protocol version {requested:?}: supported are {}",
+            supported.join(", ")
+        ),
+    )
+    .with_data(json!({"supported": supported, "requested": requested}))
+}
+
+/// A header value, decoding the `=?base64?…?=` form used for values that are not plain ASCII.
+fn decode_header_value(v: &str) -> Option<String> {
+    match v
+        .strip_prefix("=?base64?")
+        .and_then(|r| r.strip_suffix("?="))
+    {
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok()),
+        None => Some(v.to_owned()),
+    }
+}
+
+/// How an argument is mirrored into a header; `None` for values that cannot be.
+fn render_header_scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// Checks each `Mcp-Param-*` header a tool's schema declares against the argument it mirrors:
+/// present together and equal, or absent together.
+fn check_param_headers(
+    headers: &HeaderMap,
+    declared: &[(Vec<String>, String)],
+    arguments: Option<&Value>,
+) -> Result<(), RpcError> {
+    for (path, token) in declared {
+        let name = format!("{PARAM_HEADER_PREFIX}{}", token.to_ascii_lowercase());
+        let mut values = headers.get_all(name.as_str()).iter();
+        let header = values.next().and_then(|v| v.to_str().ok());
+        if values.next().is_some() {
+            return Err(mismatch(format!(
+                "the Mcp-Param-{token} header appears more than once"
+            )));
+        }
+        let mut arg = arguments;
+        for key in path {
+            arg = arg.and_then(|a| a.get(key));
+        }
+        let arg = arg.filter(|a| !a.is_null());
+        let argument = path.join(".");
+        match (header, arg) {
+            (None, None) => {}
+            (Some(_), None) => {
+                return Err(mismatch(format!(
+                    "the Mcp-Param-{token} header is set but argument {argument:?} is absent"
+                )));
+            }
+            (None, Some(_)) => {
+                return Err(mismatch(format!(
+                    "argument {argument:?} must be mirrored in the Mcp-Param-{token} header"
+                )));
+            }
+            (Some(h), Some(a)) => {
+                if decode_header_value(h) != render_header_scalar(a) {
+                    return Err(mismatch(format!(
+                        "the Mcp-Param-{token} header does not equal argument {argument:?}"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs one request; the reply is JSON unless progress or log messages come first, then an
+/// SSE stream. Dropping the reply (the client closed the stream) cancels the request.
+async fn call(
+    gw: &Arc<Gateway>,
+    ep: &Arc<Endpoint>,
+    headers: &HeaderMap,
+    req: Request,
+    envelope: Envelope,
+) -> HttpResponse {
+    if let Some(state) = req.params.as_ref().and_then(|p| p.get("requestState")) {
+        let state = state.clone();
+        return resume(gw, ep, req, &state, super::http::stream_only(headers)).await;
+    }
+    let session = Session::stateless(ep.clone(), envelope.hello, envelope.log_level, None);
+    crate::router::await_lanes(ep, &session.caps()).await;
+    if req.method == method::TOOLS_CALL
+        && let Some(name) = req.param_str("name")
+    {
+        let view = ep.view(&session.caps());
+        if let Some(declared) = view.tool_headers.get(name)
+            && let Err(e) = check_param_headers(
+                headers,
+                declared,
+                req.params.as_ref().and_then(|p| p.get("arguments")),
+            )
+        {
+            return error_reply(Some(req.id), e);
+        }
+    }
+    let id = req.id.clone();
+    let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
+    gw.accept(&session, Message::Request(req), Some(tx));
+    reply(gw, ep, session, rx, id, super::http::stream_only(headers)).await
+}
+
+/// The reply to a (possibly resumed) call: its result, or the question a legacy server put
+/// mid-call as `input_required` (the call is parked), or, once progress or log messages
+/// arrive, an SSE stream that ends with either.
+async fn reply(
+    gw: &Arc<Gateway>,
+    ep: &Arc<Endpoint>,
+    session: Arc<Session>,
+    mut rx: mpsc::Receiver<Message>,
+    id: Id,
+    stream_only: bool,
+) -> HttpResponse {
+    let cancel = CancelOnDrop::new(session.clone());
+    match rx.recv().await {
+        Some(first) if stream_only => stream(gw, ep, session, rx, id, cancel, first),
+        Some(Message::Response(r)) => match r.outcome {
+            Ok(result) => super::http::json_response(&RpcResponse::ok(id, result)),
+            Err(e) => error_reply(Some(id), e),
+        },
+        Some(Message::Request(question)) => {
+            cancel.disarm();
+            let result = park(gw, ep, session, rx, question);
+            super::http::json_response(&RpcResponse::ok(id, result))
+        }
+        Some(first) => stream(gw, ep, session, rx, id, cancel, first),
+        None => super::http::empty(StatusCode::ACCEPTED),
+    }
+}
+
+/// Answers on an SSE stream that starts with `first` and ends with the call's result (or
+/// its `input_required`).
+fn stream(
+    gw: &Arc<Gateway>,
+    ep: &Arc<Endpoint>,
+    session: Arc<Session>,
+    rx: mpsc::Receiver<Message>,
+    id: Id,
+    cancel: CancelOnDrop,
+    first: Message,
+) -> HttpResponse {
+    let (tx, stream) = mpsc::channel(CLIENT_QUEUE);
+    let armed = cancel.0.clone();
+    let call = Call {
+        gw: gw.clone(),
+        ep: ep.clone(),
+        session,
+        rx,
+    };
+    tokio::spawn(pump(call, first, tx, id.clone(), armed));
+    super::http::events(EventStream::new(stream).until(id).guard(cancel))
+}
+
+/// A call in progress: its context and the channel its messages arrive on.
+struct Call {
+    gw: Arc<Gateway>,
+    ep: Arc<Endpoint>,
+    session: Arc<Session>,
+    rx: mpsc::Receiver<Message>,
+}
+
+/// Moves a streaming call's messages to its SSE stream, answering with the result under the
+/// client's request id, or parking the call at a server's question.
+async fn pump(
+    mut call: Call,
+    first: Message,
+    tx: mpsc::Sender<Message>,
+    id: Id,
+    armed: Arc<Armed>,
+) {
+    let mut next = Some(first);
+    loop {
+        let msg = match next.take() {
+            Some(m) => m,
+            None => match call.rx.recv().await {
+                Some(m) => m,
+                None => return,
+            },
+        };
+        let msg = match msg {
+            Message::Response(r) => Message::Response(RpcResponse {
+                id: id.clone(),
+                outcome: r.outcome,
+            }),
+            Message::Request(question) => {
+                armed.disarm();
+                let result = park(&call.gw, &call.ep, call.session, call.rx, question);
+                let _ = tx
+                    .send(Message::Response(RpcResponse::ok(id, result)))
+                    .await;
+                return;
+            }
+            n => n,
+        };
+        let last = matches!(msg, Message::Response(_));
+        if tx.send(msg).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// The key under which a parked question appears in `inputRequests`.
+fn input_key(question: &Request) -> String {
+    format!("gantry-{}", question.id)
+}
+
+/// Parks a call at its server's `question`; the `input_required` result for the client.
+fn park(
+    gw: &Gateway,
+    ep: &Endpoint,
+    session: Arc<Session>,
+    rx: mpsc::Receiver<Message>,
+    question: Request,
+) -> Value {
+    let key = input_key(&question);
+    let mut input = json!({"method": question.method});
+    if let Some(p) = &question.params {
+        input["params"] = p.clone();
+    }
+    let token = gw.parking.park(Parked::new(session, rx, question));
+    json!({
+        "resultType": "input_required",
+        "inputRequests": {key: input},
+        "requestState": gw.sealer.seal(&format!("parked:{token}")),
+        "_meta": {meta::SERVER_INFO: crate::router::server_info(ep)},
+    })
+}
+
+/// A retry with a `requestState`: the answer goes to the parked call's server, and the call
+/// continues; a state the gateway did not seal, or one already used, is refused.
+async fn resume(
+    gw: &Arc<Gateway>,
+    ep: &Arc<Endpoint>,
+    req: Request,
+    state: &Value,
+    stream_only: bool,
+) -> HttpResponse {
+    let opened = state.as_str().and_then(|s| gw.sealer.open(s));
+    let Some(token) = opened.as_deref().and_then(|p| p.strip_prefix("parked:")) else {
+        return error_reply(
+            Some(req.id),
+            RpcError::invalid_params(
+                "requestState was altered or was not issued by this gateway: retry with the requestState of the input_required result, unchanged",
+            ),
+        );
+    };
+    let Some(parked) = gw.parking.take(token) else {
+        return error_reply(
+            Some(req.id),
+            RpcError::invalid_params(
+                "requestState refers to a call that already finished or expired: call again without requestState",
+            ),
+        );
+    };
+    let key = input_key(&parked.question);
+    let answer = req
+        .params
+        .as_ref()
+        .and_then(|p| p.get("inputResponses"))
+        .and_then(|r| r.get(&key))
+        .cloned();
+    let Some(answer) = answer else {
+        // The question is still open: ask it again.
+        let result = park(gw, ep, parked.session, parked.rx, parked.question);
+        return super::http::json_response(&RpcResponse::ok(req.id, result));
+    };
+    parked.session.answer(&parked.question.id, Ok(answer));
+    reply(gw, ep, parked.session, parked.rx, req.id, stream_only).await
+}
+
+/// Whether a call's reply being dropped should cancel it (not once it is parked).
+struct Armed(std::sync::atomic::AtomicBool);
+
+impl Armed {
+    fn disarm(&self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Aborts a stateless call when its reply is dropped before it finished or was parked.
+struct CancelOnDrop(Arc<Armed>, Arc<Session>);
+
+impl CancelOnDrop {
+    fn new(session: Arc<Session>) -> CancelOnDrop {
+        CancelOnDrop(
+            Arc::new(Armed(std::sync::atomic::AtomicBool::new(true))),
+            session,
+        )
+    }
+
+    fn disarm(&self) {
+        self.0.disarm();
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if self.0.0.load(std::sync::atomic::Ordering::Acquire) {
+            self.1.close();
+        }
+    }
+}
+
+/// `subscriptions/listen`: acknowledges what the endpoint can honour, then streams the list
+/// changes and resource updates of all its servers, tagged with the subscription id.
+async fn listen(
+    gw: &Arc<Gateway>,
+    ep: &Arc<Endpoint>,
+    req: Request,
+    envelope: Envelope,
+) -> HttpResponse {
+    let asked = req
+        .params
+        .as_ref()
+        .and_then(|p| p.get("notifications"))
+        .cloned()
+        .unwrap_or(json!({}));
+    let wants = |k: &str| asked.get(k) == Some(&Value::Bool(true));
+    let caps = crate::router::endpoint_capabilities(
+        ep,
+        &ClientCaps::from_declared(&envelope.hello.capabilities),
+    )
+    .await;
+    let has = |p: &str| caps.pointer(p).is_some();
+    let listen = Listen {
+        id: req.id.to_value(),
+        tools: wants("toolsListChanged"),
+        prompts: wants("promptsListChanged") && has("/prompts"),
+        resources: wants("resourcesListChanged") && has("/resources"),
+    };
+    let uris: Vec<String> = if caps.pointer("/resources/subscribe") == Some(&Value::Bool(true)) {
+        asked
+            .get("resourceSubscriptions")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|u| u.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let mut honored = serde_json::Map::new();
+    for (key, on) in [
+        ("toolsListChanged", listen.tools),
+        ("promptsListChanged", listen.prompts),
+        ("resourcesListChanged", listen.resources),
+    ] {
+        if on {
+            honored.insert(key.into(), Value::Bool(true));
+        }
+    }
+    if !uris.is_empty() {
+        honored.insert("resourceSubscriptions".into(), json!(uris));
+    }
+    let ack = Notification::new(
+        method::SUBSCRIPTIONS_ACKNOWLEDGED,
+        Some(json!({
+            "notifications": honored,
+            "_meta": {meta::SUBSCRIPTION_ID: listen.id},
+        })),
+    );
+    let session = Session::stateless(ep.clone(), envelope.hello, None, Some(listen));
+    let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
+    session.set_outbox(Some(tx));
+    gw.register_session(session.clone());
+    // Each URI is subscribed upstream by its server, as a legacy client's subscribe would be.
+    for (n, uri) in uris.into_iter().enumerate() {
+        let sub = Request {
+            id: Id::Str(format!("listen-subscribe-{n}")),
+            method: method::RESOURCES_SUBSCRIBE.into(),
+            params: Some(json!({"uri": uri})),
+        };
+        let (reply, _) = mpsc::channel(1);
+        gw.accept(&session, Message::Request(sub), Some(reply));
+    }
+    super::http::events(
+        EventStream::new(rx)
+            .preamble(sse_event(&Message::Notification(ack)))
+            .guard(CloseOnDrop::new(gw, session.id())),
+    )
+}
+
+/// A JSON-RPC error with the HTTP status the 2026-07-28 transport gives its code.
+fn error_reply(id: Option<Id>, err: RpcError) -> HttpResponse {
+    let status = match err.code {
+        code::PARSE_ERROR
+        | code::INVALID_REQUEST
+        | code::INVALID_PARAMS
+        | code::HEADER_MISMATCH
+        | code::MISSING_REQUIRED_CLIENT_CAPABILITY
+        | code::UNSUPPORTED_PROTOCOL_VERSION => StatusCode::BAD_REQUEST,
+        code::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+        _ => StatusCode::OK,
+    };
+    super::http::rpc_error(status, id, err)
+}
