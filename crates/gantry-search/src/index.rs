@@ -96,6 +96,8 @@ pub struct Index {
     pub(crate) postings: Vec<Posting>,
     /// Inverse document frequency per term.
     pub(crate) idf: Vec<f32>,
+    /// The largest posting weight per term: the most one term can add to a score.
+    pub(crate) max_weight: Vec<f32>,
     pub(crate) docs: Vec<DocMeta>,
     pub(crate) servers: Vec<String>,
 }
@@ -209,6 +211,7 @@ impl Index {
         let k1 = params.k1;
         let mut offsets = Vec::with_capacity(lists.len() + 1);
         let mut idfs = Vec::with_capacity(lists.len());
+        let mut max_weight = Vec::with_capacity(lists.len());
         let mut postings = Vec::with_capacity(lists.iter().map(Vec::len).sum());
         offsets.push(0);
         for list in lists {
@@ -218,6 +221,13 @@ impl Index {
                 doc: p.doc,
                 weight: w * p.weight * (k1 + 1.0) / (k1 + p.weight),
             }));
+            let start = *offsets.last().unwrap_or(&0) as usize;
+            max_weight.push(
+                postings[start..]
+                    .iter()
+                    .map(|p| p.weight)
+                    .fold(0.0, f32::max),
+            );
             offsets.push(postings.len() as u32);
         }
 
@@ -227,6 +237,7 @@ impl Index {
             offsets,
             postings,
             idf: idfs,
+            max_weight,
             docs: metas,
             servers,
         }
