@@ -2,9 +2,10 @@
 //! weights and the length normalisations. This is how the defaults in `Params` were chosen
 //! (see the README); it only varies those general parameters, never anything query-specific.
 //!
-//! `cargo run --release -p gantry-search --example tune [-- grid]`
-//! Without `grid`: one parameter at a time around the defaults. With `grid`: a coarse grid,
-//! printing the best 15 settings by (R@5 + MRR) / 2.
+//! `cargo run --release -p gantry-search --example tune [-- defaults|grid]`
+//! Always: the defaults, overall and per query kind and language. Then, unless `defaults`:
+//! the relevance floor and one parameter at a time around the defaults; with `grid`, a coarse
+//! grid instead, printing the best 15 settings by (R@5 + MRR) / 2.
 
 #[path = "../tests/common/bench.rs"]
 mod bench;
@@ -52,9 +53,22 @@ fn main() {
     let queries = bench::queries(&data);
     let base = Params::default();
     show("defaults", &run(&docs, &queries, base));
+    let index = Index::build(docs.iter().cloned());
+    let mut groups: Vec<String> = queries.iter().map(|q| format!("kind={}", q.kind)).collect();
+    groups.extend(queries.iter().map(|q| format!("lang={}", q.lang)));
+    groups.sort();
+    groups.dedup();
+    for g in &groups {
+        let m = bench::evaluate(&index, &queries, |q| {
+            g == &format!("kind={}", q.kind) || g == &format!("lang={}", q.lang)
+        });
+        show(&format!("  {g}"), &m);
+    }
+    if std::env::args().nth(1).as_deref() == Some("defaults") {
+        return;
+    }
 
     if std::env::args().nth(1).as_deref() != Some("grid") {
-        let index = Index::build(docs.iter().cloned());
         for floor in [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3] {
             let opts = SearchOptions {
                 limit: 50,

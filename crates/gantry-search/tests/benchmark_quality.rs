@@ -1,9 +1,9 @@
 //! Quality floor on the tool-search benchmark (`shared/data`, next to the repository, or
 //! `GANTRY_SEARCH_DATA`). Skipped, with a note, where the data is absent.
 //!
-//! The floors are plain BM25's figures on the same benchmark (see the crate README): if
-//! tokenizing, stemming, field weighting or the relevance floor broke, recall would fall
-//! back to or below them.
+//! The floors sit well above plain BM25 on the same benchmark (R@5 0.676, MRR 0.632) and a
+//! little below this crate's figures (0.774, 0.753; see the README): if tokenizing, stemming,
+//! field weighting or the relevance floor broke, the figures would fall through them.
 
 #[path = "common/bench.rs"]
 mod bench;
@@ -36,12 +36,13 @@ fn beats_plain_bm25_on_the_public_queries() {
     // Chinese queries need the CJK bigrams: plain BM25 gets R@5 0.08 on them.
     let zh = bench::evaluate(&index, &queries, |q| q.lang == "zh");
     eprintln!("zh: {zh:?}");
-    assert!(zh.r5 > 0.25, "Chinese R@5 {:.3}", zh.r5);
+    assert!(zh.r5 >= 0.5, "Chinese R@5 {:.3}", zh.r5);
 
-    // Parameter-driven queries need parameter text indexed.
+    // Queries that name a parameter (the unit tests check parameter text on its own: here
+    // the descriptions also cover most of these queries).
     let param = bench::evaluate(&index, &queries, |q| q.kind == "param");
     eprintln!("param: {param:?}");
-    assert!(param.r5 > 0.8, "parameter-query R@5 {:.3}", param.r5);
+    assert!(param.r5 >= 0.9, "parameter-query R@5 {:.3}", param.r5);
 }
 
 #[test]
