@@ -386,4 +386,31 @@ mod tests {
         // Unknown words neither match nor count against the rest.
         assert_eq!(ids(&ix.search("weather blorf", &opts)), ["wx/forecast"]);
     }
+
+    #[test]
+    fn chinese_and_identifier_forms_are_found() {
+        let none = || Value::Null;
+        let ix = Index::build([
+            tool("cn", "get_weather", "查询城市天气预报", none(), none()),
+            tool("cn", "get_news", "获取今日新闻热榜", none(), none()),
+            tool(
+                "yt",
+                "getYouTubeTranscript",
+                "Fetches captions.",
+                none(),
+                none(),
+            ),
+        ]);
+        let opts = SearchOptions::default();
+        assert_eq!(ids(&ix.search("天气怎么样", &opts)), ["cn/get_weather"]);
+        assert_eq!(ids(&ix.search("今日新闻", &opts)), ["cn/get_news"]);
+        assert_eq!(
+            ids(&ix.search("youtube transcript", &opts)),
+            ["yt/getYouTubeTranscript"]
+        );
+        assert_eq!(
+            ids(&ix.search("get-you-tube", &opts))[0],
+            "yt/getYouTubeTranscript"
+        );
+    }
 }
