@@ -8,6 +8,8 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use gantry_proxy::Gateway;
 
+mod search_cmd;
+
 /// Gantry: many MCP servers behind curated endpoints.
 #[derive(Parser)]
 #[command(name = "gantry", version, about)]
@@ -45,6 +47,8 @@ enum Command {
         #[arg(long, short, default_value = "gantry.toml")]
         config: PathBuf,
     },
+    /// Search a tool catalog file (offline), or write a benchmark run file.
+    Search(search_cmd::SearchArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +84,7 @@ fn load(path: &std::path::Path) -> anyhow::Result<gantry_config::Config> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Search(args) => search_cmd::run(args),
         Command::Check { config } => {
             let c = load(&config)?;
             println!("{}: ok", config.display());
