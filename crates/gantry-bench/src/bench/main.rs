@@ -277,6 +277,7 @@ async fn measure_all(s: &Settings, cores: &Cores, dir: &Path) -> anyhow::Result<
     eprintln!("bench: starting gantry on {gw_addr}");
     let mut gantry = start_gantry(s, cores, dir, "gantry", &config, gw_addr)?;
     gantry.wait_healthy(gw_addr, ready_timeout).await?;
+    eprintln!("bench: gantry is pid {}", gantry.pid());
     wait_tools(&mut gantry, gw_addr, "/mcp/bench", 2, ready_timeout).await?;
 
     // --- 1. Memory with idle sessions.
@@ -380,6 +381,7 @@ async fn measure_all(s: &Settings, cores: &Cores, dir: &Path) -> anyhow::Result<
     let started = Instant::now();
     let mut gantry2 = start_gantry(s, cores, dir, "gantry-many", &config, gw2_addr)?;
     gantry2.wait_healthy(gw2_addr, ready_timeout).await?;
+    eprintln!("bench: gantry is pid {}", gantry2.pid());
     let expect = LIST_SERVERS * (LIST_TOOLS + 2);
     wait_tools(&mut gantry2, gw2_addr, "/mcp/list", expect, ready_timeout).await?;
     let catalog_ms = started.elapsed().as_secs_f64() * 1000.0;
