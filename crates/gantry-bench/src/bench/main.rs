@@ -537,6 +537,7 @@ async fn probe(addr: SocketAddr, path: &str, era: Era) -> Result<(), Failure> {
 async fn measure_memory(s: &Settings, gantry: &Proc, addr: SocketAddr) -> Memory {
     let mut m = Memory {
         idle_kib: gantry.rss_kib().unwrap_or(0),
+        attempted: s.session_levels.iter().copied().max().unwrap_or(0),
         ..Memory::default()
     };
     let mut ids = Vec::new();
