@@ -552,10 +552,16 @@ async fn measure_memory(s: &Settings, gantry: &Proc, addr: SocketAddr) -> Memory
         ids.extend(more);
         m.errors.merge(&errors);
         if let Ok(kib) = gantry.rss_kib() {
-            m.sessions.push((ids.len(), kib));
+            m.sessions.push(report::SessionsRss {
+                sessions: ids.len(),
+                rss_kib: kib,
+            });
         }
     }
-    if let Some(&(n, kib)) = m.sessions.last()
+    if let Some(&report::SessionsRss {
+        sessions: n,
+        rss_kib: kib,
+    }) = m.sessions.last()
         && n > 0
         && m.idle_kib > 0
     {

@@ -63,8 +63,8 @@ pub(crate) struct Support {
 #[derive(Clone, Debug, Default, Serialize)]
 pub(crate) struct Memory {
     pub(crate) idle_kib: u64,
-    /// (open idle legacy sessions, VmRSS KiB).
-    pub(crate) sessions: Vec<(usize, u64)>,
+    /// RSS with that many idle legacy sessions open.
+    pub(crate) sessions: Vec<SessionsRss>,
     /// (RSS with the most sessions − idle) / sessions.
     pub(crate) per_session_kib: Option<f64>,
     /// The most sessions the run tried to hold at once.
@@ -74,6 +74,13 @@ pub(crate) struct Memory {
     /// After the call benchmarks.
     pub(crate) after_load_kib: Option<u64>,
     pub(crate) errors: Errors,
+}
+
+/// Gantry's RSS with `sessions` idle legacy sessions open.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub(crate) struct SessionsRss {
+    pub(crate) sessions: usize,
+    pub(crate) rss_kib: u64,
 }
 
 /// `tools/list` on an endpoint of many servers.
@@ -244,7 +251,7 @@ impl Report {
                 .map_or("—".into(), |k| format!("{k:.2} KB")),
             status: status(m.per_session_kib.map(|k| k <= 20.0)),
         });
-        let most = m.sessions.last().map(|s| s.0);
+        let most = m.sessions.last().map(|s| s.sessions);
         out.push(Budget {
             what: "concurrent idle sessions held".into(),
             budget: "10,000".into(),
@@ -343,8 +350,13 @@ impl Report {
         let _ = writeln!(w);
         let _ = writeln!(w, "Gantry memory (VmRSS)");
         let _ = writeln!(w, "  idle (one upstream)            {}", mb(m.idle_kib));
-        for (n, kib) in &m.sessions {
-            let _ = writeln!(w, "  {n:>6} idle legacy sessions     {}", mb(*kib));
+        for s in &m.sessions {
+            let _ = writeln!(
+                w,
+                "  {:>6} idle legacy sessions     {}",
+                s.sessions,
+                mb(s.rss_kib)
+            );
         }
         if let Some(k) = m.per_session_kib {
             let _ = writeln!(w, "  per idle session               {k:.2} KB");
