@@ -12,6 +12,9 @@ What it provides:
   streamable-http). Each is a `Server` with `.url`.
 - `gantry` fixture: a factory that starts `$GANTRY_BIN serve --config <file>` from a TOML string
   and waits for `GET /healthz` = 200.
+- `main_gw` fixture: Gantry with endpoint `main` over server-everything, mcp-server-time and
+  the probe server (tests/fixtures/probe_server.py, state in the `state_dir` fixture); and the
+  client helpers `texts`, `wait_for`, `exists`.
 
 Readiness is always a bounded polling loop on a real condition; no test synchronises on a
 bare sleep.
@@ -33,6 +36,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -359,3 +363,60 @@ def gantry(spawn: Spawner, tmp_path: Path) -> Callable[..., Gantry]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+# ---------------------------------------------------------------------------------------------
+# the gateway most end-to-end tests use, and helpers for driving MCP clients
+
+PROBE = FIXTURES_DIR / "probe_server.py"
+
+
+def texts(result) -> list[str]:
+    """The text blocks of a tool result."""
+    return [b.text for b in result.content if getattr(b, "type", None) == "text"]
+
+
+def servers_toml(state_dir: Path) -> str:
+    """server-everything, mcp-server-time and the probe server, all over stdio."""
+    return f"""
+[servers.everything]
+command = "{tool('mcp-server-everything')}"
+args = ["stdio"]
+[servers.time]
+command = "{tool('mcp-server-time')}"
+args = ["--local-timezone", "UTC"]
+[servers.probe]
+command = "{sys.executable}"
+args = ["{PROBE}", "--state-dir", "{state_dir}"]
+"""
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    """Where the probe server records what it saw (call started, call cancelled)."""
+    d = tmp_path / "probe-state"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def main_gw(gantry, state_dir):
+    """Gantry with one endpoint `main` over the three servers of `servers_toml`."""
+    return gantry(servers_toml(state_dir) + '[endpoints.main]\nservers = ["everything", "time", "probe"]\n')
+
+
+async def wait_for(predicate, what: str, timeout: float = 20.0):
+    """Polls an async predicate until it returns a truthy value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await anyio.sleep(0.05)
+
+
+async def exists(p: Path) -> bool:
+    """Whether `p` exists (an async predicate for `wait_for`)."""
+    return p.exists()

@@ -11,8 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import anyio
@@ -21,53 +19,9 @@ import pytest
 from mcp import Client, StdioServerParameters, types
 from mcp.client.sse import sse_client
 
-from conftest import FIXTURES_DIR, gantry_bin, tool
+from conftest import exists, gantry_bin, servers_toml, texts, tool, wait_for
 
 pytestmark = pytest.mark.anyio
-
-PROBE = FIXTURES_DIR / "probe_server.py"
-
-
-def texts(result) -> list[str]:
-    return [b.text for b in result.content if getattr(b, "type", None) == "text"]
-
-
-def servers_toml(state_dir: Path) -> str:
-    return f"""
-[servers.everything]
-command = "{tool('mcp-server-everything')}"
-args = ["stdio"]
-[servers.time]
-command = "{tool('mcp-server-time')}"
-args = ["--local-timezone", "UTC"]
-[servers.probe]
-command = "{sys.executable}"
-args = ["{PROBE}", "--state-dir", "{state_dir}"]
-"""
-
-
-@pytest.fixture
-def state_dir(tmp_path: Path) -> Path:
-    d = tmp_path / "probe-state"
-    d.mkdir()
-    return d
-
-
-@pytest.fixture
-def main_gw(gantry, state_dir):
-    return gantry(servers_toml(state_dir) + '[endpoints.main]\nservers = ["everything", "time", "probe"]\n')
-
-
-async def wait_for(predicate, what: str, timeout: float = 20.0):
-    """Polls an async predicate until it returns a truthy value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await anyio.sleep(0.05)
 
 
 async def test_legacy_client_sees_every_server_under_prefixed_names(main_gw) -> None:
@@ -180,15 +134,11 @@ async def test_cancellation_reaches_the_server(main_gw, state_dir: Path) -> None
                 await c.call_tool("probe__slow", {"seconds": 60, "marker": "c1"})
 
             tg.start_soon(call)
-            await wait_for(lambda: _exists(state_dir / "c1.started"), "the slow call to start")
+            await wait_for(lambda: exists(state_dir / "c1.started"), "the slow call to start")
             tg.cancel_scope.cancel()
-        await wait_for(lambda: _exists(state_dir / "c1.cancelled"), "the server to see the cancellation")
+        await wait_for(lambda: exists(state_dir / "c1.cancelled"), "the server to see the cancellation")
         r = await c.call_tool("probe__echo", {"message": "still fine"})
         assert texts(r) == ["probe: still fine"]
-
-
-async def _exists(p: Path) -> bool:
-    return p.exists()
 
 
 async def test_list_changed_fans_in_and_out(main_gw) -> None:
@@ -302,7 +252,7 @@ async def test_server_killed_mid_call_fails_fast_then_recovers(main_gw, state_di
                     outcome["error"] = str(e)
 
             tg.start_soon(call)
-            await wait_for(lambda: _exists(state_dir / "k1.started"), "the slow call to start")
+            await wait_for(lambda: exists(state_dir / "k1.started"), "the slow call to start")
             os.kill(pid, signal.SIGKILL)
         assert "error" in outcome, outcome
         assert "probe" in outcome["error"], outcome

@@ -16,23 +16,11 @@ import httpx
 import pytest
 from mcp import Client, types
 
-from test_gateway_core import PROBE, _exists, servers_toml, texts, wait_for  # noqa: F401
+from conftest import exists, texts, wait_for
 
 pytestmark = pytest.mark.anyio
 
 MODERN = "2026-07-28"
-
-
-@pytest.fixture
-def state_dir(tmp_path: Path) -> Path:
-    d = tmp_path / "probe-state"
-    d.mkdir()
-    return d
-
-
-@pytest.fixture
-def main_gw(gantry, state_dir):
-    return gantry(servers_toml(state_dir) + '[endpoints.main]\nservers = ["everything", "time", "probe"]\n')
 
 
 def envelope(caps: dict | None = None) -> dict:
@@ -170,9 +158,9 @@ async def test_closing_the_stream_cancels_the_call_upstream(main_gw, state_dir: 
                 await c.call_tool("probe__slow", {"seconds": 60, "marker": "m1"})
 
             tg.start_soon(call)
-            await wait_for(lambda: _exists(state_dir / "m1.started"), "the slow call to start")
+            await wait_for(lambda: exists(state_dir / "m1.started"), "the slow call to start")
             tg.cancel_scope.cancel()
-        await wait_for(lambda: _exists(state_dir / "m1.cancelled"), "the server to see the cancellation")
+        await wait_for(lambda: exists(state_dir / "m1.cancelled"), "the server to see the cancellation")
 
 
 async def test_listen_stream_receives_list_changes(main_gw) -> None:

@@ -101,9 +101,7 @@ pub(crate) struct Parking {
 impl Parking {
     /// Parks a call; returns its token.
     pub(crate) fn park(&self, call: Parked) -> String {
-        let mut b = [0u8; 16];
-        getrandom::fill(&mut b).expect("the OS provides randomness");
-        let token: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        let token = crate::session::random_id();
         self.calls
             .lock()
             .expect("parking lock")

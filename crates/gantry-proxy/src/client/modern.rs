@@ -11,6 +11,7 @@
 //! open and receives the endpoint's list changes and resource updates.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64::Engine;
 use gantry_core::protocol::{self, code, meta, method};
@@ -309,7 +310,7 @@ fn stream(
     first: Message,
 ) -> HttpResponse {
     let (tx, stream) = mpsc::channel(CLIENT_QUEUE);
-    let armed = cancel.0.clone();
+    let armed = cancel.armed.clone();
     let call = Call {
         gw: gw.clone(),
         ep: ep.clone(),
@@ -335,7 +336,7 @@ async fn pump(
     first: Message,
     tx: mpsc::Sender<Message>,
     id: Id,
-    armed: Arc<Armed>,
+    armed: Arc<AtomicBool>,
 ) {
     let mut next = Some(first);
     loop {
@@ -352,7 +353,7 @@ async fn pump(
                 outcome: r.outcome,
             }),
             Message::Request(question) => {
-                armed.disarm();
+                armed.store(false, Ordering::Release);
                 let result = park(&call.gw, &call.ep, call.session, call.rx, question);
                 let _ = tx
                     .send(Message::Response(RpcResponse::ok(id, result)))
@@ -391,7 +392,7 @@ fn park(
         "resultType": "input_required",
         "inputRequests": {key: input},
         "requestState": gw.sealer.seal(&format!("parked:{token}")),
-        "_meta": {meta::SERVER_INFO: crate::router::server_info(ep)},
+        "_meta": {meta::SERVER_INFO: ep.server_info()},
     })
 }
 
@@ -437,35 +438,30 @@ async fn resume(
     reply(gw, ep, parked.session, parked.rx, req.id, stream_only).await
 }
 
-/// Whether a call's reply being dropped should cancel it (not once it is parked).
-struct Armed(std::sync::atomic::AtomicBool);
-
-impl Armed {
-    fn disarm(&self) {
-        self.0.store(false, std::sync::atomic::Ordering::Release);
-    }
-}
-
 /// Aborts a stateless call when its reply is dropped before it finished or was parked.
-struct CancelOnDrop(Arc<Armed>, Arc<Session>);
+struct CancelOnDrop {
+    /// Shared with the task that streams the reply, which disarms it when it parks the call.
+    armed: Arc<AtomicBool>,
+    session: Arc<Session>,
+}
 
 impl CancelOnDrop {
     fn new(session: Arc<Session>) -> CancelOnDrop {
-        CancelOnDrop(
-            Arc::new(Armed(std::sync::atomic::AtomicBool::new(true))),
+        CancelOnDrop {
+            armed: Arc::new(AtomicBool::new(true)),
             session,
-        )
+        }
     }
 
     fn disarm(&self) {
-        self.0.disarm();
+        self.armed.store(false, Ordering::Release);
     }
 }
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        if self.0.0.load(std::sync::atomic::Ordering::Acquire) {
-            self.1.close();
+        if self.armed.load(Ordering::Acquire) {
+            self.session.close();
         }
     }
 }

@@ -71,6 +71,8 @@ pub struct Endpoint {
     views: RwLock<HashMap<Arc<str>, Built>>,
     /// Per set of client capabilities, the view whose lists clients were last told about.
     announced: std::sync::Mutex<HashMap<Arc<str>, Arc<View>>>,
+    /// The gateway's `serverInfo` for this endpoint.
+    server_info: Value,
 }
 
 // === impl Endpoint ===
@@ -79,10 +81,15 @@ impl Endpoint {
     pub(crate) fn new(cfg: EndpointConfig, servers: Vec<Arc<ServerGroup>>) -> Endpoint {
         let ep = Endpoint {
             name: cfg.name.clone(),
-            cfg,
             servers,
             views: RwLock::new(HashMap::new()),
             announced: std::sync::Mutex::new(HashMap::new()),
+            server_info: json!({
+                "name": format!("gantry/{}", cfg.name),
+                "title": format!("Gantry endpoint {}", cfg.name),
+                "version": env!("CARGO_PKG_VERSION"),
+            }),
+            cfg,
         };
         ep.changes_to_announce(&ClientCaps::none());
         ep
@@ -96,6 +103,11 @@ impl Endpoint {
     /// The endpoint's config.
     pub fn config(&self) -> &EndpointConfig {
         &self.cfg
+    }
+
+    /// The gateway's `serverInfo` for this endpoint.
+    pub fn server_info(&self) -> &Value {
+        &self.server_info
     }
 
     /// Its servers, in config order.
@@ -114,25 +126,24 @@ impl Endpoint {
     }
 
     /// The current view for clients with `caps`, rebuilt first if a catalog changed since
-    /// it was built.
+    /// it was built. The common case is one read lock and one version load per server.
     pub fn view(&self, caps: &ClientCaps) -> Arc<View> {
-        let lanes = self.lanes(caps);
-        let current = |built: &[u64]| {
-            built.len() == lanes.len()
-                && lanes
-                    .iter()
-                    .zip(built)
-                    .all(|(l, v)| l.catalog_version() == *v)
-        };
         if let Some((built, view)) = self.views.read().expect("views lock").get(caps.key())
-            && current(built)
+            && built.len() == self.servers.len()
+            && self
+                .servers
+                .iter()
+                .zip(built)
+                .all(|(g, v)| g.lane(caps).catalog_version() == *v)
         {
             return view.clone();
         }
+        let lanes = self.lanes(caps);
+        let versions: Vec<u64> = lanes.iter().map(|l| l.catalog_version()).collect();
         let mut views = self.views.write().expect("views lock");
+        let first = !views.contains_key(caps.key());
         let slot = views.entry(caps.key().clone()).or_default();
-        if !current(&slot.0) {
-            let versions: Vec<u64> = lanes.iter().map(|l| l.catalog_version()).collect();
+        if slot.0 != versions || first {
             let next = Arc::new(self.build_view(&lanes));
             for p in next
                 .problems
@@ -145,12 +156,14 @@ impl Endpoint {
         }
         let view = slot.1.clone();
         drop(views);
-        // A client may list before anything is announced: what it saw is the baseline.
-        self.announced
-            .lock()
-            .expect("announced lock")
-            .entry(caps.key().clone())
-            .or_insert_with(|| view.clone());
+        if first {
+            // A client may list before anything is announced: what it saw is the baseline.
+            self.announced
+                .lock()
+                .expect("announced lock")
+                .entry(caps.key().clone())
+                .or_insert_with(|| view.clone());
+        }
         view
     }
 

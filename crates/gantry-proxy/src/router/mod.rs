@@ -30,11 +30,8 @@ pub(crate) async fn handle(
         return Ok(initialize(session, &req).await);
     }
     let caps = &*session.caps();
-    if session.is_stateless() {
-        if REMOVED_IN_MODERN.contains(&req.method.as_str()) {
-            return Err(RpcError::method_not_found(&req.method));
-        }
-        await_lanes(ep, caps).await;
+    if session.is_stateless() && REMOVED_IN_MODERN.contains(&req.method.as_str()) {
+        return Err(RpcError::method_not_found(&req.method));
     }
     match req.method.as_str() {
         method::PING => Ok(json!({})),
@@ -121,7 +118,7 @@ async fn initialize(session: &Arc<Session>, req: &Request) -> Value {
     let mut result = json!({
         "protocolVersion": version,
         "capabilities": capabilities,
-        "serverInfo": server_info(ep),
+        "serverInfo": ep.server_info(),
     });
     if let Some(i) = ep.instructions() {
         result["instructions"] = Value::from(i);
@@ -140,23 +137,17 @@ const REMOVED_IN_MODERN: [&str; 5] = [
 ];
 
 /// Waits (briefly) for the lanes serving `caps` that are still making their first
-/// connection attempt; a stateless client may be the first with its capabilities.
+/// connection attempt; a stateless client may be the first with its capabilities. The
+/// stateless front calls it before it looks at the view; a legacy session's `initialize`
+/// does the same through [`endpoint_capabilities`].
 pub(crate) async fn await_lanes(ep: &Endpoint, caps: &ClientCaps) {
     let deadline = tokio::time::Instant::now() + INITIALIZE_WAIT;
-    for lane in ep.lanes(caps) {
+    for group in ep.servers() {
+        let lane = group.lane(caps);
         if !lane.attempted() {
             let _ = tokio::time::timeout_at(deadline, lane.first_attempt()).await;
         }
     }
-}
-
-/// The gateway's own `serverInfo` for an endpoint.
-pub(crate) fn server_info(ep: &Endpoint) -> Value {
-    json!({
-        "name": format!("gantry/{}", ep.name()),
-        "title": format!("Gantry endpoint {}", ep.name()),
-        "version": env!("CARGO_PKG_VERSION"),
-    })
 }
 
 /// The endpoint's capabilities for clients with `caps`, after waiting (briefly) for the
@@ -206,7 +197,7 @@ pub(crate) fn finish_stateless(
                 }
                 let meta = r.entry("_meta").or_insert_with(|| json!({}));
                 if let Some(m) = meta.as_object_mut() {
-                    m.insert(protocol::meta::SERVER_INFO.into(), server_info(ep));
+                    m.insert(protocol::meta::SERVER_INFO.into(), ep.server_info().clone());
                 }
             }
             Ok(result)

@@ -6,7 +6,7 @@
 //! abort them), and which server→client requests await its answer.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -100,7 +100,11 @@ impl Session {
 
     fn build(endpoint: Arc<Endpoint>, stateless: bool, listen: Option<Listen>) -> Session {
         Session {
-            id: new_session_id(),
+            id: if stateless {
+                stateless_id()
+            } else {
+                random_id()
+            },
             endpoint,
             stateless,
             listen,
@@ -421,11 +425,24 @@ impl Listen {
     }
 }
 
-/// A fresh session id: 128 random bits, hex.
-fn new_session_id() -> String {
+/// A fresh session id (or other unguessable token): 128 random bits, hex.
+pub(crate) fn random_id() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut b = [0u8; 16];
     getrandom::fill(&mut b).expect("the OS provides randomness");
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    let mut out = String::with_capacity(32);
+    for x in b {
+        out.push(char::from(HEX[usize::from(x >> 4)]));
+        out.push(char::from(HEX[usize::from(x & 0xf)]));
+    }
+    out
+}
+
+/// An id for a stateless request context: never shown to a client nor looked up by one,
+/// so a counter does (no system call per request).
+fn stateless_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("stateless-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Routes what a server sends about one client request to that client.

@@ -8,7 +8,7 @@
 //! session (a *lane*, see [`super::group`]); [`ClientCaps`] is that set in canonical form,
 //! with a key to tell lanes apart.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use serde_json::{Map, Value};
 
@@ -26,6 +26,9 @@ pub struct ClientCaps {
 impl ClientCaps {
     /// The routable part of what a client declared in `capabilities`.
     pub fn from_declared(declared: &Value) -> ClientCaps {
+        if !ROUTABLE.iter().any(|k| declared.get(k).is_some()) {
+            return ClientCaps::none();
+        }
         let mut kept = Map::new();
         for k in ROUTABLE {
             if let Some(v) = declared.get(k).filter(|v| v.is_object()) {
@@ -41,7 +44,11 @@ impl ClientCaps {
 
     /// No capabilities: what the gateway declares for a server's default lane.
     pub fn none() -> ClientCaps {
-        ClientCaps::from_declared(&Value::Null)
+        static NONE: LazyLock<ClientCaps> = LazyLock::new(|| ClientCaps {
+            key: "{}".into(),
+            value: Value::Object(Map::new()),
+        });
+        NONE.clone()
     }
 
     /// A key that is equal for equal profiles.

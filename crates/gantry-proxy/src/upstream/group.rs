@@ -112,13 +112,6 @@ impl ServerGroup {
         self.lanes.read().expect("lanes lock").get(key).cloned()
     }
 
-    /// Every running lane, the default first.
-    pub fn lanes(&self) -> Vec<Arc<UpstreamServer>> {
-        let mut all = vec![self.default.clone()];
-        all.extend(self.lanes.read().expect("lanes lock").values().cloned());
-        all
-    }
-
     /// Stops lanes unused for `idle` whose capability set no client still holds (`in_use`);
     /// returns how many.
     pub(crate) async fn stop_idle_lanes(
