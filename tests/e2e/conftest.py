@@ -420,3 +420,17 @@ async def wait_for(predicate, what: str, timeout: float = 20.0):
 async def exists(p: Path) -> bool:
     """Whether `p` exists (an async predicate for `wait_for`)."""
     return p.exists()
+
+
+async def cancel_slow_call(client, state_dir: Path, marker: str) -> None:
+    """Starts the probe server's `slow` tool through `client`, abandons the call once the
+    server has started it, and waits until the server saw the cancellation."""
+    async with anyio.create_task_group() as tg:
+
+        async def call() -> None:
+            await client.call_tool("probe__slow", {"seconds": 60, "marker": marker})
+
+        tg.start_soon(call)
+        await wait_for(lambda: exists(state_dir / f"{marker}.started"), "the slow call to start")
+        tg.cancel_scope.cancel()
+    await wait_for(lambda: exists(state_dir / f"{marker}.cancelled"), "the server to see the cancellation")

@@ -19,7 +19,7 @@ import pytest
 from mcp import Client, StdioServerParameters, types
 from mcp.client.sse import sse_client
 
-from conftest import exists, gantry_bin, servers_toml, texts, tool, wait_for
+from conftest import cancel_slow_call, exists, gantry_bin, servers_toml, texts, tool, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -128,15 +128,7 @@ async def test_client_without_sampling_is_not_offered_the_sampling_tool(main_gw)
 
 async def test_cancellation_reaches_the_server(main_gw, state_dir: Path) -> None:
     async with Client(main_gw.endpoint_url("main"), mode="legacy") as c:
-        async with anyio.create_task_group() as tg:
-
-            async def call() -> None:
-                await c.call_tool("probe__slow", {"seconds": 60, "marker": "c1"})
-
-            tg.start_soon(call)
-            await wait_for(lambda: exists(state_dir / "c1.started"), "the slow call to start")
-            tg.cancel_scope.cancel()
-        await wait_for(lambda: exists(state_dir / "c1.cancelled"), "the server to see the cancellation")
+        await cancel_slow_call(c, state_dir, "c1")
         r = await c.call_tool("probe__echo", {"message": "still fine"})
         assert texts(r) == ["probe: still fine"]
 

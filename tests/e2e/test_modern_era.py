@@ -16,7 +16,7 @@ import httpx
 import pytest
 from mcp import Client, types
 
-from conftest import exists, texts, wait_for
+from conftest import cancel_slow_call, texts, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -152,15 +152,7 @@ def test_modern_requests_are_validated_like_the_spec_says(main_gw) -> None:
 
 async def test_closing_the_stream_cancels_the_call_upstream(main_gw, state_dir: Path) -> None:
     async with Client(main_gw.endpoint_url("main"), mode=MODERN) as c:
-        async with anyio.create_task_group() as tg:
-
-            async def call() -> None:
-                await c.call_tool("probe__slow", {"seconds": 60, "marker": "m1"})
-
-            tg.start_soon(call)
-            await wait_for(lambda: exists(state_dir / "m1.started"), "the slow call to start")
-            tg.cancel_scope.cancel()
-        await wait_for(lambda: exists(state_dir / "m1.cancelled"), "the server to see the cancellation")
+        await cancel_slow_call(c, state_dir, "m1")
 
 
 async def test_listen_stream_receives_list_changes(main_gw) -> None:
