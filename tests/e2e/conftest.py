@@ -377,7 +377,12 @@ def texts(result) -> list[str]:
 
 
 def servers_toml(state_dir: Path) -> str:
-    """server-everything, mcp-server-time and the probe server, all over stdio."""
+    """server-everything, mcp-server-time and the probe server, all over stdio.
+
+    server-everything speaks only the legacy era; mcp-server-time is dual-era, so Gantry
+    speaks 2026-07-28 to it; the probe server is dual-era too but pinned to the legacy era
+    here, because its tools exercise legacy server→client requests mid-call.
+    """
     return f"""
 [servers.everything]
 command = "{tool('mcp-server-everything')}"
@@ -388,6 +393,7 @@ args = ["--local-timezone", "UTC"]
 [servers.probe]
 command = "{sys.executable}"
 args = ["{PROBE}", "--state-dir", "{state_dir}"]
+protocol = "legacy"
 """
 
 

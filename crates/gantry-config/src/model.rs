@@ -47,10 +47,24 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Largest message accepted from the server, in bytes.
     pub max_message_bytes: usize,
+    /// Which protocol era to speak to the server.
+    pub protocol: ProtocolChoice,
     /// Per-tool overrides that apply on every endpoint, by the server's own tool name.
     pub tools: BTreeMap<String, Override>,
     /// Per-prompt overrides, by the server's own prompt name.
     pub prompts: BTreeMap<String, Override>,
+}
+
+/// Which MCP era Gantry speaks to a server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ProtocolChoice {
+    /// Probe: 2026-07-28 first (`server/discover`), then the legacy `initialize`.
+    #[default]
+    Auto,
+    /// Only the session-based era (`initialize`), for servers that misbehave on the probe.
+    Legacy,
+    /// Only 2026-07-28; a server that does not speak it fails to connect.
+    Modern,
 }
 
 /// How Gantry reaches a server.

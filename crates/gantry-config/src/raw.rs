@@ -58,6 +58,8 @@ pub struct RawServer {
     pub request_timeout: Option<Spanned<f64>>,
     /// Largest message accepted from the server, in bytes.
     pub max_message_bytes: Option<Spanned<i64>>,
+    /// `auto` (default), `legacy` or `2026-07-28`: which protocol era to speak to it.
+    pub protocol: Option<Spanned<String>>,
     /// Overrides by the server's own tool name.
     #[serde(default)]
     pub tools: BTreeMap<String, RawOverride>,

@@ -309,6 +309,18 @@ pub(crate) fn build_server(
         )?,
         max_message_bytes: positive(src, raw.max_message_bytes.as_ref(), &f("max_message_bytes"))?
             .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES),
+        protocol: match raw.protocol.as_ref().map(|p| (p, p.get_ref().as_str())) {
+            None | Some((_, "auto")) => ProtocolChoice::Auto,
+            Some((_, "legacy")) => ProtocolChoice::Legacy,
+            Some((_, v)) if gantry_core::protocol::is_modern_version(v) => ProtocolChoice::Modern,
+            Some((p, other)) => {
+                return Err(src.err(
+                    p,
+                    f("protocol"),
+                    format!("unknown protocol {other:?}: expected \"auto\", \"legacy\" or \"2026-07-28\""),
+                ));
+            }
+        },
         tools: overrides(
             src,
             &f("tools"),

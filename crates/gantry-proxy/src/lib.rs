@@ -13,6 +13,7 @@
 
 pub mod client;
 pub mod endpoint;
+mod mcp_headers;
 mod mrtr;
 pub(crate) mod router;
 pub mod session;

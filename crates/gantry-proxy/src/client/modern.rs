@@ -13,7 +13,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use base64::Engine;
 use gantry_core::protocol::{self, code, meta, method};
 use gantry_core::{Id, Message, Notification, Request, Response as RpcResponse, RpcError};
 use http::{HeaderMap, StatusCode};
@@ -25,12 +24,12 @@ use super::http::{CloseOnDrop, HttpResponse, SESSION_HEADER, VERSION_HEADER};
 use crate::Gateway;
 use crate::endpoint::Endpoint;
 use crate::mrtr::Parked;
-use crate::session::{CLIENT_QUEUE, ClientHello, Listen, Session};
+use crate::session::{CLIENT_QUEUE, ClientHello, Listen, RequestScope, Session};
 use crate::upstream::ClientCaps;
 
-const METHOD_HEADER: &str = "mcp-method";
-const NAME_HEADER: &str = "mcp-name";
-const PARAM_HEADER_PREFIX: &str = "mcp-param-";
+use crate::mcp_headers::{
+    self, METHOD as METHOD_HEADER, NAME as NAME_HEADER, PARAM_PREFIX as PARAM_HEADER_PREFIX,
+};
 
 /// Whether `msg` is a 2026-07-28 message: no session, and a per-request envelope or a modern
 /// `MCP-Protocol-Version` header (`initialize` always starts a legacy session).
@@ -113,14 +112,9 @@ fn check(headers: &HeaderMap, req: &Request) -> Result<Envelope, RpcError> {
             req.method
         )));
     }
-    let name_key = match req.method.as_str() {
-        method::TOOLS_CALL | method::PROMPTS_GET => Some("name"),
-        method::RESOURCES_READ => Some("uri"),
-        _ => None,
-    };
-    if let Some(key) = name_key
+    if let Some(key) = mcp_headers::name_key(&req.method)
         && let Some(body) = req.param_str(key)
-        && header(NAME_HEADER).and_then(decode_header_value).as_deref() != Some(body)
+        && header(NAME_HEADER).and_then(mcp_headers::decode).as_deref() != Some(body)
     {
         return Err(mismatch(format!(
             "the Mcp-Name header must equal params.{key} ({body:?})"
@@ -165,30 +159,6 @@ pub(super) fn unsupported_version(requested: &str, supported: &[&str]) -> RpcErr
     .with_data(json!({"supported": supported, "requested": requested}))
 }
 
-/// A header value, decoding the `=?base64?…?=` form used for values that are not plain ASCII.
-fn decode_header_value(v: &str) -> Option<String> {
-    match v
-        .strip_prefix("=?base64?")
-        .and_then(|r| r.strip_suffix("?="))
-    {
-        Some(b64) => base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok()),
-        None => Some(v.to_owned()),
-    }
-}
-
-/// How an argument is mirrored into a header; `None` for values that cannot be.
-fn render_header_scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) => Some(s.clone()),
-        _ => None,
-    }
-}
-
 /// Checks each `Mcp-Param-*` header a tool's schema declares against the argument it mirrors:
 /// present together and equal, or absent together.
 fn check_param_headers(
@@ -205,11 +175,7 @@ fn check_param_headers(
                 "the Mcp-Param-{token} header appears more than once"
             )));
         }
-        let mut arg = arguments;
-        for key in path {
-            arg = arg.and_then(|a| a.get(key));
-        }
-        let arg = arg.filter(|a| !a.is_null());
+        let arg = mcp_headers::argument(arguments, path);
         let argument = path.join(".");
         match (header, arg) {
             (None, None) => {}
@@ -224,7 +190,7 @@ fn check_param_headers(
                 )));
             }
             (Some(h), Some(a)) => {
-                if decode_header_value(h) != render_header_scalar(a) {
+                if mcp_headers::decode(h) != mcp_headers::render_scalar(a) {
                     return Err(mismatch(format!(
                         "the Mcp-Param-{token} header does not equal argument {argument:?}"
                     )));
@@ -241,14 +207,50 @@ async fn call(
     gw: &Arc<Gateway>,
     ep: &Arc<Endpoint>,
     headers: &HeaderMap,
-    req: Request,
+    mut req: Request,
     envelope: Envelope,
 ) -> HttpResponse {
+    let mut resume_server = None;
     if let Some(state) = req.params.as_ref().and_then(|p| p.get("requestState")) {
-        let state = state.clone();
-        return resume(gw, ep, req, &state, super::http::stream_only(headers)).await;
+        let opened = state.as_str().and_then(|s| gw.sealer.open(s));
+        let Some(payload) = opened else {
+            return error_reply(Some(req.id), altered_state());
+        };
+        if let Some(token) = payload.strip_prefix("parked:") {
+            return resume(gw, ep, req, token, super::http::stream_only(headers)).await;
+        }
+        // A 2026-07-28 server's own state, sealed with the server's name: unsealed, it goes
+        // back to that server.
+        let Some((server, state)) = payload
+            .strip_prefix("upstream:")
+            .and_then(|p| serde_json::from_str::<Value>(p).ok())
+            .and_then(|p| {
+                Some((
+                    p.get("server")?.as_str()?.to_owned(),
+                    p.get("state")?.clone(),
+                ))
+            })
+        else {
+            return error_reply(Some(req.id), altered_state());
+        };
+        if let Some(p) = req.params.as_mut().and_then(Value::as_object_mut) {
+            match state {
+                Value::Null => p.remove("requestState"),
+                state => p.insert("requestState".into(), state),
+            };
+        }
+        resume_server = Some(server);
     }
     let session = Session::stateless(ep.clone(), envelope.hello, envelope.log_level, None);
+    let param_headers = headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with(PARAM_HEADER_PREFIX))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    session.set_scope(RequestScope {
+        param_headers,
+        resume_server,
+    });
     crate::router::await_lanes(ep, &session.caps()).await;
     if req.method == method::TOOLS_CALL
         && let Some(name) = req.param_str("name")
@@ -268,6 +270,13 @@ async fn call(
     let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
     gw.accept(&session, Message::Request(req), Some(tx));
     reply(gw, ep, session, rx, id, super::http::stream_only(headers)).await
+}
+
+/// A `requestState` this gateway did not seal, or sealed differently.
+fn altered_state() -> RpcError {
+    RpcError::invalid_params(
+        "requestState was altered or was not issued by this gateway: retry with the requestState of the input_required result, unchanged",
+    )
 }
 
 /// The reply to a (possibly resumed) call: its result, or the question a legacy server put
@@ -402,18 +411,9 @@ async fn resume(
     gw: &Arc<Gateway>,
     ep: &Arc<Endpoint>,
     req: Request,
-    state: &Value,
+    token: &str,
     stream_only: bool,
 ) -> HttpResponse {
-    let opened = state.as_str().and_then(|s| gw.sealer.open(s));
-    let Some(token) = opened.as_deref().and_then(|p| p.strip_prefix("parked:")) else {
-        return error_reply(
-            Some(req.id),
-            RpcError::invalid_params(
-                "requestState was altered or was not issued by this gateway: retry with the requestState of the input_required result, unchanged",
-            ),
-        );
-    };
     let Some(parked) = gw.parking.take(token) else {
         return error_reply(
             Some(req.id),

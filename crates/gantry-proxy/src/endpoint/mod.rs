@@ -40,7 +40,7 @@ pub struct View {
     pub tool_routes: HashMap<String, Route>,
     /// Public tool name → the arguments its schema mirrors into `Mcp-Param-*` headers
     /// (`x-mcp-header`), as (property path, header token); only tools that have any.
-    pub tool_headers: HashMap<String, Vec<(Vec<String>, String)>>,
+    pub tool_headers: HashMap<String, crate::mcp_headers::Declared>,
     /// Public prompt definitions.
     pub prompts: Vec<Value>,
     /// Public prompt name → server and original name.
@@ -203,8 +203,7 @@ impl Endpoint {
             .iter()
             .filter_map(|t| {
                 let name = t.get("name")?.as_str()?;
-                let mut found = Vec::new();
-                header_params(t.get("inputSchema")?, &mut Vec::new(), &mut found);
+                let found = crate::mcp_headers::declared(t.get("inputSchema")?);
                 (!found.is_empty()).then(|| (name.to_owned(), found))
             })
             .collect();
@@ -381,23 +380,6 @@ impl Endpoint {
             })
             .collect();
         (!parts.is_empty()).then(|| parts.join("\n\n"))
-    }
-}
-
-/// Collects `x-mcp-header` annotations on properties reachable from the schema root through
-/// `properties` alone (the only positions the 2026-07-28 spec lets carry one).
-fn header_params(schema: &Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
-    if !path.is_empty()
-        && let Some(token) = schema.get("x-mcp-header").and_then(Value::as_str)
-    {
-        out.push((path.clone(), token.to_owned()));
-    }
-    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
-        for (name, sub) in props {
-            path.push(name.clone());
-            header_params(sub, path, out);
-            path.pop();
-        }
     }
 }
 

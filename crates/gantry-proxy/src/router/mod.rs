@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::Gateway;
 use crate::endpoint::{Endpoint, Route, View};
 use crate::session::{ClientHello, Session};
-use crate::upstream::{ClientCaps, ClientLink, Peer, ServerGroup};
+use crate::upstream::{ClientCaps, ClientLink, Peer, ServerGroup, UpstreamServer};
 
 /// Answers one request of `session`.
 pub(crate) async fn handle(
@@ -30,7 +30,13 @@ pub(crate) async fn handle(
         return Ok(initialize(session, &req).await);
     }
     let caps = &*session.caps();
-    if session.is_stateless() && REMOVED_IN_MODERN.contains(&req.method.as_str()) {
+    // A listen stream subscribes to its resources through the same path as a legacy
+    // session's `resources/subscribe`.
+    let listen_subscribe = session.is_listening() && req.method == method::RESOURCES_SUBSCRIBE;
+    if session.is_stateless()
+        && !listen_subscribe
+        && REMOVED_IN_MODERN.contains(&req.method.as_str())
+    {
         return Err(RpcError::method_not_found(&req.method));
     }
     match req.method.as_str() {
@@ -43,32 +49,37 @@ pub(crate) async fn handle(
             list(ep, caps, &req, "resourceTemplates", |v| &v.templates)
         }
         method::TOOLS_CALL => {
-            let (peer, params) = by_name(ep, caps, req, "tool", |v| &v.tool_routes).await?;
-            peer.request(method::TOOLS_CALL, Some(params), Some(link))
-                .await
+            let target = by_name(ep, caps, req, "tool", |v| &v.tool_routes).await?;
+            forward(gw, session, method::TOOLS_CALL, target, link).await
         }
         method::PROMPTS_GET => {
-            let (peer, params) = by_name(ep, caps, req, "prompt", |v| &v.prompt_routes).await?;
-            peer.request(method::PROMPTS_GET, Some(params), Some(link))
-                .await
+            let target = by_name(ep, caps, req, "prompt", |v| &v.prompt_routes).await?;
+            forward(gw, session, method::PROMPTS_GET, target, link).await
         }
         method::RESOURCES_READ => {
-            let peer = by_uri(ep, caps, &req).await?;
-            peer.request(method::RESOURCES_READ, req.params, Some(link))
-                .await
+            let target = by_uri(ep, caps, req).await?;
+            forward(gw, session, method::RESOURCES_READ, target, link).await
         }
         method::RESOURCES_SUBSCRIBE => {
-            let peer = by_uri(ep, caps, &req).await?;
             let uri = req.param_str("uri").unwrap_or_default().to_owned();
-            let result = peer
-                .request(method::RESOURCES_SUBSCRIBE, req.params, None)
-                .await?;
+            let target = by_uri(ep, caps, req).await?;
+            let result = if target.peer.is_modern() {
+                // 2026-07-28 servers take subscriptions on their listen stream.
+                target.lane.watch_resource(&uri);
+                json!({})
+            } else {
+                target
+                    .peer
+                    .request(method::RESOURCES_SUBSCRIBE, Some(target.params), None)
+                    .await?
+            };
             session.subscribe(&uri);
             Ok(result)
         }
         method::RESOURCES_UNSUBSCRIBE => {
-            let peer = by_uri(ep, caps, &req).await?;
             let uri = req.param_str("uri").unwrap_or_default().to_owned();
+            let target = by_uri(ep, caps, req).await?;
+            let peer = target.peer;
             session.unsubscribe(&uri);
             // The upstream subscription is shared by every client on the same lane: keep it
             // while any of them still wants updates.
@@ -78,8 +89,11 @@ pub(crate) async fn handle(
                 .any(|s| s.is_subscribed(&uri) && s.caps().key() == caps.key());
             if others {
                 Ok(json!({}))
+            } else if peer.is_modern() {
+                target.lane.unwatch_resource(&uri);
+                Ok(json!({}))
             } else {
-                peer.request(method::RESOURCES_UNSUBSCRIBE, req.params, None)
+                peer.request(method::RESOURCES_UNSUBSCRIBE, Some(target.params), None)
                     .await
             }
         }
@@ -240,6 +254,16 @@ fn list(
     Ok(result)
 }
 
+/// Where a call goes: the lane and its connection, and the request's params under the
+/// server's own names.
+struct Target {
+    lane: Arc<UpstreamServer>,
+    peer: Arc<Peer>,
+    params: Value,
+    /// The tool's arguments mirrored in `Mcp-Param-*` headers (2026-07-28), if any.
+    declared: Option<crate::mcp_headers::Declared>,
+}
+
 /// Resolves `params.name` through the view's `routes` and renames it for the server; the
 /// rest of `params` moves on untouched.
 async fn by_name(
@@ -248,7 +272,7 @@ async fn by_name(
     req: Request,
     kind: &str,
     routes: impl Fn(&View) -> &HashMap<String, Route>,
-) -> Result<(Arc<Peer>, Value), RpcError> {
+) -> Result<Target, RpcError> {
     let Some(name) = req.param_str("name") else {
         return Err(RpcError::invalid_params(format!(
             "{} needs params.name, the {kind} to use",
@@ -270,11 +294,115 @@ async fn by_name(
             ep.name()
         )));
     };
+    let declared = view.tool_headers.get(name).cloned();
     let lane = ep.servers()[route.server].lane(caps);
     let mut params = req.params.unwrap_or_else(|| json!({}));
     params["name"] = Value::from(route.name.as_str());
     let (peer, _) = lane.ready_peer().await?;
-    Ok((peer, params))
+    Ok(Target {
+        lane,
+        peer,
+        params,
+        declared,
+    })
+}
+
+/// Most `input_required` rounds one call of a legacy client may take with a 2026-07-28
+/// server before the gateway gives up.
+const MAX_INPUT_ROUNDS: usize = 16;
+
+/// Sends a call, read or get to its server. A 2026-07-28 server that needs input answers
+/// `input_required`: a 2026-07-28 client gets that answer with the server's `requestState`
+/// sealed (so the retry returns to the same server, unaltered); a legacy client is asked the
+/// questions on its session, and the gateway retries with the answers.
+async fn forward(
+    gw: &Gateway,
+    session: &Arc<Session>,
+    method_name: &str,
+    target: Target,
+    link: Arc<dyn ClientLink>,
+) -> Result<Value, RpcError> {
+    let Target {
+        lane,
+        peer,
+        mut params,
+        declared,
+    } = target;
+    if let Some(scope) = session.scope()
+        && let Some(expected) = &scope.resume_server
+        && **lane.name() != **expected
+    {
+        return Err(RpcError::invalid_params(format!(
+            "requestState was issued for server {expected:?}, but this request goes to {:?}: \
+             retry the same request the input_required result answered",
+            lane.name()
+        )));
+    }
+    if !peer.is_modern() {
+        return peer.request(method_name, Some(params), Some(link)).await;
+    }
+    let from_client = session
+        .scope()
+        .map(|s| s.param_headers.as_slice())
+        .unwrap_or_default();
+    let headers = crate::mcp_headers::params(
+        declared.as_deref().unwrap_or_default(),
+        params.get("arguments"),
+        from_client,
+    );
+    for _ in 0..MAX_INPUT_ROUNDS {
+        let mut result = peer
+            .request_with_headers(
+                method_name,
+                Some(params.clone()),
+                Some(link.clone()),
+                headers.clone(),
+            )
+            .await?;
+        if result.get("resultType").and_then(Value::as_str) != Some("input_required") {
+            return Ok(result);
+        }
+        if session.is_stateless() {
+            let state = result.get("requestState").cloned().unwrap_or(Value::Null);
+            let payload = json!({"server": &**lane.name(), "state": state});
+            result["requestState"] = Value::from(gw.sealer.seal(&format!("upstream:{payload}")));
+            return Ok(result);
+        }
+        let questions = result
+            .get("inputRequests")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let mut answers = serde_json::Map::new();
+        for (key, question) in questions {
+            let Some(asked) = question.get("method").and_then(Value::as_str) else {
+                return Err(RpcError::new(
+                    code::INTERNAL_ERROR,
+                    format!(
+                        "server {} asked for input {key:?} without a method",
+                        lane.name()
+                    ),
+                ));
+            };
+            let answer = link
+                .request(asked.to_owned(), question.get("params").cloned())
+                .await?;
+            answers.insert(key, answer);
+        }
+        let p = params.as_object_mut().expect("params are an object");
+        p.insert("inputResponses".into(), Value::Object(answers));
+        match result.get("requestState") {
+            Some(state) => p.insert("requestState".into(), state.clone()),
+            None => p.remove("requestState"),
+        };
+    }
+    Err(RpcError::new(
+        code::INTERNAL_ERROR,
+        format!(
+            "server {} still asked for input after {MAX_INPUT_ROUNDS} rounds; the call was abandoned",
+            lane.name()
+        ),
+    ))
 }
 
 /// Under prefix naming a name says its server even when the server never connected (so its
@@ -296,7 +424,7 @@ fn unconnected_owner<'a>(
     })
 }
 
-async fn by_uri(ep: &Endpoint, caps: &ClientCaps, req: &Request) -> Result<Arc<Peer>, RpcError> {
+async fn by_uri(ep: &Endpoint, caps: &ClientCaps, req: Request) -> Result<Target, RpcError> {
     let Some(uri) = req.param_str("uri") else {
         return Err(RpcError::invalid_params(format!(
             "{} needs params.uri",
@@ -315,7 +443,13 @@ async fn by_uri(ep: &Endpoint, caps: &ClientCaps, req: &Request) -> Result<Arc<P
         .with_data(json!({"uri": uri})));
     };
     let lane = ep.servers()[i].lane(caps);
-    Ok(lane.ready_peer().await?.0)
+    let (peer, _) = lane.ready_peer().await?;
+    Ok(Target {
+        lane,
+        peer,
+        params: req.params.unwrap_or_else(|| json!({})),
+        declared: None,
+    })
 }
 
 async fn complete(
@@ -387,6 +521,7 @@ async fn set_level(
     // own level is applied by the gateway when a log line arrives.
     for s in ep.lanes(caps) {
         if let Ok((peer, hello)) = s.peer()
+            && !peer.is_modern()
             && hello.capabilities.get("logging").is_some()
             && let Err(e) = peer
                 .request(method::SET_LEVEL, req.params.clone(), None)

@@ -51,6 +51,15 @@ pub struct Listen {
     pub resources: bool,
 }
 
+/// What one stateless (2026-07-28) request carries besides its body.
+#[derive(Debug, Default)]
+pub struct RequestScope {
+    /// The client's `Mcp-Param-*` headers, passed on to a 2026-07-28 server.
+    pub param_headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// The server a retry's sealed `requestState` names: the call must go there.
+    pub resume_server: Option<String>,
+}
+
 /// One client's session on one endpoint: a legacy session that lasts until the client ends
 /// it, or the context of one stateless (2026-07-28) request or listen stream.
 pub struct Session {
@@ -59,6 +68,8 @@ pub struct Session {
     /// A 2026-07-28 client: no server→client requests, no session.
     stateless: bool,
     listen: Option<Listen>,
+    /// Set on a stateless request's context before it runs.
+    scope: std::sync::OnceLock<Box<RequestScope>>,
     hello: Mutex<ClientHello>,
     /// The routable part of `hello.capabilities`: which lane of each server serves it.
     caps: Mutex<Arc<ClientCaps>>,
@@ -108,6 +119,7 @@ impl Session {
             endpoint,
             stateless,
             listen,
+            scope: std::sync::OnceLock::new(),
             hello: Mutex::new(ClientHello::default()),
             caps: Mutex::new(Arc::new(ClientCaps::none())),
             initialized: AtomicBool::new(false),
@@ -120,6 +132,16 @@ impl Session {
             opened: tokio::time::Instant::now(),
             last_seen_ms: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Attaches what a stateless request carries besides its body (once, before it runs).
+    pub fn set_scope(&self, scope: RequestScope) {
+        let _ = self.scope.set(Box::new(scope));
+    }
+
+    /// What the stateless request carries besides its body, if anything.
+    pub fn scope(&self) -> Option<&RequestScope> {
+        self.scope.get().map(|b| &**b)
     }
 
     /// Whether this is a `subscriptions/listen` stream.

@@ -14,12 +14,12 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use gantry_core::protocol::{code, method};
 use gantry_core::{Id, Message, Notification, Request, Response, RpcError};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use super::transport::{Transport, TransportEvent};
@@ -77,9 +77,13 @@ pub struct Peer {
     /// Server→client requests being answered, so the server can cancel them.
     answering: Mutex<HashMap<Id, tokio::task::AbortHandle>>,
     closed: AtomicBool,
+    /// Woken when the connection closes.
+    closed_signal: tokio::sync::Notify,
     close_reason: Mutex<Option<String>>,
     events: Arc<dyn PeerEvents>,
     request_timeout: Duration,
+    /// Set once the server speaks 2026-07-28: the `_meta` entries every request carries.
+    envelope: OnceLock<Map<String, Value>>,
 }
 
 // === impl Peer ===
@@ -100,9 +104,11 @@ impl Peer {
             pending: Mutex::new(HashMap::new()),
             answering: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
+            closed_signal: tokio::sync::Notify::new(),
             close_reason: Mutex::new(None),
             events,
             request_timeout,
+            envelope: OnceLock::new(),
         });
         tokio::spawn(read_loop(Arc::downgrade(&peer), rx));
         peer
@@ -116,6 +122,16 @@ impl Peer {
     /// Whether the connection is closed.
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Waits until the connection is closed.
+    pub async fn wait_closed(&self) {
+        let signal = self.closed_signal.notified();
+        tokio::pin!(signal);
+        signal.as_mut().enable();
+        if !self.is_closed() {
+            signal.await;
+        }
     }
 
     /// Runs the `initialize` handshake, offering `capabilities` as the client's.
@@ -159,6 +175,61 @@ impl Peer {
         })
     }
 
+    /// Asks the server with `server/discover` whether it speaks 2026-07-28, declaring
+    /// `capabilities` as the client's; if it does, every later request carries that
+    /// envelope. Any error means "not in this era": the caller falls back to `initialize`.
+    pub(crate) async fn discover(
+        self: &Arc<Self>,
+        capabilities: Value,
+        timeout: Duration,
+    ) -> Result<ServerHello, RpcError> {
+        use gantry_core::protocol::{MODERN_VERSION, meta};
+        let mut envelope = Map::new();
+        envelope.insert(meta::PROTOCOL_VERSION.into(), MODERN_VERSION.into());
+        envelope.insert(meta::CLIENT_CAPABILITIES.into(), capabilities);
+        envelope.insert(
+            meta::CLIENT_INFO.into(),
+            json!({"name": "gantry", "version": env!("CARGO_PKG_VERSION")}),
+        );
+        let params = json!({ "_meta": envelope });
+        let result = self
+            .send_request(method::DISCOVER, Some(params), None, timeout, Vec::new())
+            .await?;
+        let speaks = result
+            .get("supportedVersions")
+            .and_then(Value::as_array)
+            .is_some_and(|v| v.iter().any(|v| v == MODERN_VERSION));
+        if !speaks {
+            return Err(RpcError::new(
+                code::UPSTREAM_UNAVAILABLE,
+                format!(
+                    "server {} does not list {MODERN_VERSION} among its supportedVersions",
+                    self.server
+                ),
+            ));
+        }
+        let _ = self.envelope.set(envelope);
+        Ok(ServerHello {
+            protocol_version: MODERN_VERSION.to_owned(),
+            capabilities: result.get("capabilities").cloned().unwrap_or(json!({})),
+            server_info: result
+                .pointer("/_meta")
+                .and_then(|m| m.get(meta::SERVER_INFO))
+                .or_else(|| result.get("serverInfo"))
+                .cloned()
+                .unwrap_or(json!({})),
+            instructions: result
+                .get("instructions")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
+
+    /// Whether the server is spoken to in the 2026-07-28 era.
+    pub fn is_modern(&self) -> bool {
+        self.envelope.get().is_some()
+    }
+
     /// Sends a request and waits for its result within the server's request timeout.
     ///
     /// Messages the server relates to this request go to `link`. A `_meta.progressToken` in
@@ -173,18 +244,66 @@ impl Peer {
             .await
     }
 
-    async fn request_with(
+    /// [`Peer::request`] with extra HTTP headers for a 2026-07-28 server (`Mcp-Param-*`).
+    pub async fn request_with_headers(
+        self: &Arc<Self>,
+        method: &str,
+        params: Option<Value>,
+        link: Option<Arc<dyn ClientLink>>,
+        headers: Vec<(::http::HeaderName, ::http::HeaderValue)>,
+    ) -> Result<Value, RpcError> {
+        let timeout = self.request_timeout;
+        let mut params = params;
+        self.prepare(&mut params);
+        self.send_request(method, params, link, timeout, headers)
+            .await
+    }
+
+    /// A request that may wait up to `timeout` (a listen stream waits for as long as the
+    /// connection lasts).
+    pub(crate) async fn request_with(
         self: &Arc<Self>,
         method: &str,
         mut params: Option<Value>,
         link: Option<Arc<dyn ClientLink>>,
         timeout: Duration,
     ) -> Result<Value, RpcError> {
+        self.prepare(&mut params);
+        self.send_request(method, params, link, timeout, Vec::new())
+            .await
+    }
+
+    /// Puts `params._meta` into the server's era: the 2026-07-28 envelope (the lane's
+    /// capabilities, whatever the client sent), or none of it for a legacy server, which
+    /// learnt all that at `initialize` and refuses requests that carry it.
+    fn prepare(&self, params: &mut Option<Value>) {
+        match self.envelope.get() {
+            None => strip_modern_envelope(params),
+            Some(envelope) => {
+                let p = params.get_or_insert_with(|| json!({}));
+                let Some(p) = p.as_object_mut() else { return };
+                let meta = p.entry("_meta").or_insert_with(|| json!({}));
+                if let Some(m) = meta.as_object_mut() {
+                    for (k, v) in envelope {
+                        m.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send_request(
+        self: &Arc<Self>,
+        method: &str,
+        mut params: Option<Value>,
+        link: Option<Arc<dyn ClientLink>>,
+        timeout: Duration,
+        headers: Vec<(::http::HeaderName, ::http::HeaderValue)>,
+    ) -> Result<Value, RpcError> {
         if self.is_closed() {
             return Err(self.closed_error());
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        strip_modern_envelope(&mut params);
         let progress_token = params
             .as_mut()
             .and_then(|p| p.get_mut("_meta"))
@@ -211,7 +330,7 @@ impl Peer {
             method: method.to_owned(),
             params,
         });
-        if let Err(e) = self.transport.send(&msg).await {
+        if let Err(e) = self.transport.send_with(&msg, headers).await {
             guard.armed = false;
             self.pending.lock().expect("pending lock").remove(&id);
             return Err(RpcError::new(
@@ -275,6 +394,7 @@ impl Peer {
             return false;
         }
         *self.close_reason.lock().expect("reason lock") = Some(reason);
+        self.closed_signal.notify_waiters();
         let pending: Vec<Pending> = self
             .pending
             .lock()
@@ -439,6 +559,10 @@ impl Drop for CancelOnDrop<'_> {
             .expect("pending lock")
             .remove(&self.id);
         if removed.is_none() || self.peer.is_closed() {
+            return;
+        }
+        // A 2026-07-28 HTTP request is cancelled by closing its stream.
+        if self.peer.is_modern() && self.peer.transport.cancel_by_closing(&Id::Num(self.id)) {
             return;
         }
         let peer = self.peer.clone();

@@ -8,7 +8,7 @@
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
-use gantry_config::ServerConfig;
+use gantry_config::{ProtocolChoice, ServerConfig, TransportConfig};
 use gantry_core::protocol::{code, method};
 use gantry_core::{Notification, Request, RpcError};
 use serde_json::{Value, json};
@@ -110,6 +110,10 @@ pub struct UpstreamServer {
     closed: Notify,
     events: mpsc::Sender<ServerEvent>,
     shutdown: Notify,
+    /// Resources clients subscribed to, for a 2026-07-28 server's listen stream.
+    watched: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Bumped when `watched` changes, so the listen loop reopens its stream.
+    rewatch: watch::Sender<u64>,
 }
 
 // === impl UpstreamServer ===
@@ -140,6 +144,8 @@ impl UpstreamServer {
             closed: Notify::new(),
             events,
             shutdown: Notify::new(),
+            watched: std::sync::Mutex::new(std::collections::BTreeSet::new()),
+            rewatch: watch::channel(0).0,
         });
         tokio::spawn(supervise(Arc::downgrade(&server)));
         server
@@ -229,6 +235,52 @@ impl UpstreamServer {
         let _ = rx.wait_for(|n| *n > 0).await;
     }
 
+    /// Subscribes to updates of `uri` on a 2026-07-28 server (its listen stream reopens with
+    /// the resource added).
+    pub(crate) fn watch_resource(&self, uri: &str) {
+        if self
+            .watched
+            .lock()
+            .expect("watched lock")
+            .insert(uri.to_owned())
+        {
+            self.rewatch.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Ends the subscription to `uri` on a 2026-07-28 server.
+    pub(crate) fn unwatch_resource(&self, uri: &str) {
+        if self.watched.lock().expect("watched lock").remove(uri) {
+            self.rewatch.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// What this lane's listen stream asks a 2026-07-28 server for; `None` when there is
+    /// nothing to listen to.
+    fn listen_params(&self, caps: &Value) -> Option<Value> {
+        let mut wanted = serde_json::Map::new();
+        for (kind, key) in [
+            ("tools", "toolsListChanged"),
+            ("prompts", "promptsListChanged"),
+            ("resources", "resourcesListChanged"),
+        ] {
+            if caps.pointer(&format!("/{kind}/listChanged")) == Some(&Value::Bool(true)) {
+                wanted.insert(key.into(), Value::Bool(true));
+            }
+        }
+        let uris: Vec<String> = self
+            .watched
+            .lock()
+            .expect("watched lock")
+            .iter()
+            .cloned()
+            .collect();
+        if !uris.is_empty() {
+            wanted.insert("resourceSubscriptions".into(), json!(uris));
+        }
+        (!wanted.is_empty()).then(|| json!({ "notifications": wanted }))
+    }
+
     /// Stops the server: closes the connection and ends the supervisor.
     pub async fn stop(&self) {
         self.shutdown.notify_one();
@@ -245,6 +297,12 @@ impl UpstreamServer {
                 .await
                 .map_err(|e| e.to_string())?;
             let events: Arc<dyn PeerEvents> = Arc::new(ServerLink(Arc::downgrade(self)));
+            let probe_modern = match self.cfg.protocol {
+                ProtocolChoice::Legacy => false,
+                ProtocolChoice::Modern => true,
+                // The legacy SSE transport predates 2026-07-28.
+                ProtocolChoice::Auto => !matches!(self.cfg.transport, TransportConfig::Sse(_)),
+            };
             let peer = Peer::start(
                 self.name.clone(),
                 transport,
@@ -252,6 +310,31 @@ impl UpstreamServer {
                 events,
                 self.cfg.request_timeout,
             );
+            if probe_modern {
+                // Half the budget for the probe, so a server that ignores unknown methods
+                // still gets its `initialize`.
+                let probe = match self.cfg.protocol {
+                    ProtocolChoice::Modern => timeout,
+                    _ => timeout / 2,
+                };
+                match peer.discover(self.caps.value().clone(), probe).await {
+                    Ok(hello) => return Ok((peer, hello)),
+                    Err(e) if self.cfg.protocol == ProtocolChoice::Modern => {
+                        peer.close().await;
+                        return Err(format!(
+                            "server/discover failed ({}); the server is configured with \
+                             protocol = \"2026-07-28\"",
+                            e.message
+                        ));
+                    }
+                    Err(e) if peer.is_closed() => {
+                        return Err(format!("server/discover failed: {}", e.message));
+                    }
+                    Err(e) => {
+                        tracing::debug!(server = %self.name, error = %e.message, "no 2026-07-28 answer to server/discover; trying initialize");
+                    }
+                }
+            }
             match peer.initialize(self.caps.value().clone(), timeout).await {
                 Ok(hello) => Ok((peer, hello)),
                 Err(e) => {
@@ -262,7 +345,9 @@ impl UpstreamServer {
         };
         match tokio::time::timeout(timeout, attempt).await {
             Ok(r) => r,
-            Err(_) => Err(format!("no answer to initialize within {timeout:?}")),
+            Err(_) => Err(format!(
+                "no answer to server/discover or initialize within {timeout:?}"
+            )),
         }
     }
 
@@ -368,6 +453,9 @@ async fn supervise(server: Weak<UpstreamServer>) {
                 });
                 s.refresh_catalog(Changes::default()).await;
                 s.attempt_settled();
+                if peer.is_modern() {
+                    tokio::spawn(listen(Arc::downgrade(&s), peer.clone()));
+                }
                 tokio::select! {
                     _ = s.closed.notified() => {}
                     _ = s.shutdown.notified() => { return; }
@@ -386,6 +474,68 @@ async fn supervise(server: Weak<UpstreamServer>) {
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = shutdown => { return; }
+        }
+    }
+}
+
+/// How long one upstream listen request may stay open before it is reopened.
+const LISTEN_SPAN: Duration = Duration::from_secs(24 * 3600);
+
+/// Keeps a `subscriptions/listen` stream open to a 2026-07-28 server while its connection
+/// lasts: list changes and resource updates arrive on it as notifications (handled like a
+/// legacy server's, by [`ServerLink`]). It reopens when the watched resources change, and
+/// after the server ends it (re-reading the catalog, since changes may have been missed).
+async fn listen(server: Weak<UpstreamServer>, peer: Arc<Peer>) {
+    let mut backoff = Backoff::new();
+    let Some(mut rewatch) = server.upgrade().map(|s| s.rewatch.subscribe()) else {
+        return;
+    };
+    loop {
+        rewatch.mark_unchanged();
+        let Some(s) = server.upgrade() else { return };
+        if peer.is_closed() {
+            return;
+        }
+        let caps = match s.status() {
+            Status::Ready { hello, .. } => hello.capabilities.clone(),
+            _ => return,
+        };
+        let Some(params) = s.listen_params(&caps) else {
+            // Nothing to listen to until a client subscribes to a resource.
+            drop(s);
+            tokio::select! {
+                r = rewatch.changed() => if r.is_err() { return } else { continue },
+                () = peer.wait_closed() => return,
+            }
+        };
+        let stream = peer.request_with(
+            method::SUBSCRIPTIONS_LISTEN,
+            Some(params),
+            None,
+            LISTEN_SPAN,
+        );
+        tokio::select! {
+            outcome = stream => match outcome {
+                Ok(_) => {
+                    tracing::debug!(server = %s.name, "the server ended its listen stream; reopening");
+                    backoff.reset();
+                    let all = Changes { tools: true, prompts: true, resources: true };
+                    s.refresh_catalog(all).await;
+                }
+                Err(_) if peer.is_closed() => return,
+                Err(e) if e.code == code::METHOD_NOT_FOUND => {
+                    tracing::info!(server = %s.name, "the server does not serve subscriptions/listen; its list changes will not be seen");
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(server = %s.name, error = %e.message, "listen stream failed; retrying");
+                    let delay = backoff.next();
+                    drop(s);
+                    tokio::time::sleep(delay).await;
+                }
+            },
+            // Dropping the request closes the stream; the loop opens the new one.
+            r = rewatch.changed() => if r.is_err() { return },
         }
     }
 }

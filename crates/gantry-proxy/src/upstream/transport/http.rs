@@ -10,6 +10,7 @@
 //!
 //! The small HTTP helpers at the bottom are shared with the legacy SSE transport.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
@@ -82,6 +83,8 @@ struct Shared {
     shutdown: watch::Sender<bool>,
     /// Why the transport is finished; set once, together with the `Closed` event.
     gone: OnceLock<String>,
+    /// 2026-07-28 requests in flight: dropping the sender ends the exchange.
+    cancels: Mutex<HashMap<Id, oneshot::Sender<()>>>,
 }
 
 /// Where a response stream stands, across resumptions.
@@ -144,21 +147,73 @@ impl HttpTransport {
                 version: RwLock::new(None),
                 shutdown: watch::Sender::new(false),
                 gone: OnceLock::new(),
+                cancels: Mutex::new(HashMap::new()),
             }),
             server_stream: Mutex::new(None),
         })
     }
 
     /// Posts one message; the exchange runs as a task and reports through the events.
-    pub(crate) async fn send(&self, msg: &Message) -> Result<(), TransportError> {
+    ///
+    /// A 2026-07-28 request (its `_meta` names the version) goes with its routing headers
+    /// and `extra` (`Mcp-Param-*`), and can be cancelled: [`HttpTransport::cancel`] closes
+    /// its response stream, which is how that era cancels.
+    pub(crate) async fn send(
+        &self,
+        msg: &Message,
+        extra: Vec<(HeaderName, HeaderValue)>,
+    ) -> Result<(), TransportError> {
         let shared = self.shared.clone();
+        let Some(mut headers) = crate::mcp_headers::routing(msg) else {
+            return post_message(
+                &self.shared.gone,
+                &self.shared.shutdown,
+                msg,
+                move |body, id, accepted| async move { shared.post(body, id, accepted, &[]).await },
+            )
+            .await;
+        };
+        headers.extend(extra);
+        let cancel = match msg {
+            Message::Request(r) => {
+                let (tx, rx) = oneshot::channel::<()>();
+                let id = r.id.clone();
+                self.shared
+                    .cancels
+                    .lock()
+                    .expect("cancels lock")
+                    .insert(id.clone(), tx);
+                Some((id, rx))
+            }
+            _ => None,
+        };
         post_message(
             &self.shared.gone,
             &self.shared.shutdown,
             msg,
-            move |body, id, accepted| async move { shared.post(body, id, accepted).await },
+            move |body, id, accepted| async move {
+                let Some((key, cancelled)) = cancel else {
+                    return shared.post(body, id, accepted, &headers).await;
+                };
+                tokio::select! {
+                    () = shared.post(body, id, accepted, &headers) => {}
+                    _ = cancelled => {}
+                }
+                shared.cancels.lock().expect("cancels lock").remove(&key);
+            },
         )
         .await
+    }
+
+    /// Cancels a 2026-07-28 request by closing its exchange; `false` if there is none in
+    /// flight under `id`.
+    pub(crate) fn cancel(&self, id: &Id) -> bool {
+        self.shared
+            .cancels
+            .lock()
+            .expect("cancels lock")
+            .remove(id)
+            .is_some()
     }
 
     /// Sends `MCP-Protocol-Version: version` from now on and opens the server's stream.
@@ -194,7 +249,7 @@ impl HttpTransport {
         }
         let session = shared.session.read().expect("session lock").clone();
         if session.is_some() && shared.gone.get().is_none() {
-            let req = shared.request(Method::DELETE, None, Bytes::new(), None);
+            let req = shared.request(Method::DELETE, None, Bytes::new(), None, &[]);
             match tokio::time::timeout(DELETE_TIMEOUT, shared.client.request(req)).await {
                 Ok(Ok(resp)) => {
                     tracing::debug!(server = %shared.server, status = %resp.status(), "ended the session with DELETE");
@@ -234,6 +289,7 @@ impl Shared {
         accept: Option<HeaderValue>,
         body: Bytes,
         last_event_id: Option<&HeaderValue>,
+        extra: &[(HeaderName, HeaderValue)],
     ) -> Request<Full<Bytes>> {
         let is_post = method == Method::POST;
         let mut req = Request::new(Full::new(body));
@@ -258,13 +314,22 @@ impl Shared {
         if let Some(id) = last_event_id {
             h.insert(LAST_EVENT_ID, id.clone());
         }
+        for (name, value) in extra {
+            h.insert(name.clone(), value.clone());
+        }
         req
     }
 
     /// One POST exchange: sends the message and reports what came back.
     /// `accepted` is dropped once the server has answered (or could not be reached).
-    async fn post(&self, body: Bytes, id: Option<Id>, accepted: Option<oneshot::Sender<()>>) {
-        let req = self.request(Method::POST, Some(ACCEPT_POST), body, None);
+    async fn post(
+        &self,
+        body: Bytes,
+        id: Option<Id>,
+        accepted: Option<oneshot::Sender<()>>,
+        extra: &[(HeaderName, HeaderValue)],
+    ) {
+        let req = self.request(Method::POST, Some(ACCEPT_POST), body, None, extra);
         let resp = self.client.request(req).await;
         drop(accepted);
         let resp = match resp {
@@ -458,7 +523,13 @@ impl Shared {
 
     /// `GET` with `Accept: text/event-stream`: the server stream, or a resumed one.
     async fn open_get(&self, last_event_id: Option<&HeaderValue>) -> Result<Incoming, GetFailure> {
-        let req = self.request(Method::GET, Some(ACCEPT_SSE), Bytes::new(), last_event_id);
+        let req = self.request(
+            Method::GET,
+            Some(ACCEPT_SSE),
+            Bytes::new(),
+            last_event_id,
+            &[],
+        );
         let resp = self
             .client
             .request(req)

@@ -176,10 +176,29 @@ impl Transport {
     /// Sends one message. Returns once the message is on its way; answers to requests come
     /// back as events.
     pub(crate) async fn send(&self, msg: &Message) -> Result<(), TransportError> {
+        self.send_with(msg, Vec::new()).await
+    }
+
+    /// Sends one message with extra HTTP headers (`Mcp-Param-*` of a 2026-07-28 call);
+    /// transports without headers ignore them.
+    pub(crate) async fn send_with(
+        &self,
+        msg: &Message,
+        headers: Vec<(::http::HeaderName, ::http::HeaderValue)>,
+    ) -> Result<(), TransportError> {
         match self {
             Transport::Stdio(t) => t.send(msg).await,
-            Transport::Http(t) => t.send(msg).await,
+            Transport::Http(t) => t.send(msg, headers).await,
             Transport::Sse(t) => t.send(msg).await,
+        }
+    }
+
+    /// Cancels a request by closing its exchange, where that is how the transport cancels
+    /// (2026-07-28 over HTTP); `false` when the caller should send `notifications/cancelled`.
+    pub(crate) fn cancel_by_closing(&self, id: &Id) -> bool {
+        match self {
+            Transport::Http(t) => t.cancel(id),
+            Transport::Stdio(_) | Transport::Sse(_) => false,
         }
     }
 

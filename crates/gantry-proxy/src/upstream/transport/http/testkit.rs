@@ -247,6 +247,7 @@ pub(crate) fn server_config(transport: TransportConfig, max_message_bytes: usize
         connect_timeout: Duration::from_secs(10),
         request_timeout: Duration::from_secs(30),
         max_message_bytes,
+        protocol: gantry_config::ProtocolChoice::Auto,
         tools: BTreeMap::new(),
         prompts: BTreeMap::new(),
     }
