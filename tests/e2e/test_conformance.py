@@ -2,8 +2,11 @@
 
 The suite (npm @modelcontextprotocol/conformance, pinned) scores the gateway as if it were one
 server; the fixture (tests/fixtures/conformance_server.py) provides the names the suite calls.
-Expected failures live in tests/conformance/baseline-<version>.yml, and the run fails both on
-a new failure and on a baseline entry that now passes (scripts/conformance.sh).
+The fixture is dual-era: by default Gantry speaks 2026-07-28 to it, and one variant pins it to
+the legacy era (`protocol = "legacy"`) so a 2026-07-28 client's calls cross eras.
+Expected failures live in tests/conformance/baseline-<version>.yml (or
+baseline-gantry-<version>-legacy-upstream.yml for that variant), and the run fails both on a
+new failure and on a baseline entry that now passes (scripts/conformance.sh).
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import pytest
 from conftest import CONFORMANCE_FIXTURE, REPO_ROOT
 
 
-def fixture_stdio_config() -> str:
+def fixture_stdio_config(protocol: str) -> str:
     return f"""
 [servers.fixture]
 command = "{sys.executable}"
 args = ["{CONFORMANCE_FIXTURE}", "--transport", "stdio"]
+protocol = "{protocol}"
 [endpoints.conformance]
 servers = ["fixture"]
 naming = "priority"
@@ -57,18 +61,19 @@ def start_lane(url: str, capabilities: dict) -> None:
     assert r.status_code == 200 and "tools" in r.json()["result"]["capabilities"], r.text
 
 
-@pytest.mark.parametrize("upstream", ["stdio", "streamable-http"])
+@pytest.mark.parametrize("upstream", ["stdio", "streamable-http", "stdio-legacy"])
 @pytest.mark.parametrize("version", ["2025-11-25", "2026-07-28"])
 def test_conformance_suite_through_gantry(gantry, spawn, version: str, upstream: str) -> None:
-    if upstream == "stdio":
-        gw = gantry(fixture_stdio_config())
+    if upstream.startswith("stdio"):
+        gw = gantry(fixture_stdio_config("legacy" if upstream == "stdio-legacy" else "auto"))
     else:
         from conftest import start_conformance_fixture
 
         gw = gantry(fixture_http_config(start_conformance_fixture(spawn).url))
     if version == "2026-07-28":
         start_lane(gw.endpoint_url("conformance"), {"elicitation": {}})
-    baseline = REPO_ROOT / "tests" / "conformance" / f"baseline-gantry-{version}.yml"
+    suffix = "-legacy-upstream" if upstream == "stdio-legacy" else ""
+    baseline = REPO_ROOT / "tests" / "conformance" / f"baseline-gantry-{version}{suffix}.yml"
     if not baseline.exists():
         baseline = REPO_ROOT / "tests" / "conformance" / f"baseline-{version}.yml"
     run = subprocess.run(

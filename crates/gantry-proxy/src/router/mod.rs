@@ -341,6 +341,19 @@ async fn forward(
     if !peer.is_modern() {
         return peer.request(method_name, Some(params), Some(link)).await;
     }
+    if !session.is_stateless()
+        && let Some(level) = session.log_level_name()
+    {
+        // A 2026-07-28 server logs only for requests that carry a level: the one this
+        // legacy client set for its session.
+        if let Some(meta) = params
+            .as_object_mut()
+            .map(|p| p.entry("_meta").or_insert_with(|| json!({})))
+            .and_then(Value::as_object_mut)
+        {
+            meta.insert(protocol::meta::LOG_LEVEL.into(), Value::from(level));
+        }
+    }
     let from_client = session
         .scope()
         .map(|s| s.param_headers.as_slice())

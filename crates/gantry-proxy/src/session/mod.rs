@@ -268,6 +268,12 @@ impl Session {
         *self.log_level.lock().expect("level lock") = Some(level);
     }
 
+    /// The level the client set with `logging/setLevel`, by name.
+    pub fn log_level_name(&self) -> Option<&'static str> {
+        let set = *self.log_level.lock().expect("level lock");
+        set.and_then(|rank| gantry_core::protocol::LOG_LEVELS.get(rank).copied())
+    }
+
     /// Whether a log message at `level` should reach this client. `asked`: the message belongs
     /// to one of the client's requests (then it passes unless the client set a higher level);
     /// unrelated log lines reach only clients that set a level.

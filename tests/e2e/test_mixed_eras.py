@@ -1,0 +1,238 @@
+"""Both protocol eras on both sides of Gantry, behind one endpoint.
+
+Servers: tests/fixtures/modern_server.py (PyPI `mcp` 2.x, dual-era, so Gantry speaks
+2026-07-28 to it) over Streamable HTTP and over stdio, and npm server-everything (legacy only).
+Clients: PyPI `mcp` 2.x `Client` in `2026-07-28`, `legacy` and `auto` modes, npm
+`@modelcontextprotocol/client` 2.x (tests/e2e/node_client.mjs), and raw HTTP for what a
+client library would never send.
+
+What proves that Gantry spoke 2026-07-28 upstream: `modern_ask` answers a 2026-07-28 request
+with `input_required` and reports the server's own `requestState` on the retry
+(`state=round1:…`); asked in the legacy era it would elicit mid-call and report `state=legacy`.
+And the HTTP server refuses a `modern_region` call without the `Mcp-Param-Region` header, which
+only Gantry can add for a legacy client.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from mcp import Client, types
+
+from conftest import E2E_DIR, FIXTURES_DIR, exists, free_port, texts, tool, wait_for
+
+pytestmark = pytest.mark.anyio
+
+MODERN = "2026-07-28"
+MODERN_SERVER = FIXTURES_DIR / "modern_server.py"
+NODE_CLIENT = E2E_DIR / "node_client.mjs"
+ASKED = "answer: accept ok=True state=round1:Proceed?"
+
+
+@pytest.fixture
+def mixed(gantry, spawn, state_dir: Path):
+    """Gantry with endpoint `mix`: modern_server over HTTP (`web`) and stdio (`local`), and
+    server-everything (`everything`)."""
+    port = free_port()
+    server = spawn(
+        [sys.executable, str(MODERN_SERVER), "--transport", "http", "--port", str(port), "--state-dir", str(state_dir)],
+        name="modern-http",
+    )
+    server.wait_for_port(port)
+    return gantry(f"""
+[servers.web]
+url = "http://127.0.0.1:{port}/mcp"
+[servers.local]
+command = "{sys.executable}"
+args = ["{MODERN_SERVER}", "--transport", "stdio", "--state-dir", "{state_dir}"]
+[servers.everything]
+command = "{tool('mcp-server-everything')}"
+args = ["stdio"]
+[endpoints.mix]
+servers = ["web", "local", "everything"]
+""")
+
+
+def accept_ok(asked: list[str]):
+    async def elicit(context, params):
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"ok": True})
+
+    return elicit
+
+
+@pytest.mark.parametrize("mode", [MODERN, "legacy", "auto"])
+async def test_every_client_era_reaches_every_server_era(mixed, mode: str) -> None:
+    async with Client(mixed.endpoint_url("mix"), mode=mode) as c:
+        names = {t.name for t in (await c.list_tools()).tools}
+        assert {"web__modern_echo", "local__modern_echo", "everything__echo"} <= names, names
+        assert texts(await c.call_tool("web__modern_echo", {"text": "a"})) == ["modern:a"]
+        assert texts(await c.call_tool("local__modern_echo", {"text": "b"})) == ["modern:b"]
+        assert texts(await c.call_tool("everything__echo", {"message": "c"})) == ["Echo: c"]
+        read = await c.read_resource("modern://greeting")
+        assert read.contents[0].text == "hello from modern"
+
+
+@pytest.mark.parametrize("mode", [MODERN, "legacy"])
+@pytest.mark.parametrize("server", ["web", "local"])
+async def test_input_required_round_trip(mixed, mode: str, server: str) -> None:
+    # 2026-07-28 client: the server's input_required passes through (state sealed by Gantry).
+    # Legacy client: Gantry asks the question as elicitation/create on the session and retries.
+    asked: list[str] = []
+    async with Client(mixed.endpoint_url("mix"), mode=mode, elicitation_callback=accept_ok(asked)) as c:
+        r = await c.call_tool(f"{server}__modern_ask", {"question": "Proceed?"})
+    assert texts(r) == [ASKED] and not r.is_error, r
+    assert asked == ["Proceed?"]
+
+
+async def test_legacy_client_without_elicitation_gets_a_clear_error(mixed) -> None:
+    async with Client(mixed.endpoint_url("mix"), mode="legacy") as c:
+        # The server asks anyway; Gantry cannot put the question to this client and says so.
+        with pytest.raises(Exception) as err:
+            await c.call_tool("web__modern_ask", {"question": "Proceed?"})
+        assert "did not declare the elicitation capability" in str(err.value), err.value
+        assert texts(await c.call_tool("web__modern_echo", {"text": "still"})) == ["modern:still"]
+
+
+@pytest.mark.parametrize("mode", [MODERN, "legacy"])
+async def test_param_headers_reach_the_server(mixed, mode: str) -> None:
+    async with Client(mixed.endpoint_url("mix"), mode=mode) as c:
+        r = await c.call_tool("web__modern_region", {"region": "Zürich", "text": "t"})
+    assert texts(r) == ["region=Zürich text=t"], r
+
+
+@pytest.mark.parametrize("mode", [MODERN, "legacy"])
+@pytest.mark.parametrize("server", ["web", "local"])
+async def test_progress_from_a_modern_server(mixed, mode: str, server: str) -> None:
+    seen: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
+
+    async with Client(mixed.endpoint_url("mix"), mode=mode) as c:
+        r = await c.call_tool(f"{server}__modern_progress", {"steps": 3}, progress_callback=on_progress)
+    assert texts(r) == ["done 3"]
+    assert seen == [1, 2, 3]
+
+
+@pytest.mark.parametrize("mode", [MODERN, "legacy"])
+@pytest.mark.parametrize("server", ["web", "local"])
+async def test_cancellation_reaches_a_modern_server(mixed, state_dir: Path, mode: str, server: str) -> None:
+    # Over HTTP Gantry closes the request's stream; over stdio it sends notifications/cancelled.
+    marker = f"{server}-{mode}"
+    async with Client(mixed.endpoint_url("mix"), mode=mode) as c:
+        async with anyio.create_task_group() as tg:
+
+            async def call() -> None:
+                await c.call_tool(f"{server}__modern_slow", {"seconds": 60, "marker": marker})
+
+            tg.start_soon(call)
+            await wait_for(lambda: exists(state_dir / f"{marker}.started"), "the slow call to start")
+            tg.cancel_scope.cancel()
+        await wait_for(lambda: exists(state_dir / f"{marker}.cancelled"), "the server to see the cancellation")
+        assert texts(await c.call_tool(f"{server}__modern_echo", {"text": "after"})) == ["modern:after"]
+
+
+@pytest.mark.parametrize("server", ["web", "local"])
+async def test_list_changes_of_a_modern_server_reach_legacy_clients(mixed, server: str) -> None:
+    # Gantry listens to the server with subscriptions/listen and re-reads its tools.
+    changed = anyio.Event()
+
+    async def handler(message) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changed.set()
+
+    async with Client(mixed.endpoint_url("mix"), mode="legacy", message_handler=handler) as c:
+        await c.list_tools()
+        r = await c.call_tool(f"{server}__modern_add_tool", {"name": "late"})
+        assert texts(r) == ["added late"]
+        with anyio.fail_after(20):
+            await changed.wait()
+
+        async def listed():
+            return f"{server}__late" in {t.name for t in (await c.list_tools()).tools}
+
+        await wait_for(listed, "the added tool to be listed")
+        assert texts(await c.call_tool(f"{server}__late", {})) == ["I am late"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Raw 2026-07-28 requests: what Gantry puts on the wire
+
+
+def envelope() -> dict:
+    return {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientInfo": {"name": "raw-test", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}},
+    }
+
+
+def call(url: str, name: str, arguments: dict, rid: int = 1, **more) -> dict:
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": MODERN,
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": name,
+    }
+    params = {"name": name, "arguments": arguments, "_meta": envelope(), **more}
+    body = {"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": params}
+    r = httpx.post(url, json=body, headers=headers, timeout=30, trust_env=False)
+    return {"status": r.status_code, **r.json()}
+
+
+def test_modern_server_state_is_sealed_and_checked(mixed) -> None:
+    url = mixed.endpoint_url("mix")
+    first = call(url, "web__modern_ask", {"question": "Proceed?"})
+    result = first["result"]
+    assert result["resultType"] == "input_required", first
+    # The server's own question key comes through; its state is sealed by Gantry.
+    assert list(result["inputRequests"]) == ["confirm"], result
+    state = result["requestState"]
+    assert state.startswith("gantry1."), state
+    answer = {"confirm": {"action": "accept", "content": {"ok": True}}}
+    done = call(url, "web__modern_ask", {"question": "Proceed?"}, rid=2, inputResponses=answer, requestState=state)
+    assert done["result"]["content"][0]["text"] == ASKED, done
+
+    tampered = state[:-2] + ("AA" if not state.endswith("AA") else "BB")
+    bad = call(url, "web__modern_ask", {"question": "Proceed?"}, rid=3, inputResponses=answer, requestState=tampered)
+    assert bad["status"] == 400 and bad["error"]["code"] == -32602, bad
+    assert "altered" in bad["error"]["message"]
+
+    # A state issued for one server cannot steer a call to another.
+    other = call(url, "local__modern_ask", {"question": "Proceed?"}, rid=4, inputResponses=answer, requestState=state)
+    assert other["status"] == 400 and other["error"]["code"] == -32602, other
+    assert 'issued for server "web"' in other["error"]["message"], other
+
+
+# ---------------------------------------------------------------------------------------------
+# npm @modelcontextprotocol/client through Gantry
+
+
+def node_client(url: str, *actions: str, mode: str) -> list[dict]:
+    done = subprocess.run(
+        [tool("node"), str(NODE_CLIENT), url, "--mode", mode, *actions],
+        capture_output=True, text=True, timeout=60, cwd=E2E_DIR,
+    )
+    assert done.returncode == 0, f"node_client failed ({done.returncode}):\n{done.stderr}"
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+@pytest.mark.parametrize("mode", [MODERN, "legacy"])
+def test_node_client_through_gantry(mixed, mode: str) -> None:
+    lines = node_client(
+        mixed.endpoint_url("mix"),
+        'call:web__modern_echo:{"text":"hi"}',
+        'call:everything__echo:{"message":"legacy"}',
+        'call:local__modern_ask:{"question":"Proceed?"}',
+        'call:web__modern_region:{"region":"eu","text":"t"}',
+        mode=mode,
+    )
+    assert lines[0]["era"] == ("modern" if mode == MODERN else "legacy"), lines[0]
+    assert [line["text"] for line in lines[1:]] == ["modern:hi", "Echo: legacy", ASKED, "region=eu text=t"], lines
