@@ -37,11 +37,15 @@ ASKED = "answer: accept ok=True state=round1:Proceed?"
 
 @pytest.fixture
 def mixed(gantry, spawn, state_dir: Path):
-    """Gantry with endpoint `mix`: modern_server over HTTP (`web`) and stdio (`local`), and
-    server-everything (`everything`)."""
+    """Gantry with endpoint `mix`: modern_server over HTTP (`web`, tools cacheable for 60 s)
+    and stdio (`local`, 30 s), and server-everything (`everything`); endpoint `modern` has
+    only the two modern servers."""
     port = free_port()
     server = spawn(
-        [sys.executable, str(MODERN_SERVER), "--transport", "http", "--port", str(port), "--state-dir", str(state_dir)],
+        [
+            sys.executable, str(MODERN_SERVER), "--transport", "http", "--port", str(port),
+            "--state-dir", str(state_dir), "--tools-ttl-ms", "60000",
+        ],
         name="modern-http",
     )
     server.wait_for_port(port)
@@ -50,12 +54,14 @@ def mixed(gantry, spawn, state_dir: Path):
 url = "http://127.0.0.1:{port}/mcp"
 [servers.local]
 command = "{sys.executable}"
-args = ["{MODERN_SERVER}", "--transport", "stdio", "--state-dir", "{state_dir}"]
+args = ["{MODERN_SERVER}", "--transport", "stdio", "--state-dir", "{state_dir}", "--tools-ttl-ms", "30000"]
 [servers.everything]
 command = "{tool('mcp-server-everything')}"
 args = ["stdio"]
 [endpoints.mix]
 servers = ["web", "local", "everything"]
+[endpoints.modern]
+servers = ["web", "local"]
 """)
 
 
@@ -185,6 +191,20 @@ def call(url: str, name: str, arguments: dict, rid: int = 1, **more) -> dict:
     body = {"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": params}
     r = httpx.post(url, json=body, headers=headers, timeout=30, trust_env=False)
     return {"status": r.status_code, **r.json()}
+
+
+def list_tools(url: str) -> dict:
+    headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/list"}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": envelope()}}
+    return httpx.post(url, json=body, headers=headers, timeout=30, trust_env=False).json()["result"]
+
+
+def test_merged_lists_promise_what_every_part_promises(mixed) -> None:
+    # The smallest TTL of the parts, public only if every part is; a legacy server promises nothing.
+    modern_only = list_tools(mixed.endpoint_url("modern"))
+    assert (modern_only["ttlMs"], modern_only["cacheScope"]) == (30000, "public"), modern_only
+    mix = list_tools(mixed.endpoint_url("mix"))
+    assert (mix["ttlMs"], mix["cacheScope"]) == (0, "private"), mix
 
 
 def test_modern_server_state_is_sealed_and_checked(mixed) -> None:

@@ -19,7 +19,7 @@ use gantry_config::{EndpointConfig, Override};
 use gantry_core::names::glob_match;
 use serde_json::{Map, Value, json};
 
-use crate::upstream::{ClientCaps, ServerGroup, Status, UpstreamServer};
+use crate::upstream::{CacheHint, ClientCaps, ListHints, ServerGroup, Status, UpstreamServer};
 use naming::Candidate;
 
 /// Where a public tool or prompt name leads.
@@ -55,6 +55,8 @@ pub struct View {
     pub template_routes: Vec<(String, usize)>,
     /// Clashes and other reasons some items are withheld.
     pub problems: Vec<String>,
+    /// How long each merged list may be cached (2026-07-28 `ttlMs`, `cacheScope`).
+    pub hints: ListHints,
 }
 
 pub use crate::upstream::Changes;
@@ -192,6 +194,15 @@ impl Endpoint {
     fn build_view(&self, lanes: &[Arc<UpstreamServer>]) -> View {
         let catalogs: Vec<_> = lanes.iter().map(|s| s.catalog()).collect();
         let mut view = View::default();
+        let merged = |hint: fn(&ListHints) -> Option<CacheHint>| {
+            Some(CacheHint::merge(catalogs.iter().map(|c| hint(&c.hints))))
+        };
+        view.hints = ListHints {
+            tools: merged(|h| h.tools),
+            prompts: merged(|h| h.prompts),
+            resources: merged(|h| h.resources),
+            templates: merged(|h| h.templates),
+        };
         let (tools, tool_routes) = self.name_items(
             "tool",
             catalogs.iter().map(|c| &c.tools),

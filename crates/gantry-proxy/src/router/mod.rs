@@ -42,12 +42,16 @@ pub(crate) async fn handle(
     match req.method.as_str() {
         method::PING => Ok(json!({})),
         method::DISCOVER if session.is_stateless() => Ok(discover(ep, caps).await),
-        method::TOOLS_LIST => list(ep, caps, &req, "tools", |v| &v.tools),
-        method::PROMPTS_LIST => list(ep, caps, &req, "prompts", |v| &v.prompts),
-        method::RESOURCES_LIST => list(ep, caps, &req, "resources", |v| &v.resources),
-        method::RESOURCE_TEMPLATES_LIST => {
-            list(ep, caps, &req, "resourceTemplates", |v| &v.templates)
-        }
+        method::TOOLS_LIST => list(session, caps, &req, "tools", |v| (&v.tools, v.hints.tools)),
+        method::PROMPTS_LIST => list(session, caps, &req, "prompts", |v| {
+            (&v.prompts, v.hints.prompts)
+        }),
+        method::RESOURCES_LIST => list(session, caps, &req, "resources", |v| {
+            (&v.resources, v.hints.resources)
+        }),
+        method::RESOURCE_TEMPLATES_LIST => list(session, caps, &req, "resourceTemplates", |v| {
+            (&v.templates, v.hints.templates)
+        }),
         method::TOOLS_CALL => {
             let target = by_name(ep, caps, req, "tool", |v| &v.tool_routes).await?;
             forward(gw, session, method::TOOLS_CALL, target, link).await
@@ -204,8 +208,9 @@ pub(crate) fn finish_stateless(
             if let Some(r) = result.as_object_mut() {
                 r.entry("resultType").or_insert_with(|| "complete".into());
                 if CACHEABLE.contains(&method_name) || method_name == method::DISCOVER {
-                    // Lists are the gateway's own merge of servers that may change at any
-                    // time, and will differ per client once entitlements apply: not cached.
+                    // Lists set their own hints (see `list`), a 2026-07-28 server's read keeps
+                    // its own; the rest (discover, a legacy server's read) promise nothing.
+                    // Once entitlements apply per client, lists must turn private.
                     r.entry("ttlMs").or_insert_with(|| 0.into());
                     r.entry("cacheScope").or_insert_with(|| "private".into());
                 }
@@ -225,15 +230,18 @@ pub(crate) fn finish_stateless(
     }
 }
 
+/// One page of a merged list; a 2026-07-28 client also learns how long it may cache it (the
+/// smallest TTL of the servers' lists, public only if all of them are).
 fn list(
-    ep: &Endpoint,
+    session: &Session,
     caps: &ClientCaps,
     req: &Request,
     key: &str,
-    items: impl Fn(&View) -> &Vec<Value>,
+    items: impl Fn(&View) -> (&Vec<Value>, Option<crate::upstream::CacheHint>),
 ) -> Result<Value, RpcError> {
+    let ep = session.endpoint();
     let view = ep.view(caps);
-    let all = items(&view);
+    let (all, hint) = items(&view);
     let start = match req.params_obj().and_then(|p| p.get("cursor")) {
         None | Some(Value::Null) => 0,
         Some(Value::String(c)) => cursor::decode(c, key).ok_or_else(|| {
@@ -250,6 +258,12 @@ fn list(
     let mut result = json!({ key: page });
     if end < all.len() {
         result["nextCursor"] = Value::from(cursor::encode(key, end));
+    }
+    if session.is_stateless()
+        && let Some(hint) = hint
+    {
+        result["ttlMs"] = Value::from(hint.ttl_ms);
+        result["cacheScope"] = Value::from(if hint.public { "public" } else { "private" });
     }
     Ok(result)
 }

@@ -11,5 +11,5 @@ pub(crate) mod transport;
 pub use caps::ClientCaps;
 pub use group::ServerGroup;
 pub use peer::{BoxFuture, ClientLink, Peer, PeerEvents, ServerHello};
-pub use server::{Catalog, Changes, ServerEvent, Status, UpstreamServer};
+pub use server::{CacheHint, Catalog, Changes, ListHints, ServerEvent, Status, UpstreamServer};
 pub(crate) use transport::http_client;

@@ -57,6 +57,60 @@ pub enum ServerEvent {
     },
 }
 
+/// How long a list may be cached, as a 2026-07-28 server said (`ttlMs`, `cacheScope`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CacheHint {
+    /// `ttlMs`.
+    pub ttl_ms: u64,
+    /// `cacheScope` is `public`.
+    pub public: bool,
+}
+
+impl CacheHint {
+    /// What a list merged from parts may promise: the smallest TTL, public only if every part
+    /// is; a part without a hint (a legacy server promises nothing) makes it 0 and private.
+    pub fn merge(parts: impl IntoIterator<Item = Option<CacheHint>>) -> CacheHint {
+        let mut out = CacheHint {
+            ttl_ms: u64::MAX,
+            public: true,
+        };
+        for part in parts {
+            let Some(p) = part else {
+                return CacheHint {
+                    ttl_ms: 0,
+                    public: false,
+                };
+            };
+            out.ttl_ms = out.ttl_ms.min(p.ttl_ms);
+            out.public &= p.public;
+        }
+        if out.ttl_ms == u64::MAX {
+            out.ttl_ms = 0;
+        }
+        out
+    }
+
+    fn of(result: &Value) -> Option<CacheHint> {
+        Some(CacheHint {
+            ttl_ms: result.get("ttlMs")?.as_u64()?,
+            public: result.get("cacheScope")?.as_str()? == "public",
+        })
+    }
+}
+
+/// The cache hints of a server's four lists (`None`: the server gave none).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ListHints {
+    /// `tools/list`.
+    pub tools: Option<CacheHint>,
+    /// `prompts/list`.
+    pub prompts: Option<CacheHint>,
+    /// `resources/list`.
+    pub resources: Option<CacheHint>,
+    /// `resources/templates/list`.
+    pub templates: Option<CacheHint>,
+}
+
 /// Everything a server advertises, in the order it lists them.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Catalog {
@@ -68,6 +122,8 @@ pub struct Catalog {
     pub resources: Vec<Value>,
     /// `resources/templates/list`.
     pub templates: Vec<Value>,
+    /// How long each list may be cached.
+    pub hints: ListHints,
 }
 
 /// Where a server's connection stands.
@@ -360,20 +416,21 @@ impl UpstreamServer {
         let old = self.catalog();
         let mut next = (*old).clone();
         if caps.get("tools").is_some() {
-            list_into(&peer, method::TOOLS_LIST, "tools", &mut next.tools).await;
+            next.hints.tools = list_into(&peer, method::TOOLS_LIST, "tools", &mut next.tools).await;
         }
         if caps.get("prompts").is_some() {
-            list_into(&peer, method::PROMPTS_LIST, "prompts", &mut next.prompts).await;
+            next.hints.prompts =
+                list_into(&peer, method::PROMPTS_LIST, "prompts", &mut next.prompts).await;
         }
         if caps.get("resources").is_some() {
-            list_into(
+            next.hints.resources = list_into(
                 &peer,
                 method::RESOURCES_LIST,
                 "resources",
                 &mut next.resources,
             )
             .await;
-            list_into(
+            next.hints.templates = list_into(
                 &peer,
                 method::RESOURCE_TEMPLATES_LIST,
                 "resourceTemplates",
@@ -405,14 +462,22 @@ impl UpstreamServer {
     }
 }
 
-/// Fetches every page of a list; on error keeps what was there and logs.
-async fn list_into(peer: &Arc<Peer>, method: &str, key: &str, into: &mut Vec<Value>) {
+/// Fetches every page of a list; on error keeps what was there and logs. Returns the
+/// list's cache hint (the most cautious over its pages), if the server gave one.
+async fn list_into(
+    peer: &Arc<Peer>,
+    method: &str,
+    key: &str,
+    into: &mut Vec<Value>,
+) -> Option<CacheHint> {
     let mut items = Vec::new();
     let mut cursor: Option<Value> = None;
+    let mut hints = Vec::new();
     for _ in 0..MAX_PAGES {
         let params = cursor.take().map(|c| json!({"cursor": c}));
         match peer.request(method, params, None).await {
             Ok(mut result) => {
+                hints.push(CacheHint::of(&result));
                 if let Some(Value::Array(page)) = result.get_mut(key).map(Value::take) {
                     items.extend(page);
                 }
@@ -420,13 +485,13 @@ async fn list_into(peer: &Arc<Peer>, method: &str, key: &str, into: &mut Vec<Val
                     Some(c) if !c.is_null() => cursor = Some(c.clone()),
                     _ => {
                         *into = items;
-                        return;
+                        return Some(CacheHint::merge(hints)).filter(|_| peer.is_modern());
                     }
                 }
             }
             Err(e) => {
                 tracing::warn!(server = peer.server(), method, error = %e, "listing failed; keeping the previous list");
-                return;
+                return None;
             }
         }
     }
@@ -436,6 +501,7 @@ async fn list_into(peer: &Arc<Peer>, method: &str, key: &str, into: &mut Vec<Val
         "more than {MAX_PAGES} pages; list truncated"
     );
     *into = items;
+    None
 }
 
 /// Keeps one server connected until it is stopped or dropped.
@@ -615,5 +681,47 @@ impl PeerEvents for ServerLink {
         if let Some(server) = self.0.upgrade() {
             server.closed.notify_one();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CacheHint;
+
+    #[test]
+    fn merged_cache_hint_is_as_cautious_as_its_most_cautious_part() {
+        let hint = |ttl_ms, public| Some(CacheHint { ttl_ms, public });
+        let merged = CacheHint::merge([hint(60_000, true), hint(30_000, true)]);
+        assert_eq!(
+            merged,
+            CacheHint {
+                ttl_ms: 30_000,
+                public: true
+            }
+        );
+        let merged = CacheHint::merge([hint(60_000, true), hint(90_000, false)]);
+        assert_eq!(
+            merged,
+            CacheHint {
+                ttl_ms: 60_000,
+                public: false
+            }
+        );
+        let merged = CacheHint::merge([hint(60_000, true), None]);
+        assert_eq!(
+            merged,
+            CacheHint {
+                ttl_ms: 0,
+                public: false
+            }
+        );
+        let empty = CacheHint::merge([]);
+        assert_eq!(
+            empty,
+            CacheHint {
+                ttl_ms: 0,
+                public: true
+            }
+        );
     }
 }
