@@ -193,6 +193,27 @@ def call(url: str, name: str, arguments: dict, rid: int = 1, **more) -> dict:
     return {"status": r.status_code, **r.json()}
 
 
+def test_routing_headers_upstream_use_the_servers_names_and_pass_unknown_params(mixed) -> None:
+    url = mixed.endpoint_url("mix")
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": MODERN,
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "web__modern_seen_headers",
+        "Mcp-Param-Extra": "passed on",
+    }
+    params = {"name": "web__modern_seen_headers", "arguments": {}, "_meta": envelope()}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+    r = httpx.post(url, json=body, headers=headers, timeout=30, trust_env=False).json()
+    got = json.loads(r["result"]["content"][0]["text"])
+    assert got == {
+        "mcp-method": "tools/call",
+        "mcp-name": "modern_seen_headers",
+        "mcp-param-extra": "passed on",
+        "mcp-protocol-version": MODERN,
+    }, got
+
+
 def list_tools(url: str) -> dict:
     headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/list"}
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": envelope()}}
@@ -256,3 +277,22 @@ def test_node_client_through_gantry(mixed, mode: str) -> None:
     )
     assert lines[0]["era"] == ("modern" if mode == MODERN else "legacy"), lines[0]
     assert [line["text"] for line in lines[1:]] == ["modern:hi", "Echo: legacy", ASKED, "region=eu text=t"], lines
+
+
+# ---------------------------------------------------------------------------------------------
+# The third era of the probe: a URL that only speaks the legacy HTTP+SSE transport
+
+
+@pytest.mark.parametrize("mode", [MODERN, "legacy"])
+async def test_url_of_an_sse_server_falls_back_to_sse(gantry, spawn, mode: str) -> None:
+    # No `transport` in the config: Gantry tries 2026-07-28 and Streamable HTTP first; the
+    # server refuses both POSTs with 404, and answers GET with its endpoint event.
+    port = free_port()
+    server = spawn(
+        [tool("mcp-server-everything"), "sse"], name="everything-sse", env={"PORT": str(port)}
+    )
+    server.wait_for_port(port)
+    gw = gantry(f'[servers.old]\nurl = "http://127.0.0.1:{port}/sse"\n[endpoints.main]\n')
+    async with Client(gw.endpoint_url("main"), mode=mode) as c:
+        r = await c.call_tool("old__echo", {"message": "over sse"})
+    assert texts(r) == ["Echo: over sse"], r

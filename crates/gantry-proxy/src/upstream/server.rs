@@ -126,6 +126,14 @@ pub struct Catalog {
     pub hints: ListHints,
 }
 
+/// Why a connection attempt failed.
+enum Handshake {
+    /// For good (as far as this attempt goes).
+    Failed(String),
+    /// Streamable HTTP was refused with HTTP 400, 404 or 405: maybe an HTTP+SSE server.
+    RefusedHttp(String),
+}
+
 /// Where a server's connection stands.
 #[derive(Clone)]
 pub enum Status {
@@ -345,58 +353,30 @@ impl UpstreamServer {
         }
     }
 
+    /// Connects and finds the server's era: 2026-07-28 (`server/discover`), else the legacy
+    /// `initialize`; a URL that refuses Streamable HTTP outright (HTTP 400, 404 or 405) is
+    /// then tried with the legacy HTTP+SSE transport, as the spec's back-compatibility rules
+    /// say. The answer is found again on every reconnect, so a server upgraded in place is
+    /// spoken to in its new era.
     async fn connect(self: &Arc<Self>) -> Result<(Arc<Peer>, ServerHello), String> {
-        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let timeout = self.cfg.connect_timeout;
         let attempt = async {
-            let transport = Transport::connect(&self.cfg, &self.ctx, tx)
-                .await
-                .map_err(|e| e.to_string())?;
-            let events: Arc<dyn PeerEvents> = Arc::new(ServerLink(Arc::downgrade(self)));
-            let probe_modern = match self.cfg.protocol {
-                ProtocolChoice::Legacy => false,
-                ProtocolChoice::Modern => true,
-                // The legacy SSE transport predates 2026-07-28.
-                ProtocolChoice::Auto => !matches!(self.cfg.transport, TransportConfig::Sse(_)),
-            };
-            let peer = Peer::start(
-                self.name.clone(),
-                transport,
-                rx,
-                events,
-                self.cfg.request_timeout,
-            );
-            if probe_modern {
-                // Half the budget for the probe, so a server that ignores unknown methods
-                // still gets its `initialize`.
-                let probe = match self.cfg.protocol {
-                    ProtocolChoice::Modern => timeout,
-                    _ => timeout / 2,
-                };
-                match peer.discover(self.caps.value().clone(), probe).await {
-                    Ok(hello) => return Ok((peer, hello)),
-                    Err(e) if self.cfg.protocol == ProtocolChoice::Modern => {
-                        peer.close().await;
-                        return Err(format!(
-                            "server/discover failed ({}); the server is configured with \
-                             protocol = \"2026-07-28\"",
-                            e.message
-                        ));
-                    }
-                    Err(e) if peer.is_closed() => {
-                        return Err(format!("server/discover failed: {}", e.message));
-                    }
-                    Err(e) => {
-                        tracing::debug!(server = %self.name, error = %e.message, "no 2026-07-28 answer to server/discover; trying initialize");
-                    }
+            match self.handshake(&self.cfg).await {
+                Err(Handshake::RefusedHttp(error)) => {
+                    let TransportConfig::StreamableHttp(http) = &self.cfg.transport else {
+                        return Err(error);
+                    };
+                    tracing::debug!(server = %self.name, %error, "Streamable HTTP refused; trying the HTTP+SSE transport");
+                    let mut sse = self.cfg.clone();
+                    sse.transport = TransportConfig::Sse(http.clone());
+                    self.handshake(&sse).await.map_err(|e| match e {
+                        Handshake::Failed(e) | Handshake::RefusedHttp(e) => {
+                            format!("{error}; as an HTTP+SSE server: {e}")
+                        }
+                    })
                 }
-            }
-            match peer.initialize(self.caps.value().clone(), timeout).await {
-                Ok(hello) => Ok((peer, hello)),
-                Err(e) => {
-                    peer.close().await;
-                    Err(format!("initialize failed: {}", e.message))
-                }
+                Err(Handshake::Failed(e)) => Err(e),
+                Ok(done) => Ok(done),
             }
         };
         match tokio::time::timeout(timeout, attempt).await {
@@ -404,6 +384,78 @@ impl UpstreamServer {
             Err(_) => Err(format!(
                 "no answer to server/discover or initialize within {timeout:?}"
             )),
+        }
+    }
+
+    /// One connection attempt over the transport `cfg` names.
+    async fn handshake(
+        self: &Arc<Self>,
+        cfg: &ServerConfig,
+    ) -> Result<(Arc<Peer>, ServerHello), Handshake> {
+        let timeout = self.cfg.connect_timeout;
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        let transport = Transport::connect(cfg, &self.ctx, tx)
+            .await
+            .map_err(|e| Handshake::Failed(e.to_string()))?;
+        let events: Arc<dyn PeerEvents> = Arc::new(ServerLink(Arc::downgrade(self)));
+        let probe_modern = match self.cfg.protocol {
+            ProtocolChoice::Legacy => false,
+            ProtocolChoice::Modern => true,
+            // The legacy SSE transport predates 2026-07-28.
+            ProtocolChoice::Auto => !matches!(cfg.transport, TransportConfig::Sse(_)),
+        };
+        let peer = Peer::start(
+            self.name.clone(),
+            transport,
+            rx,
+            events,
+            self.cfg.request_timeout,
+        );
+        if probe_modern {
+            // Half the budget for the probe, so a server that ignores unknown methods still
+            // gets its `initialize`.
+            let probe = match self.cfg.protocol {
+                ProtocolChoice::Modern => timeout,
+                _ => timeout / 2,
+            };
+            match peer.discover(self.caps.value().clone(), probe).await {
+                Ok(hello) => return Ok((peer, hello)),
+                Err(e) if self.cfg.protocol == ProtocolChoice::Modern => {
+                    peer.close().await;
+                    return Err(Handshake::Failed(format!(
+                        "server/discover failed ({}); the server is configured with \
+                         protocol = \"2026-07-28\"",
+                        e.message
+                    )));
+                }
+                Err(e) if peer.is_closed() => {
+                    return Err(Handshake::Failed(format!(
+                        "server/discover failed: {}",
+                        e.message
+                    )));
+                }
+                Err(e) => {
+                    tracing::debug!(server = %self.name, error = %e.message, "no 2026-07-28 answer to server/discover; trying initialize");
+                }
+            }
+        }
+        match peer.initialize(self.caps.value().clone(), timeout).await {
+            Ok(hello) => Ok((peer, hello)),
+            Err(e) => {
+                peer.close().await;
+                let error = format!("initialize failed: {}", e.message);
+                let status = e
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get("httpStatus"))
+                    .and_then(Value::as_u64);
+                match status {
+                    Some(400 | 404 | 405) if self.cfg.protocol == ProtocolChoice::Auto => {
+                        Err(Handshake::RefusedHttp(error))
+                    }
+                    _ => Err(Handshake::Failed(error)),
+                }
+            }
         }
     }
 
