@@ -168,6 +168,21 @@ async def test_list_changes_of_a_modern_server_reach_legacy_clients(mixed, serve
         assert texts(await c.call_tool(f"{server}__late", {})) == ["I am late"]
 
 
+async def test_resource_updates_of_a_modern_server_reach_a_legacy_subscriber(mixed) -> None:
+    # Gantry subscribes on its listen stream to the server; subscribe returns once acknowledged.
+    updated = anyio.Event()
+
+    async def handler(message) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification) and str(message.params.uri) == "modern://greeting":
+            updated.set()
+
+    async with Client(mixed.endpoint_url("modern"), mode="legacy", message_handler=handler) as c:
+        await c.subscribe_resource("modern://greeting")
+        assert texts(await c.call_tool("web__modern_touch", {"uri": "modern://greeting"})) == ["touched modern://greeting"]
+        with anyio.fail_after(20):
+            await updated.wait()
+
+
 # ---------------------------------------------------------------------------------------------
 # Raw 2026-07-28 requests: what Gantry puts on the wire
 
@@ -212,6 +227,44 @@ def test_routing_headers_upstream_use_the_servers_names_and_pass_unknown_params(
         "mcp-param-extra": "passed on",
         "mcp-protocol-version": MODERN,
     }, got
+
+
+async def test_listen_stream_gets_resource_updates_of_a_modern_server(mixed) -> None:
+    url = mixed.endpoint_url("modern")
+    headers = {"Accept": "text/event-stream", "MCP-Protocol-Version": MODERN, "Mcp-Method": "subscriptions/listen"}
+    body = {
+        "jsonrpc": "2.0",
+        "id": "listen-r",
+        "method": "subscriptions/listen",
+        "params": {"_meta": envelope(), "notifications": {"resourceSubscriptions": ["modern://greeting"]}},
+    }
+    async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
+        async with http.stream("POST", url, json=body, headers=headers) as resp:
+            assert resp.status_code == 200
+            lines = resp.aiter_lines()
+
+            async def next_frame() -> dict:
+                async for line in lines:
+                    if line.startswith("data:"):
+                        return json.loads(line[5:])
+                raise AssertionError("the listen stream ended")
+
+            with anyio.fail_after(20):
+                ack = await next_frame()
+                assert ack["params"]["notifications"] == {"resourceSubscriptions": ["modern://greeting"]}, ack
+                touch = await http.post(
+                    url,
+                    json={"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                          "params": {"name": "web__modern_touch", "arguments": {"uri": "modern://greeting"},
+                                     "_meta": envelope()}},
+                    headers={"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": MODERN,
+                             "Mcp-Method": "tools/call", "Mcp-Name": "web__modern_touch"},
+                )
+                assert touch.json()["result"]["content"][0]["text"] == "touched modern://greeting", touch.text
+                frame = await next_frame()
+    assert frame["method"] == "notifications/resources/updated", frame
+    assert frame["params"]["uri"] == "modern://greeting"
+    assert frame["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "listen-r"
 
 
 def list_tools(url: str) -> dict:

@@ -506,6 +506,29 @@ async fn listen(
     } else {
         Vec::new()
     };
+    let session = Session::stateless(ep.clone(), envelope.hello, None, Some(listen.clone()));
+    let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
+    session.set_outbox(Some(tx));
+    gw.register_session(session.clone());
+    // Each URI is subscribed upstream by its server, as a legacy client's subscribe would
+    // be, before the acknowledgement: no update after it can be missed. The
+    // acknowledgement lists the URIs whose server took the subscription.
+    let mut subscribed = Vec::new();
+    for (n, uri) in uris.into_iter().enumerate() {
+        let sub = Request {
+            id: Id::Str(format!("listen-subscribe-{n}")),
+            method: method::RESOURCES_SUBSCRIBE.into(),
+            params: Some(json!({"uri": uri})),
+        };
+        let (reply, mut answer) = mpsc::channel(1);
+        gw.accept(&session, Message::Request(sub), Some(reply));
+        match answer.recv().await {
+            Some(Message::Response(RpcResponse { outcome: Ok(_), .. })) => subscribed.push(uri),
+            other => {
+                tracing::debug!(%uri, outcome = ?other, "listen: resource subscription refused")
+            }
+        }
+    }
     let mut honored = serde_json::Map::new();
     for (key, on) in [
         ("toolsListChanged", listen.tools),
@@ -516,8 +539,8 @@ async fn listen(
             honored.insert(key.into(), Value::Bool(true));
         }
     }
-    if !uris.is_empty() {
-        honored.insert("resourceSubscriptions".into(), json!(uris));
+    if !subscribed.is_empty() {
+        honored.insert("resourceSubscriptions".into(), json!(subscribed));
     }
     let ack = Notification::new(
         method::SUBSCRIPTIONS_ACKNOWLEDGED,
@@ -526,20 +549,6 @@ async fn listen(
             "_meta": {meta::SUBSCRIPTION_ID: listen.id},
         })),
     );
-    let session = Session::stateless(ep.clone(), envelope.hello, None, Some(listen));
-    let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
-    session.set_outbox(Some(tx));
-    gw.register_session(session.clone());
-    // Each URI is subscribed upstream by its server, as a legacy client's subscribe would be.
-    for (n, uri) in uris.into_iter().enumerate() {
-        let sub = Request {
-            id: Id::Str(format!("listen-subscribe-{n}")),
-            method: method::RESOURCES_SUBSCRIBE.into(),
-            params: Some(json!({"uri": uri})),
-        };
-        let (reply, _) = mpsc::channel(1);
-        gw.accept(&session, Message::Request(sub), Some(reply));
-    }
     super::http::events(
         EventStream::new(rx)
             .preamble(sse_event(&Message::Notification(ack)))

@@ -69,7 +69,7 @@ pub(crate) async fn handle(
             let target = by_uri(ep, caps, req).await?;
             let result = if target.peer.is_modern() {
                 // 2026-07-28 servers take subscriptions on their listen stream.
-                target.lane.watch_resource(&uri);
+                target.lane.watch_resource(&uri).await?;
                 json!({})
             } else {
                 target

@@ -178,6 +178,8 @@ pub struct UpstreamServer {
     watched: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Bumped when `watched` changes, so the listen loop reopens its stream.
     rewatch: watch::Sender<u64>,
+    /// The resources the server's last listen acknowledgement agreed to watch.
+    acked: watch::Sender<std::collections::BTreeSet<String>>,
 }
 
 // === impl UpstreamServer ===
@@ -210,6 +212,7 @@ impl UpstreamServer {
             shutdown: Notify::new(),
             watched: std::sync::Mutex::new(std::collections::BTreeSet::new()),
             rewatch: watch::channel(0).0,
+            acked: watch::channel(std::collections::BTreeSet::new()).0,
         });
         tokio::spawn(supervise(Arc::downgrade(&server)));
         server
@@ -299,9 +302,11 @@ impl UpstreamServer {
         let _ = rx.wait_for(|n| *n > 0).await;
     }
 
-    /// Subscribes to updates of `uri` on a 2026-07-28 server (its listen stream reopens with
-    /// the resource added).
-    pub(crate) fn watch_resource(&self, uri: &str) {
+    /// Subscribes to updates of `uri` on a 2026-07-28 server: its listen stream reopens with
+    /// the resource added, and this returns once the server acknowledged it (so no update
+    /// after the client's `resources/subscribe` returns is missed).
+    pub(crate) async fn watch_resource(&self, uri: &str) -> Result<(), RpcError> {
+        let mut acked = self.acked.subscribe();
         if self
             .watched
             .lock()
@@ -309,6 +314,18 @@ impl UpstreamServer {
             .insert(uri.to_owned())
         {
             self.rewatch.send_modify(|n| *n += 1);
+        }
+        let confirmed = acked.wait_for(|set| set.contains(uri));
+        match tokio::time::timeout(self.cfg.connect_timeout, confirmed).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(RpcError::new(
+                code::UPSTREAM_UNAVAILABLE,
+                format!(
+                    "server {} did not confirm the subscription to {uri:?} on its \
+                     subscriptions/listen stream within {:?}",
+                    self.name, self.cfg.connect_timeout
+                ),
+            )),
         }
     }
 
@@ -703,6 +720,20 @@ impl PeerEvents for ServerLink {
                     resources: n.method == method::RESOURCES_LIST_CHANGED,
                 };
                 tokio::spawn(async move { server.refresh_catalog(said).await });
+            }
+            method::SUBSCRIPTIONS_ACKNOWLEDGED => {
+                let uris = n
+                    .params
+                    .as_ref()
+                    .and_then(|p| p.pointer("/notifications/resourceSubscriptions"))
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|u| u.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                server.acked.send_replace(uris);
             }
             _ => {
                 let _ = server.events.try_send(ServerEvent::Notification {
