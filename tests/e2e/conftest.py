@@ -22,6 +22,8 @@ bare sleep.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import signal
@@ -37,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
+import httpx
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -440,3 +443,24 @@ async def cancel_slow_call(client, state_dir: Path, marker: str) -> None:
         await wait_for(lambda: exists(state_dir / f"{marker}.started"), "the slow call to start")
         tg.cancel_scope.cancel()
     await wait_for(lambda: exists(state_dir / f"{marker}.cancelled"), "the server to see the cancellation")
+
+
+@contextlib.asynccontextmanager
+async def listen_stream(http: httpx.AsyncClient, url: str, rid: str, meta: dict, notifications: dict):
+    """Opens a 2026-07-28 `subscriptions/listen` stream on `url` and yields `next_frame()`,
+    which returns the next JSON-RPC message on it."""
+    headers = {"Accept": "text/event-stream", "MCP-Protocol-Version": meta["io.modelcontextprotocol/protocolVersion"],
+               "Mcp-Method": "subscriptions/listen"}
+    body = {"jsonrpc": "2.0", "id": rid, "method": "subscriptions/listen",
+            "params": {"_meta": meta, "notifications": notifications}}
+    async with http.stream("POST", url, json=body, headers=headers) as resp:
+        assert resp.status_code == 200, resp.status_code
+        lines = resp.aiter_lines()
+
+        async def next_frame() -> dict:
+            async for line in lines:
+                if line.startswith("data:"):
+                    return json.loads(line[5:])
+            raise AssertionError("the listen stream ended")
+
+        yield next_frame

@@ -25,7 +25,7 @@ import httpx
 import pytest
 from mcp import Client, types
 
-from conftest import E2E_DIR, FIXTURES_DIR, exists, free_port, texts, tool, wait_for
+from conftest import E2E_DIR, FIXTURES_DIR, exists, free_port, listen_stream, texts, tool, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -231,24 +231,9 @@ def test_routing_headers_upstream_use_the_servers_names_and_pass_unknown_params(
 
 async def test_listen_stream_gets_resource_updates_of_a_modern_server(mixed) -> None:
     url = mixed.endpoint_url("modern")
-    headers = {"Accept": "text/event-stream", "MCP-Protocol-Version": MODERN, "Mcp-Method": "subscriptions/listen"}
-    body = {
-        "jsonrpc": "2.0",
-        "id": "listen-r",
-        "method": "subscriptions/listen",
-        "params": {"_meta": envelope(), "notifications": {"resourceSubscriptions": ["modern://greeting"]}},
-    }
+    wanted = {"resourceSubscriptions": ["modern://greeting"]}
     async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
-        async with http.stream("POST", url, json=body, headers=headers) as resp:
-            assert resp.status_code == 200
-            lines = resp.aiter_lines()
-
-            async def next_frame() -> dict:
-                async for line in lines:
-                    if line.startswith("data:"):
-                        return json.loads(line[5:])
-                raise AssertionError("the listen stream ended")
-
+        async with listen_stream(http, url, "listen-r", envelope(), wanted) as next_frame:
             with anyio.fail_after(20):
                 ack = await next_frame()
                 assert ack["params"]["notifications"] == {"resourceSubscriptions": ["modern://greeting"]}, ack

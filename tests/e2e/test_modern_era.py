@@ -16,7 +16,7 @@ import httpx
 import pytest
 from mcp import Client, types
 
-from conftest import cancel_slow_call, texts, wait_for
+from conftest import cancel_slow_call, listen_stream, texts, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -157,25 +157,10 @@ async def test_closing_the_stream_cancels_the_call_upstream(main_gw, state_dir: 
 
 async def test_listen_stream_receives_list_changes(main_gw) -> None:
     url = main_gw.endpoint_url("main")
-    headers = {"Accept": "text/event-stream", "MCP-Protocol-Version": MODERN, "Mcp-Method": "subscriptions/listen"}
-    body = {
-        "jsonrpc": "2.0",
-        "id": "listen-1",
-        "method": "subscriptions/listen",
-        "params": {"_meta": envelope(), "notifications": {"toolsListChanged": True, "promptsListChanged": True}},
-    }
+    wanted = {"toolsListChanged": True, "promptsListChanged": True}
     frames: list[dict] = []
     async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
-        async with http.stream("POST", url, json=body, headers=headers) as resp:
-            assert resp.status_code == 200
-            lines = resp.aiter_lines()
-
-            async def next_frame() -> dict:
-                async for line in lines:
-                    if line.startswith("data:"):
-                        return json.loads(line[5:])
-                raise AssertionError("the listen stream ended")
-
+        async with listen_stream(http, url, "listen-1", envelope(), wanted) as next_frame:
             with anyio.fail_after(20):
                 ack = await next_frame()
                 assert ack["method"] == "notifications/subscriptions/acknowledged"
