@@ -27,7 +27,7 @@ pytestmark = pytest.mark.anyio
 MODERN = "2026-07-28"
 MODERN_SERVER = FIXTURES_DIR / "modern_server.py"
 NODE_CLIENT = E2E_DIR / "node_client.mjs"
-TOOLS = {"modern_echo", "modern_progress", "modern_ask", "modern_region", "modern_add_tool", "modern_slow", "modern_seen_headers", "modern_touch"}
+TOOLS = {"modern_echo", "modern_progress", "modern_ask", "modern_region", "modern_add_tool", "modern_slow", "modern_seen_headers", "modern_touch", "modern_summarize"}
 
 
 def start_modern(spawn: Spawner, *extra_args: str) -> Server:

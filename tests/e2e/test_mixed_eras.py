@@ -97,6 +97,24 @@ async def test_input_required_round_trip(mixed, mode: str, server: str) -> None:
     assert asked == ["Proceed?"]
 
 
+@pytest.mark.parametrize("mode", [MODERN, "legacy"])
+async def test_sampling_asked_through_input_required(mixed, mode: str) -> None:
+    # Legacy client: Gantry turns the server's sampling input request into
+    # sampling/createMessage on the session and retries with the model's answer.
+    prompts: list[str] = []
+
+    async def sample(context, params):
+        prompts.append(params.messages[0].content.text)
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text="short"), model="test-model"
+        )
+
+    async with Client(mixed.endpoint_url("mix"), mode=mode, sampling_callback=sample) as c:
+        r = await c.call_tool("web__modern_summarize", {"text": "a long story"})
+    assert texts(r) == ["summary: short"] and not r.is_error, r
+    assert prompts == ["Summarise: a long story"]
+
+
 async def test_legacy_client_without_elicitation_gets_a_clear_error(mixed) -> None:
     async with Client(mixed.endpoint_url("mix"), mode="legacy") as c:
         # The server asks anyway; Gantry cannot put the question to this client and says so.
@@ -334,3 +352,44 @@ async def test_url_of_an_sse_server_falls_back_to_sse(gantry, spawn, mode: str) 
     async with Client(gw.endpoint_url("main"), mode=mode) as c:
         r = await c.call_tool("old__echo", {"message": "over sse"})
     assert texts(r) == ["Echo: over sse"], r
+
+
+# ---------------------------------------------------------------------------------------------
+# PyPI fastmcp as a 2026-07-28 server
+
+
+async def test_fastmcp_server_serves_every_client_era(gantry, spawn) -> None:
+    # One server for all three client modes: fastmcp takes seconds to start.
+    port = free_port()
+    server = spawn(
+        [tool("fastmcp"), "run", str(FIXTURES_DIR / "fastmcp_server.py"),
+         "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
+        name="fastmcp",
+    )
+    server.wait_for_port(port)
+    gw = gantry(f"""
+[servers.fast]
+url = "http://127.0.0.1:{port}/mcp"
+[servers.everything]
+command = "{tool('mcp-server-everything')}"
+args = ["stdio"]
+[endpoints.main]
+servers = ["fast", "everything"]
+""")
+    for mode in (MODERN, "legacy", "auto"):
+        seen: list[float] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            seen.append(progress)
+
+        async with Client(gw.endpoint_url("main"), mode=mode) as c:
+            r = await c.call_tool("fast__multiply", {"a": 6, "b": 7})
+            assert texts(r) == ["42"], (mode, r)
+            r = await c.call_tool("fast__count_to", {"n": 3}, progress_callback=on_progress)
+            assert texts(r) == ["counted to 3"], (mode, r)
+            assert texts(await c.call_tool("everything__echo", {"message": mode})) == [f"Echo: {mode}"]
+        assert seen == [1, 2, 3], (mode, seen)
+    # Gantry's log says which era it found for each server.
+    logs = gw.proc.logs()
+    assert "server connected server=fast version=2026-07-28" in logs, logs
+    assert "server connected server=everything version=2025-11-25" in logs, logs
