@@ -27,6 +27,18 @@ pub mod meta {
     pub const LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
     pub const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
     pub const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+
+    /// The `_meta` object of `params` (or of a result), created if absent; `None` when
+    /// `params` is not an object or its `_meta` is not one.
+    pub fn of(
+        params: &mut serde_json::Value,
+    ) -> Option<&mut serde_json::Map<String, serde_json::Value>> {
+        params
+            .as_object_mut()?
+            .entry("_meta")
+            .or_insert_with(|| serde_json::Value::Object(Default::default()))
+            .as_object_mut()
+    }
 }
 
 /// Whether `v` is a session-based protocol version Gantry supports.

@@ -90,14 +90,14 @@ pub(crate) fn encode(text: &str) -> HeaderValue {
         && !text.ends_with(' ')
         && !text.starts_with("=?base64?");
     let value = if plain {
-        text.to_owned()
+        HeaderValue::from_str(text)
     } else {
-        format!(
+        HeaderValue::from_str(&format!(
             "=?base64?{}?=",
             base64::engine::general_purpose::STANDARD.encode(text)
-        )
+        ))
     };
-    HeaderValue::from_str(&value).expect("printable ASCII is a valid header value")
+    value.expect("printable ASCII is a valid header value")
 }
 
 /// The headers a 2026-07-28 request needs besides the ones the transport always sends: the

@@ -77,10 +77,9 @@ impl EventStream {
 
 /// Formats one message as an SSE event.
 pub(crate) fn sse_event(msg: &Message) -> Bytes {
-    let json = msg.to_vec();
-    let mut out = Vec::with_capacity(json.len() + 24);
+    let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"event: message\ndata: ");
-    out.extend_from_slice(&json);
+    serde_json::to_writer(&mut out, msg).expect("JSON-RPC messages always serialise");
     out.extend_from_slice(b"\n\n");
     Bytes::from(out)
 }

@@ -241,16 +241,13 @@ async fn post(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: Request<Incoming>) -> 
         return empty(StatusCode::ACCEPTED);
     };
     let id = request.id.clone();
-    let sse_ok = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/event-stream"));
+    let sse_ok = accepts_sse(headers);
     let stream_only = stream_only(headers);
     let (tx, mut rx) = mpsc::channel(CLIENT_QUEUE);
     gw.accept(&session, msg, Some(tx));
     let mut resp = loop {
         match rx.recv().await {
-            Some(Message::Response(r)) if r.id == id && !stream_only => break json_response(&r),
+            Some(Message::Response(r)) if r.id == id && !stream_only => break json_response(r),
             Some(first) if sse_ok => {
                 break events(EventStream::new(rx).for_request(id, first));
             }
@@ -271,12 +268,7 @@ fn get_stream(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: &Request<Incoming>) ->
         Ok(s) => s,
         Err(r) => return r,
     };
-    let accepts = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/event-stream"));
-    if !accepts {
+    if !accepts_sse(req.headers()) {
         return text(
             StatusCode::NOT_ACCEPTABLE,
             "GET opens the server's event stream: send Accept: text/event-stream\n",
@@ -372,19 +364,28 @@ async fn legacy_post(
     text(StatusCode::ACCEPTED, "Accepted")
 }
 
-/// Whether the client accepts only an event stream (not `application/json`) in reply.
-pub(super) fn stream_only(headers: &http::HeaderMap) -> bool {
-    let accept = headers
+fn accept(headers: &http::HeaderMap) -> &str {
+    headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Whether the client accepts an event stream in reply.
+fn accepts_sse(headers: &http::HeaderMap) -> bool {
+    accept(headers).contains("text/event-stream")
+}
+
+/// Whether the client accepts only an event stream (not `application/json`) in reply.
+pub(super) fn stream_only(headers: &http::HeaderMap) -> bool {
+    let accept = accept(headers);
     accept.contains("text/event-stream")
         && !accept.contains("application/json")
         && !accept.contains("*/*")
 }
 
-pub(super) fn json_response(r: &RpcResponse) -> HttpResponse {
-    let body = Message::Response(r.clone()).to_vec();
+pub(super) fn json_response(r: RpcResponse) -> HttpResponse {
+    let body = Message::Response(r).to_vec();
     let mut resp = Response::new(ResponseBody::Full(Full::new(Bytes::from(body))));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -294,13 +294,13 @@ async fn reply(
     match rx.recv().await {
         Some(first) if stream_only => stream(gw, ep, session, rx, id, cancel, first),
         Some(Message::Response(r)) => match r.outcome {
-            Ok(result) => super::http::json_response(&RpcResponse::ok(id, result)),
+            Ok(result) => super::http::json_response(RpcResponse::ok(id, result)),
             Err(e) => error_reply(Some(id), e),
         },
         Some(Message::Request(question)) => {
             cancel.disarm();
             let result = park(gw, ep, session, rx, question);
-            super::http::json_response(&RpcResponse::ok(id, result))
+            super::http::json_response(RpcResponse::ok(id, result))
         }
         Some(first) => stream(gw, ep, session, rx, id, cancel, first),
         None => super::http::empty(StatusCode::ACCEPTED),
@@ -432,7 +432,7 @@ async fn resume(
     let Some(answer) = answer else {
         // The question is still open: ask it again.
         let result = park(gw, ep, parked.session, parked.rx, parked.question);
-        return super::http::json_response(&RpcResponse::ok(req.id, result));
+        return super::http::json_response(RpcResponse::ok(req.id, result));
     };
     parked.session.answer(&parked.question.id, Ok(answer));
     reply(gw, ep, parked.session, parked.rx, req.id, stream_only).await

@@ -214,10 +214,9 @@ pub(crate) fn finish_stateless(
                     r.entry("ttlMs").or_insert_with(|| 0.into());
                     r.entry("cacheScope").or_insert_with(|| "private".into());
                 }
-                let meta = r.entry("_meta").or_insert_with(|| json!({}));
-                if let Some(m) = meta.as_object_mut() {
-                    m.insert(protocol::meta::SERVER_INFO.into(), ep.server_info().clone());
-                }
+            }
+            if let Some(m) = protocol::meta::of(&mut result) {
+                m.insert(protocol::meta::SERVER_INFO.into(), ep.server_info().clone());
             }
             Ok(result)
         }
@@ -321,6 +320,10 @@ async fn by_name(
     })
 }
 
+fn is_input_required(result: &Value) -> bool {
+    result.get("resultType").and_then(Value::as_str) == Some("input_required")
+}
+
 /// Most `input_required` rounds one call of a legacy client may take with a 2026-07-28
 /// server before the gateway gives up.
 const MAX_INPUT_ROUNDS: usize = 16;
@@ -360,11 +363,7 @@ async fn forward(
     {
         // A 2026-07-28 server logs only for requests that carry a level: the one this
         // legacy client set for its session.
-        if let Some(meta) = params
-            .as_object_mut()
-            .map(|p| p.entry("_meta").or_insert_with(|| json!({})))
-            .and_then(Value::as_object_mut)
-        {
+        if let Some(meta) = protocol::meta::of(&mut params) {
             meta.insert(protocol::meta::LOG_LEVEL.into(), Value::from(level));
         }
     }
@@ -377,6 +376,18 @@ async fn forward(
         params.get("arguments"),
         from_client,
     );
+    if session.is_stateless() {
+        // One round: the client itself answers and retries.
+        let mut result = peer
+            .request_with_headers(method_name, Some(params), Some(link), headers)
+            .await?;
+        if is_input_required(&result) {
+            let state = result.get_mut("requestState").map(Value::take);
+            let payload = json!({"server": &**lane.name(), "state": state.unwrap_or(Value::Null)});
+            result["requestState"] = Value::from(gw.sealer.seal(&format!("upstream:{payload}")));
+        }
+        return Ok(result);
+    }
     for _ in 0..MAX_INPUT_ROUNDS {
         let mut result = peer
             .request_with_headers(
@@ -386,20 +397,13 @@ async fn forward(
                 headers.clone(),
             )
             .await?;
-        if result.get("resultType").and_then(Value::as_str) != Some("input_required") {
+        if !is_input_required(&result) {
             return Ok(result);
         }
-        if session.is_stateless() {
-            let state = result.get("requestState").cloned().unwrap_or(Value::Null);
-            let payload = json!({"server": &**lane.name(), "state": state});
-            result["requestState"] = Value::from(gw.sealer.seal(&format!("upstream:{payload}")));
-            return Ok(result);
-        }
-        let questions = result
-            .get("inputRequests")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
+        let questions = match result.get_mut("inputRequests").map(Value::take) {
+            Some(Value::Object(q)) => q,
+            _ => serde_json::Map::new(),
+        };
         let mut answers = serde_json::Map::new();
         for (key, question) in questions {
             let Some(asked) = question.get("method").and_then(Value::as_str) else {
@@ -418,8 +422,8 @@ async fn forward(
         }
         let p = params.as_object_mut().expect("params are an object");
         p.insert("inputResponses".into(), Value::Object(answers));
-        match result.get("requestState") {
-            Some(state) => p.insert("requestState".into(), state.clone()),
+        match result.get_mut("requestState").map(Value::take) {
+            Some(state) => p.insert("requestState".into(), state),
             None => p.remove("requestState"),
         };
     }

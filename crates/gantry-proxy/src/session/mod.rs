@@ -365,7 +365,13 @@ impl Session {
         // A stateless client gets the question as an `input_required` result (see
         // `crate::mrtr`); its front turns the request on `sink` into one.
         if let Some(cap) = Self::capability_for(&method)
-            && self.hello().capabilities.get(cap).is_none()
+            && self
+                .hello
+                .lock()
+                .expect("hello lock")
+                .capabilities
+                .get(cap)
+                .is_none()
         {
             return Err(RpcError::new(
                 code::METHOD_NOT_FOUND,
@@ -438,16 +444,9 @@ impl Drop for Question<'_> {
 impl Listen {
     /// `params` with this stream's subscription id in `_meta`.
     fn tag(&self, mut params: Value) -> Value {
-        if let Some(p) = params.as_object_mut() {
-            let meta = p
-                .entry("_meta")
-                .or_insert_with(|| Value::Object(Default::default()));
-            if let Some(m) = meta.as_object_mut() {
-                m.insert(
-                    gantry_core::protocol::meta::SUBSCRIPTION_ID.into(),
-                    self.id.clone(),
-                );
-            }
+        use gantry_core::protocol::meta;
+        if let Some(m) = meta::of(&mut params) {
+            m.insert(meta::SUBSCRIPTION_ID.into(), self.id.clone());
         }
         params
     }

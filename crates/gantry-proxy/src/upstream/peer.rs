@@ -281,9 +281,7 @@ impl Peer {
             None => strip_modern_envelope(params),
             Some(envelope) => {
                 let p = params.get_or_insert_with(|| json!({}));
-                let Some(p) = p.as_object_mut() else { return };
-                let meta = p.entry("_meta").or_insert_with(|| json!({}));
-                if let Some(m) = meta.as_object_mut() {
+                if let Some(m) = gantry_core::protocol::meta::of(p) {
                     for (k, v) in envelope {
                         m.insert(k.clone(), v.clone());
                     }

@@ -335,11 +335,8 @@ impl Shared {
         let resp = match resp {
             Ok(resp) => resp,
             Err(e) => {
-                let why = error_chain(&e);
-                tracing::warn!(server = %self.server, url = %self.shown, error = %why, "POST to the server failed");
                 if let Some(id) = id {
-                    let msg = format!("cannot reach the server at {}: {why}", self.shown);
-                    self.fail(id, RpcError::new(code::UPSTREAM_UNAVAILABLE, msg))
+                    self.fail(id, unreachable_error(&self.server, &self.shown, &e))
                         .await;
                 }
                 return;
@@ -645,14 +642,7 @@ impl Shared {
         }
         tracing::warn!(server = %self.server, %status, body = %shown, "the server refused a message");
         let Some(id) = id else { return };
-        let error = rpc_error.unwrap_or_else(|| {
-            let mut msg = format!("the server answered HTTP {status}");
-            if !shown.is_empty() {
-                let _ = write!(msg, ": {shown}");
-            }
-            RpcError::new(code::INTERNAL_ERROR, msg)
-                .with_data(serde_json::json!({ "httpStatus": status.as_u16() }))
-        });
+        let error = rpc_error.unwrap_or_else(|| http_status_error(status, &shown));
         self.fail(id, error).await;
     }
 
@@ -886,6 +876,31 @@ pub(super) fn excerpt(bytes: &[u8]) -> String {
 }
 
 /// The `error` object of a JSON-RPC error response body, whatever its `id`.
+/// The error for a request whose POST could not reach the server (logged here).
+pub(super) fn unreachable_error(
+    server: &str,
+    shown: &str,
+    e: &(dyn std::error::Error + 'static),
+) -> RpcError {
+    let why = error_chain(e);
+    tracing::warn!(server, url = %shown, error = %why, "POST to the server failed");
+    RpcError::new(
+        code::UPSTREAM_UNAVAILABLE,
+        format!("cannot reach the server at {shown}: {why}"),
+    )
+}
+
+/// The error for a request the server refused with `status` and no JSON-RPC error in the
+/// body (`shown`: an excerpt of it).
+pub(super) fn http_status_error(status: StatusCode, shown: &str) -> RpcError {
+    let mut msg = format!("the server answered HTTP {status}");
+    if !shown.is_empty() {
+        let _ = write!(msg, ": {shown}");
+    }
+    RpcError::new(code::INTERNAL_ERROR, msg)
+        .with_data(serde_json::json!({ "httpStatus": status.as_u16() }))
+}
+
 pub(super) fn rpc_error_in(body: &[u8]) -> Option<RpcError> {
     let value: Value = serde_json::from_slice(body).ok()?;
     RpcError::from_value(value.get("error")?)

@@ -21,8 +21,8 @@ use tokio::task::JoinHandle;
 
 use super::http::{
     ACCEPT_SSE, APPLICATION_JSON, BodyError, ERROR_BODY_LIMIT, body_excerpt, content_type,
-    error_chain, excerpt, is_content_type, parse_headers, parse_http_url, read_body, rpc_error_in,
-    shown_url,
+    error_chain, excerpt, http_status_error, is_content_type, parse_headers, parse_http_url,
+    read_body, rpc_error_in, shown_url, unreachable_error,
 };
 use super::sse_codec::{SseDecoder, SseEvent};
 use super::{
@@ -347,11 +347,8 @@ impl Shared {
         let resp = match resp {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => {
-                let why = error_chain(&e);
-                tracing::warn!(server = %self.server, url = %self.shown, error = %why, "POST to the server failed");
                 if let Some(id) = id {
-                    let msg = format!("cannot reach the server at {}: {why}", self.shown);
-                    self.fail(id, RpcError::new(code::UPSTREAM_UNAVAILABLE, msg))
+                    self.fail(id, unreachable_error(&self.server, &self.shown, &e))
                         .await;
                 }
                 return;
@@ -382,14 +379,10 @@ impl Shared {
         let shown = body_excerpt(&body);
         tracing::warn!(server = %self.server, %status, body = %shown, "the server refused a message");
         let Some(id) = id else { return };
-        let error = body.ok().and_then(|b| rpc_error_in(&b)).unwrap_or_else(|| {
-            let sep = if shown.is_empty() { "" } else { ": " };
-            RpcError::new(
-                code::INTERNAL_ERROR,
-                format!("the server answered HTTP {status}{sep}{shown}"),
-            )
-            .with_data(serde_json::json!({ "httpStatus": status.as_u16() }))
-        });
+        let error = body
+            .ok()
+            .and_then(|b| rpc_error_in(&b))
+            .unwrap_or_else(|| http_status_error(status, &shown));
         self.fail(id, error).await;
     }
 
