@@ -94,8 +94,6 @@ pub struct Index {
     /// Postings of term `t` are `postings[offsets[t]..offsets[t + 1]]`, sorted by tool.
     pub(crate) offsets: Vec<u32>,
     pub(crate) postings: Vec<Posting>,
-    /// Inverse document frequency per term.
-    pub(crate) idf: Vec<f32>,
     /// The largest posting weight per term: the most one term can add to a score.
     pub(crate) max_weight: Vec<f32>,
     pub(crate) docs: Vec<DocMeta>,
@@ -201,22 +199,24 @@ impl Index {
                     tf += unit(d, occ[i].1 as usize);
                     i += 1;
                 }
-                lists[term as usize].push(Posting {
-                    doc: d as u32,
-                    weight: tf,
-                });
+                // A term seen only in fields weighted 0 cannot score: no posting (a zero
+                // posting would also read as "not seen yet" when scores add up).
+                if tf > 0.0 {
+                    lists[term as usize].push(Posting {
+                        doc: d as u32,
+                        weight: tf,
+                    });
+                }
             }
         }
 
         let k1 = params.k1;
         let mut offsets = Vec::with_capacity(lists.len() + 1);
-        let mut idfs = Vec::with_capacity(lists.len());
         let mut max_weight = Vec::with_capacity(lists.len());
         let mut postings = Vec::with_capacity(lists.iter().map(Vec::len).sum());
         offsets.push(0);
         for list in lists {
             let w = idf(n, list.len());
-            idfs.push(w);
             postings.extend(list.into_iter().map(|p| Posting {
                 doc: p.doc,
                 weight: w * p.weight * (k1 + 1.0) / (k1 + p.weight),
@@ -236,7 +236,6 @@ impl Index {
             terms,
             offsets,
             postings,
-            idf: idfs,
             max_weight,
             docs: metas,
             servers,
@@ -255,7 +254,7 @@ impl Index {
 
     /// Number of distinct terms.
     pub fn term_count(&self) -> usize {
-        self.idf.len()
+        self.max_weight.len()
     }
 
     /// The parameters the index was built with.

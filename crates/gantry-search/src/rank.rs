@@ -250,6 +250,25 @@ mod tests {
     }
 
     #[test]
+    fn a_field_weighted_zero_neither_scores_nor_repeats_a_hit() {
+        let mut params = crate::Params::default();
+        params.fields[crate::Field::Server as usize].weight = 0.0;
+        let ix = Index::build_with(
+            [tool(
+                "alpha",
+                "weather_now",
+                "Current conditions.",
+                Value::Null,
+                Value::Null,
+            )],
+            params,
+        );
+        // "alpha" occurs only in the server field, which is weighted 0.
+        let hits = ix.search("alpha weather", &SearchOptions::default());
+        assert_eq!(ids(&hits), ["alpha/weather_now"]);
+    }
+
+    #[test]
     fn stemming_matches_other_inflections() {
         let ix = index();
         let hits = ix.search("deleting files", &SearchOptions::default());
