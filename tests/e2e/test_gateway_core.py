@@ -263,7 +263,18 @@ async def test_server_killed_mid_call_fails_fast_then_recovers(main_gw, state_di
 
 async def test_gantry_stdio_serves_one_endpoint(state_dir, tmp_path) -> None:
     cfg = tmp_path / "stdio.toml"
-    cfg.write_text(servers_toml(state_dir) + '[endpoints.main]\nservers = ["everything", "time"]\n')
+    # `other` has an unresolved manual-naming clash: it would refuse to start, but only the
+    # endpoint served on stdio (and its servers) is started.
+    cfg.write_text(
+        servers_toml(state_dir)
+        + '[endpoints.main]\nservers = ["everything", "time"]\n'
+        + '[endpoints.other]\nservers = ["everything", "probe"]\nnaming = "manual"\n'
+    )
+    unknown = subprocess.run(
+        [str(gantry_bin()), "stdio", "--config", str(cfg), "--endpoint", "nope"],
+        capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+    )
+    assert unknown.returncode == 2 and 'unknown endpoint "nope": the config defines [main, other]' in unknown.stderr
     params = StdioServerParameters(command=str(gantry_bin()), args=["stdio", "--config", str(cfg), "--endpoint", "main"])
     async with Client(params, mode="legacy") as c:
         names = {t.name for t in (await c.list_tools()).tools}

@@ -130,29 +130,22 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Stdio { config, endpoint } => {
-            let c = load(&config)?;
+            let mut c = load(&config)?;
+            let defined = || c.endpoints.keys().cloned().collect::<Vec<_>>().join(", ");
             let name = match endpoint {
-                Some(n) => n,
+                Some(n) if c.endpoints.contains_key(&n) => n,
+                Some(n) => bail!("unknown endpoint {n:?}: the config defines [{}]", defined()),
                 None if c.endpoints.len() == 1 => {
                     c.endpoints.keys().next().cloned().unwrap_or_default()
                 }
-                None => bail!(
-                    "--endpoint is required: the config defines [{}]",
-                    c.endpoints.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
+                None => bail!("--endpoint is required: the config defines [{}]", defined()),
             };
+            // Only the served endpoint and its servers start: one client, one endpoint.
+            c.endpoints.retain(|n, _| *n == name);
+            let used = c.endpoints[&name].servers.clone();
+            c.servers.retain(|n, _| used.contains(n));
             let gw = Gateway::start(c);
-            let Some(ep) = gw.endpoint(&name).cloned() else {
-                bail!(
-                    "unknown endpoint {name:?}: the config defines [{}]",
-                    gw.config()
-                        .endpoints
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            };
+            let ep = gw.endpoint(&name).cloned().expect("the endpoint was kept");
             check_manual_naming(&gw).await?;
             tokio::select! {
                 r = gantry_proxy::client::stdio::serve(gw.clone(), ep) => r?,

@@ -314,11 +314,11 @@ pub(crate) async fn open_idle_sessions(
                 match c.initialize().await {
                     Ok(()) => ids.extend(c.session().cloned()),
                     Err(f) => {
+                        // Any failure ends this connection's share: retrying a refusal
+                        // would spin forever instead of reporting it.
                         errors.setup += 1;
                         errors.note(&f);
-                        if matches!(f, Failure::Transport(_)) {
-                            break;
-                        }
+                        break;
                     }
                 }
             }

@@ -302,10 +302,16 @@ async fn measure_all(s: &Settings, cores: &Cores, dir: &Path) -> anyhow::Result<
             supported: true,
             detail: None,
         },
-        Err(f) => Support {
-            supported: false,
-            detail: Some(f.to_string()),
-        },
+        Err(f) => {
+            // Gantry serves 2026-07-28 clients: not answering one is a failure of the run.
+            report
+                .failures
+                .push(format!("stateless request through gantry: {f}"));
+            Support {
+                supported: false,
+                detail: Some(f.to_string()),
+            }
+        }
     };
     for era in [Era::Legacy, Era::Stateless] {
         for &c in &s.levels {
@@ -573,15 +579,16 @@ async fn measure_memory(s: &Settings, gantry: &Proc, addr: SocketAddr) -> Memory
     m
 }
 
-/// The upstream's `tools/call` count (`GET /stats`).
-async fn upstream_calls(addr: SocketAddr) -> Option<u64> {
+/// How many messages the upstream has received, of any method (`GET /stats`): every
+/// request Gantry sends counts, not only `tools/call`.
+async fn upstream_messages(addr: SocketAddr) -> Option<u64> {
     let mut c = client::Conn::connect(addr).await.ok()?;
     let (status, body) = c.get("/stats").await.ok()?;
     if !status.is_success() {
         return None;
     }
     let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
-    v.get("calls")?.as_u64()
+    v.get("messages")?.as_u64()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -597,7 +604,7 @@ async fn call_level(
     upstream: &Proc,
     up_addr: SocketAddr,
 ) -> CallRow {
-    let before = upstream_calls(up_addr).await;
+    let before = upstream_messages(up_addr).await;
     let out = load::run(&Plan {
         addr,
         path,
@@ -609,7 +616,7 @@ async fn call_level(
         watch: vec![gantry.pid(), upstream.pid()],
     })
     .await;
-    let after = upstream_calls(up_addr).await;
+    let after = upstream_messages(up_addr).await;
     let upstream_requests_per_call = match (before, after) {
         (Some(b), Some(a)) if target == "gantry" && out.sent > 0 => {
             Some(a.saturating_sub(b) as f64 / out.sent as f64)
