@@ -242,15 +242,18 @@ async fn call(
         resume_server = Some(server);
     }
     let session = Session::stateless(ep.clone(), envelope.hello, envelope.log_level, None);
-    let param_headers = headers
+    let param_headers: Vec<_> = headers
         .iter()
         .filter(|(name, _)| name.as_str().starts_with(PARAM_HEADER_PREFIX))
         .map(|(name, value)| (name.clone(), value.clone()))
         .collect();
-    session.set_scope(RequestScope {
-        param_headers,
-        resume_server,
-    });
+    // Most requests carry neither: no allocation for them.
+    if !param_headers.is_empty() || resume_server.is_some() {
+        session.set_scope(RequestScope {
+            param_headers,
+            resume_server,
+        });
+    }
     crate::router::await_lanes(ep, &session.caps()).await;
     if req.method == method::TOOLS_CALL
         && let Some(name) = req.param_str("name")
