@@ -245,7 +245,8 @@ impl Gateway {
             let link = RequestLink::new(s.clone(), sink.clone());
             let id = req.id.clone();
             let method = (s.is_stateless()).then(|| req.method.clone());
-            let mut outcome = router::handle(&gw, &s, req, link).await;
+            // Boxed: a task's future is copied a few times as it is spawned.
+            let mut outcome = Box::pin(router::handle(&gw, &s, req, link)).await;
             if let Some(m) = method {
                 outcome = router::finish_stateless(s.endpoint(), &m, outcome);
             }

@@ -270,7 +270,12 @@ async fn measure_all(s: &Settings, cores: &Cores, dir: &Path) -> anyhow::Result<
 
     let gw_addr = procs::free_port()?;
     let config = format!(
-        "listen = {listen}\n\n[servers.up]\nurl = {url}\n\n[endpoints.bench]\nservers = [\"up\"]\nnaming = \"priority\"\n",
+        // The same upstream twice: `up` as Gantry finds it (it speaks 2026-07-28, so Gantry
+        // uses that era), `up_legacy` pinned to the legacy era, so that the legacy rows
+        // compare like with like (legacy client, legacy upstream).
+        "listen = {listen}\n\n[servers.up]\nurl = {url}\n\n[servers.up_legacy]\nurl = {url}\nprotocol = \"legacy\"\n\n\
+         [endpoints.bench]\nservers = [\"up\"]\nnaming = \"priority\"\n\n\
+         [endpoints.bench_legacy]\nservers = [\"up_legacy\"]\nnaming = \"priority\"\n",
         listen = toml_str(&gw_addr.to_string()),
         url = toml_str(&format!("http://{up_addr}/mcp")),
     );
@@ -279,6 +284,7 @@ async fn measure_all(s: &Settings, cores: &Cores, dir: &Path) -> anyhow::Result<
     gantry.wait_healthy(gw_addr, ready_timeout).await?;
     eprintln!("bench: gantry is pid {}", gantry.pid());
     wait_tools(&mut gantry, gw_addr, "/mcp/bench", 2, ready_timeout).await?;
+    wait_tools(&mut gantry, gw_addr, "/mcp/bench_legacy", 2, ready_timeout).await?;
 
     // --- 1. Memory with idle sessions.
     eprintln!("bench: memory with idle sessions");
@@ -315,10 +321,13 @@ async fn measure_all(s: &Settings, cores: &Cores, dir: &Path) -> anyhow::Result<
     };
     for era in [Era::Legacy, Era::Stateless] {
         for &c in &s.levels {
-            let targets: &[(&'static str, SocketAddr, &str)] = &[
-                ("direct", up_addr, "/mcp"),
-                ("gantry", gw_addr, "/mcp/bench"),
-            ];
+            // Each era end to end: a legacy client's calls go to the legacy-pinned server.
+            let through = match era {
+                Era::Legacy => "/mcp/bench_legacy",
+                Era::Stateless => "/mcp/bench",
+            };
+            let targets: &[(&'static str, SocketAddr, &str)] =
+                &[("direct", up_addr, "/mcp"), ("gantry", gw_addr, through)];
             for &(target, addr, path) in targets {
                 if target == "gantry"
                     && era == Era::Stateless

@@ -290,7 +290,20 @@ impl Peer {
         }
     }
 
-    async fn send_request(
+    /// Boxed: the exchange makes this future a few KB, and unboxed it would be copied into
+    /// (and doubled by) every async function above it, up to the task of each request.
+    fn send_request<'a>(
+        self: &'a Arc<Self>,
+        method: &'a str,
+        params: Option<Value>,
+        link: Option<Arc<dyn ClientLink>>,
+        timeout: Duration,
+        headers: Vec<(::http::HeaderName, ::http::HeaderValue)>,
+    ) -> Pin<Box<dyn Future<Output = Result<Value, RpcError>> + Send + 'a>> {
+        Box::pin(self.send_request_inner(method, params, link, timeout, headers))
+    }
+
+    async fn send_request_inner(
         self: &Arc<Self>,
         method: &str,
         mut params: Option<Value>,
@@ -308,7 +321,7 @@ impl Peer {
             .and_then(Value::as_object_mut)
             .and_then(|m| m.get_mut("progressToken"))
             .map(|t| std::mem::replace(t, Value::from(id)));
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = oneshot::channel();
         self.pending.lock().expect("pending lock").insert(
             id,
             Pending {
@@ -328,15 +341,41 @@ impl Peer {
             method: method.to_owned(),
             params,
         });
-        if let Err(e) = self.transport.send_with(&msg, headers).await {
-            guard.armed = false;
-            self.pending.lock().expect("pending lock").remove(&id);
-            return Err(RpcError::new(
-                code::UPSTREAM_CLOSED,
-                format!("server {}: {e}", self.server),
-            ));
-        }
-        let outcome = match tokio::time::timeout(timeout, rx).await {
+        let sent = match &self.transport {
+            // Over Streamable HTTP this task runs the exchange itself (see `exchange`).
+            Transport::Http(http) => http.exchange(&msg, Id::Num(id), headers).map(Some),
+            other => other.send_with(&msg, headers).await.map(|()| None),
+        };
+        let exchange = match sent {
+            Ok(exchange) => exchange,
+            Err(e) => {
+                guard.armed = false;
+                self.pending.lock().expect("pending lock").remove(&id);
+                return Err(RpcError::new(
+                    code::UPSTREAM_CLOSED,
+                    format!("server {}: {e}", self.server),
+                ));
+            }
+        };
+        drop(msg);
+        let answer = async {
+            let Some(exchange) = exchange else {
+                return rx.await;
+            };
+            tokio::pin!(exchange);
+            tokio::select! {
+                biased;
+                answer = &mut rx => answer,
+                direct = &mut exchange => match direct {
+                    Some(outcome) => {
+                        self.pending.lock().expect("pending lock").remove(&id);
+                        Ok(outcome)
+                    }
+                    None => rx.await,
+                },
+            }
+        };
+        let outcome = match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(result)) => {
                 guard.armed = false;
                 result
@@ -559,8 +598,9 @@ impl Drop for CancelOnDrop<'_> {
         if removed.is_none() || self.peer.is_closed() {
             return;
         }
-        // A 2026-07-28 HTTP request is cancelled by closing its stream.
-        if self.peer.is_modern() && self.peer.transport.cancel_by_closing(&Id::Num(self.id)) {
+        // A 2026-07-28 request over HTTP is cancelled by closing its stream, which dropping
+        // its exchange (run by the caller) has done.
+        if self.peer.is_modern() && matches!(self.peer.transport, Transport::Http(_)) {
             return;
         }
         let peer = self.peer.clone();

@@ -10,7 +10,6 @@
 //!
 //! The small HTTP helpers at the bottom are shared with the legacy SSE transport.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
@@ -18,7 +17,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use gantry_config::HttpConfig;
 use gantry_core::protocol::code;
-use gantry_core::{Id, Message, RpcError};
+use gantry_core::{Id, Message, Response as RpcResponse, RpcError};
 use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
@@ -83,8 +82,6 @@ struct Shared {
     shutdown: watch::Sender<bool>,
     /// Why the transport is finished; set once, together with the `Closed` event.
     gone: OnceLock<String>,
-    /// 2026-07-28 requests in flight: dropping the sender ends the exchange.
-    cancels: Mutex<HashMap<Id, oneshot::Sender<()>>>,
 }
 
 /// Where a response stream stands, across resumptions.
@@ -147,73 +144,66 @@ impl HttpTransport {
                 version: RwLock::new(None),
                 shutdown: watch::Sender::new(false),
                 gone: OnceLock::new(),
-                cancels: Mutex::new(HashMap::new()),
             }),
             server_stream: Mutex::new(None),
         })
     }
 
     /// Posts one message; the exchange runs as a task and reports through the events.
-    ///
-    /// A 2026-07-28 request (its `_meta` names the version) goes with its routing headers
-    /// and `extra` (`Mcp-Param-*`), and can be cancelled: [`HttpTransport::cancel`] closes
-    /// its response stream, which is how that era cancels.
+    /// Requests are better sent with [`HttpTransport::exchange`], run by their caller.
     pub(crate) async fn send(
         &self,
         msg: &Message,
         extra: Vec<(HeaderName, HeaderValue)>,
     ) -> Result<(), TransportError> {
         let shared = self.shared.clone();
-        let Some(mut headers) = crate::mcp_headers::routing(msg) else {
-            return post_message(
-                &self.shared.gone,
-                &self.shared.shutdown,
-                msg,
-                move |body, id, accepted| async move { shared.post(body, id, accepted, &[]).await },
-            )
-            .await;
-        };
+        let mut headers = crate::mcp_headers::routing(msg).unwrap_or_default();
         headers.extend(extra);
-        let cancel = match msg {
-            Message::Request(r) => {
-                let (tx, rx) = oneshot::channel::<()>();
-                let id = r.id.clone();
-                self.shared
-                    .cancels
-                    .lock()
-                    .expect("cancels lock")
-                    .insert(id.clone(), tx);
-                Some((id, rx))
-            }
-            _ => None,
-        };
         post_message(
             &self.shared.gone,
             &self.shared.shutdown,
             msg,
             move |body, id, accepted| async move {
-                let Some((key, cancelled)) = cancel else {
-                    return shared.post(body, id, accepted, &headers).await;
-                };
-                tokio::select! {
-                    () = shared.post(body, id, accepted, &headers) => {}
-                    _ = cancelled => {}
+                // Only a request has an outcome; its caller waits for it as an event.
+                let asked = id.clone();
+                match (shared.post(body, id, accepted, &headers).await, asked) {
+                    (Some(Ok(result)), Some(id)) => {
+                        let msg = Message::Response(RpcResponse::ok(id, result));
+                        shared.emit(msg, None).await;
+                    }
+                    (Some(Err(error)), Some(id)) => shared.fail(id, error).await,
+                    _ => {}
                 }
-                shared.cancels.lock().expect("cancels lock").remove(&key);
             },
         )
         .await
     }
 
-    /// Cancels a 2026-07-28 request by closing its exchange; `false` if there is none in
-    /// flight under `id`.
-    pub(crate) fn cancel(&self, id: &Id) -> bool {
-        self.shared
-            .cancels
-            .lock()
-            .expect("cancels lock")
-            .remove(id)
-            .is_some()
+    /// The POST exchange of one request, for its caller to run: no task, and no channel on
+    /// the way back when the server answers with one JSON body, whose outcome is returned.
+    /// Anything else (an SSE stream's messages, the response at its end, a failure) goes up
+    /// as events, as for every other message, and the exchange returns `None`.
+    ///
+    /// A 2026-07-28 request (its `_meta` names the version) goes with its routing headers and
+    /// `extra` (`Mcp-Param-*`). Dropping the exchange closes its response stream, which is
+    /// how that era cancels a request.
+    pub(crate) fn exchange(
+        &self,
+        msg: &Message,
+        id: Id,
+        extra: Vec<(HeaderName, HeaderValue)>,
+    ) -> Result<
+        impl Future<Output = Option<Result<Value, RpcError>>> + Send + 'static,
+        TransportError,
+    > {
+        if let Some(reason) = self.shared.gone.get() {
+            return Err(TransportError::Closed(reason.clone()));
+        }
+        let mut headers = crate::mcp_headers::routing(msg).unwrap_or_default();
+        headers.extend(extra);
+        let body = Bytes::from(msg.to_vec());
+        let shared = self.shared.clone();
+        Ok(async move { shared.post(body, Some(id), None, &headers).await })
     }
 
     /// Sends `MCP-Protocol-Version: version` from now on and opens the server's stream.
@@ -320,7 +310,8 @@ impl Shared {
         req
     }
 
-    /// One POST exchange: sends the message and reports what came back.
+    /// One POST exchange: sends the message and reports what came back. The outcome of a
+    /// request answered with one JSON body is returned; all else goes up as events.
     /// `accepted` is dropped once the server has answered (or could not be reached).
     async fn post(
         &self,
@@ -328,36 +319,35 @@ impl Shared {
         id: Option<Id>,
         accepted: Option<oneshot::Sender<()>>,
         extra: &[(HeaderName, HeaderValue)],
-    ) {
+    ) -> Option<Result<Value, RpcError>> {
         let req = self.request(Method::POST, Some(ACCEPT_POST), body, None, extra);
         let resp = self.client.request(req).await;
         drop(accepted);
         let resp = match resp {
             Ok(resp) => resp,
             Err(e) => {
-                if let Some(id) = id {
-                    self.fail(id, unreachable_error(&self.server, &self.shown, &e))
-                        .await;
-                }
-                return;
+                id.as_ref()?;
+                return Some(Err(unreachable_error(&self.server, &self.shown, &e)));
             }
         };
         self.capture_session(&resp);
         let status = resp.status();
         if !status.is_success() {
-            self.refused(resp, id).await;
-            return;
+            // Rare, and large as a future: boxed, so that every exchange's future stays small.
+            Box::pin(self.refused(resp, id)).await;
+            return None;
         }
         let Some(id) = id else {
             // A notification or a response: 202 (or 200) is all there is to it.
             let _ =
                 tokio::time::timeout(LINGER, read_body(resp.into_body(), ERROR_BODY_LIMIT)).await;
-            return;
+            return None;
         };
         if is_content_type(&resp, "application/json") {
-            self.json_reply(resp, id).await;
-        } else if is_content_type(&resp, "text/event-stream") {
-            self.request_stream(resp.into_body(), id).await;
+            return self.json_reply(resp, id).await;
+        }
+        if is_content_type(&resp, "text/event-stream") {
+            Box::pin(self.request_stream(resp.into_body(), id)).await;
         } else {
             let error = if status == StatusCode::ACCEPTED || has_empty_body(&resp) {
                 format!("the server accepted the request (HTTP {status}) but did not answer it")
@@ -368,13 +358,17 @@ impl Shared {
                     content_type(&resp).unwrap_or("(none)")
                 )
             };
-            self.fail(id, RpcError::new(code::INTERNAL_ERROR, error))
-                .await;
+            return Some(Err(RpcError::new(code::INTERNAL_ERROR, error)));
         }
+        None
     }
 
-    /// A request answered with one JSON message.
-    async fn json_reply(&self, resp: Response<Incoming>, id: Id) {
+    /// A request answered with one JSON message: its outcome, if it is the response.
+    async fn json_reply(
+        &self,
+        resp: Response<Incoming>,
+        id: Id,
+    ) -> Option<Result<Value, RpcError>> {
         let bytes = match read_body(resp.into_body(), self.max).await {
             Ok(b) => b,
             Err(BodyError::TooLarge) => {
@@ -383,35 +377,26 @@ impl Shared {
                     self.max
                 );
                 tracing::warn!(server = %self.server, max = self.max, "refused a response larger than max_message_bytes");
-                self.fail(id, RpcError::new(code::INTERNAL_ERROR, msg))
-                    .await;
-                return;
+                return Some(Err(RpcError::new(code::INTERNAL_ERROR, msg)));
             }
             Err(BodyError::Read(e)) => {
                 let msg = format!("reading the server's response failed: {e}");
-                self.fail(id, RpcError::new(code::UPSTREAM_CLOSED, msg))
-                    .await;
-                return;
+                return Some(Err(RpcError::new(code::UPSTREAM_CLOSED, msg)));
             }
         };
         match Message::from_slice(&bytes) {
+            Ok(Message::Response(r)) if r.id == id => Some(r.outcome),
             Ok(msg) => {
-                let answers = matches!(&msg, Message::Response(r) if r.id == id);
-                let related = (!answers).then(|| id.clone());
-                if !self.emit(msg, related).await {
-                    return;
+                if !self.emit(msg, Some(id)).await {
+                    return None;
                 }
-                if !answers {
-                    let msg = "the server's JSON reply is not the response to this request";
-                    self.fail(id, RpcError::new(code::INTERNAL_ERROR, msg))
-                        .await;
-                }
+                let msg = "the server's JSON reply is not the response to this request";
+                Some(Err(RpcError::new(code::INTERNAL_ERROR, msg)))
             }
             Err(e) => {
                 tracing::warn!(server = %self.server, error = %e, body = %excerpt(&bytes), "the server's reply is not a JSON-RPC message");
                 let msg = format!("the server's reply is not a JSON-RPC message: {e}");
-                self.fail(id, RpcError::new(code::INTERNAL_ERROR, msg))
-                    .await;
+                Some(Err(RpcError::new(code::INTERNAL_ERROR, msg)))
             }
         }
     }

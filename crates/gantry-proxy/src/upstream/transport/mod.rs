@@ -193,15 +193,6 @@ impl Transport {
         }
     }
 
-    /// Cancels a request by closing its exchange, where that is how the transport cancels
-    /// (2026-07-28 over HTTP); `false` when the caller should send `notifications/cancelled`.
-    pub(crate) fn cancel_by_closing(&self, id: &Id) -> bool {
-        match self {
-            Transport::Http(t) => t.cancel(id),
-            Transport::Stdio(_) | Transport::Sse(_) => false,
-        }
-    }
-
     /// Called once the `initialize` handshake has agreed on `version`. Streamable HTTP sends
     /// it as `MCP-Protocol-Version` from then on and opens its GET stream.
     pub(crate) fn set_protocol_version(&self, version: &str) {

@@ -688,3 +688,30 @@ async fn only_closed_is_left(t: super::super::Transport, rx: &mut mpsc::Receiver
         "{rest:?}"
     );
 }
+
+/// The path every request of a peer takes: the caller runs the exchange, and a JSON reply
+/// or a failure comes back from it, not through the events.
+#[tokio::test]
+async fn exchange_returns_the_json_reply_and_failures_directly() {
+    let server = TestServer::start(|seen| match seen.rpc_method().as_deref() {
+        Some("tools/list") => Reply::json(200, result_json(4, json!({"tools": []}))),
+        _ => Reply::json(200, "{not json"),
+    })
+    .await;
+    let (t, mut rx) = connect(&server).await;
+    let Transport::Http(http) = &t else {
+        panic!("not an HTTP transport")
+    };
+    let msg = request(4, "tools/list", json!({}));
+    let outcome = http.exchange(&msg, Id::Num(4), Vec::new()).unwrap().await;
+    assert_eq!(outcome, Some(Ok(json!({"tools": []}))));
+    let msg = request(5, "tools/call", json!({"name": "x"}));
+    let outcome = http.exchange(&msg, Id::Num(5), Vec::new()).unwrap().await;
+    let error = outcome.expect("an outcome").expect_err("a failure");
+    assert_eq!(error.code, code::INTERNAL_ERROR);
+    assert!(
+        error.message.contains("not a JSON-RPC message"),
+        "{error:?}"
+    );
+    assert!(rx.try_recv().is_err(), "nothing went through the events");
+}
