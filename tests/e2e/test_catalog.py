@@ -109,6 +109,7 @@ async def test_the_last_known_catalog_is_served_changes_are_recorded_and_searcha
     assert seen[("glossary", "glossary_lookup")]["trigger"] == "connect", changes
     assert not [c for c in changes if c["change"] != "added"], changes
     gw1.proc.stop()
+    before = {s["server"]: s for s in cli_json("catalog", "list", "--config", str(gw1.config_path), "--json")}
 
     # --- Run 2: everything cannot start; the glossary server's definitions changed. ----------
     gw2 = gantry(config("/nonexistent/mcp-server-everything", "2"))
@@ -149,7 +150,12 @@ async def test_the_last_known_catalog_is_served_changes_are_recorded_and_searcha
     only = cli_json("catalog", "changes", "--config", str(gw2.config_path), "--change", "changed", "--json")
     assert [(r["server"], r["name"]) for r in only] == [("glossary", "glossary_lookup")], only
     listing = {s["server"]: s for s in cli_json("catalog", "list", "--config", str(gw2.config_path), "--json")}
-    assert listing["everything"]["trigger"] == "connect" and listing["everything"]["configured"]
+    # The dead server's stored catalog is untouched: it was never read in this run.
+    assert listing["everything"]["configured"]
+    assert listing["everything"]["synced_at"] == before["everything"]["synced_at"]
+    assert listing["everything"]["items"] == before["everything"]["items"]
+    assert not [r for r in cli_json("catalog", "changes", "--config", str(gw2.config_path), "--server",
+                                     "everything", "--json") if r["change"] != "added"]
     lookup = [i for i in listing["glossary"]["items"] if i["name"] == "glossary_lookup"][0]
     assert lookup["fingerprint"] == changed[0]["new_fingerprint"]
     text = cli("catalog", "changes", "--config", str(gw2.config_path), "--change", "changed")
