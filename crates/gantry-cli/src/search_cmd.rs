@@ -123,6 +123,9 @@ async fn live_docs(config_path: &Path, args: &SearchArgs) -> anyhow::Result<Vec<
     if config.servers.is_empty() {
         bail!("{}: the config defines no servers", config_path.display());
     }
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        bail!("--timeout must be a positive number of seconds");
+    }
     let dir = crate::persist::data_dir(&config, args.data_dir.clone());
     let (persist, cache) = crate::persist::Persist::open(&config, &dir).await?;
     let catalogs: Vec<(
@@ -145,9 +148,6 @@ async fn live_docs(config_path: &Path, args: &SearchArgs) -> anyhow::Result<Vec<
             })
             .collect()
     } else {
-        if !(args.timeout.is_finite() && args.timeout > 0.0) {
-            bail!("--timeout must be a positive number of seconds");
-        }
         let limit = std::time::Duration::from_secs_f64(args.timeout);
         let gw = gantry_proxy::Gateway::start_with_catalog(config.clone(), cache);
         if tokio::time::timeout(limit, gw.settle()).await.is_err() {
