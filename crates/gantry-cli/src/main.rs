@@ -8,6 +8,8 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use gantry_proxy::Gateway;
 
+mod catalog_cmd;
+mod persist;
 mod search_cmd;
 
 /// Gantry: many MCP servers behind curated endpoints.
@@ -17,8 +19,9 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Log filter (tracing syntax), e.g. `info` or `gantry=debug`. `RUST_LOG` also works.
-    #[arg(long, global = true, default_value = "info")]
-    log: String,
+    /// Default: `info` for serve and stdio, `warn` for the other commands.
+    #[arg(long, global = true)]
+    log: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -31,6 +34,9 @@ enum Command {
         /// Override the config's `listen` address.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Override the config's `data_dir` (where the database lives).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Serve one endpoint to a single client on stdin/stdout.
     Stdio {
@@ -40,6 +46,9 @@ enum Command {
         /// The endpoint to serve.
         #[arg(long, short)]
         endpoint: Option<String>,
+        /// Override the config's `data_dir` (where the database lives).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Check a config file and print what it defines.
     Check {
@@ -47,8 +56,12 @@ enum Command {
         #[arg(long, short, default_value = "gantry.toml")]
         config: PathBuf,
     },
-    /// Search a tool catalog file (offline), or write a benchmark run file.
+    /// Search the tools of the configured servers (--config) or of a catalog file
+    /// (--catalog), or write a benchmark run file.
     Search(search_cmd::SearchArgs),
+    /// The persisted catalog: every server's last known definitions and their changes.
+    #[command(subcommand)]
+    Catalog(catalog_cmd::CatalogCommand),
 }
 
 /// mimalloc: the hot path allocates many small, short-lived buffers (JSON values, HTTP
@@ -58,7 +71,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| cli.log.clone());
+    let quiet = !matches!(cli.command, Command::Serve { .. } | Command::Stdio { .. });
+    let default = if quiet { "warn" } else { "info" };
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .or(cli.log.clone())
+        .unwrap_or_else(|| default.to_owned());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
@@ -89,7 +107,8 @@ fn load(path: &std::path::Path) -> anyhow::Result<gantry_config::Config> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Search(args) => search_cmd::run(args),
+        Command::Search(args) => search_cmd::run(args).await,
+        Command::Catalog(cmd) => tokio::task::spawn_blocking(move || catalog_cmd::run(cmd)).await?,
         Command::Check { config } => {
             let c = load(&config)?;
             println!("{}: ok", config.display());
@@ -109,7 +128,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Serve { config, listen } => {
+        Command::Serve {
+            config,
+            listen,
+            data_dir,
+        } => {
             let mut c = load(&config)?;
             if let Some(l) = listen {
                 c.listen = l;
@@ -123,7 +146,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(c.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", c.listen))?;
-            let gw = Gateway::start(c);
+            let dir = persist::data_dir(&c, data_dir);
+            let (persist, cache) = persist::Persist::open(&c, &dir).await?;
+            tracing::info!(db = %dir.join(gantry_store::DB_FILE).display(), "database");
+            let gw = Gateway::start_with_catalog(c, cache);
             check_manual_naming(&gw).await?;
             let addr = listener.local_addr()?;
             for name in gw.config().endpoints.keys() {
@@ -132,9 +158,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
             gantry_proxy::client::http::serve(gw.clone(), listener, shutdown_signal()).await;
             tracing::info!("shutting down");
             gw.shutdown().await;
+            persist.close().await;
             Ok(())
         }
-        Command::Stdio { config, endpoint } => {
+        Command::Stdio {
+            config,
+            endpoint,
+            data_dir,
+        } => {
             let mut c = load(&config)?;
             let defined = || c.endpoints.keys().cloned().collect::<Vec<_>>().join(", ");
             let name = match endpoint {
@@ -149,7 +180,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             c.endpoints.retain(|n, _| *n == name);
             let used = c.endpoints[&name].servers.clone();
             c.servers.retain(|n, _| used.contains(n));
-            let gw = Gateway::start(c);
+            let dir = persist::data_dir(&c, data_dir);
+            let (persist, cache) = persist::Persist::open(&c, &dir).await?;
+            let gw = Gateway::start_with_catalog(c, cache);
             let ep = gw.endpoint(&name).cloned().expect("the endpoint was kept");
             check_manual_naming(&gw).await?;
             tokio::select! {
@@ -157,6 +190,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 _ = shutdown_signal() => {}
             }
             gw.shutdown().await;
+            persist.close().await;
             Ok(())
         }
     }

@@ -1,8 +1,9 @@
-//! `gantry search`: rank the tools of a catalog file for a query, or write a run file for the
+//! `gantry search`: rank the tools of a catalog for a query, or write a run file for the
 //! tool-search benchmark (`--queries Q.jsonl --run-out RUN.jsonl`, scored by `score.py`).
 //!
-//! Kept apart from `main.rs` so the gateway's commands and this offline one do not mix: it
-//! reads a file, builds a [`gantry_search::Index`] and prints, with no runtime or network.
+//! The catalog is a file (`--catalog`, offline), or the configured servers' (`--config`): the
+//! persisted catalog, refreshed by connecting to the servers for a bounded time unless
+//! `--offline`. Either way it builds a [`gantry_search::Index`] and prints the same format.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufWriter, Write};
@@ -17,8 +18,22 @@ use serde_json::{Value, json};
 pub(crate) struct SearchArgs {
     /// Tool catalog (JSON): an array of tools that each carry a `server` field, or an object
     /// mapping server names to their tools (an array, or a `tools/list` result `{"tools": [...]}`).
-    #[arg(long)]
-    catalog: PathBuf,
+    #[arg(long, required_unless_present = "config", conflicts_with = "config")]
+    catalog: Option<PathBuf>,
+    /// Search the configured servers' tools instead: their persisted catalog, refreshed by
+    /// connecting to them (see --timeout, --offline).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// With --config: the data directory, overriding the config's `data_dir`.
+    #[arg(long, requires = "config")]
+    data_dir: Option<PathBuf>,
+    /// With --config: use the persisted catalog as it is, without connecting to the servers.
+    #[arg(long, requires = "config")]
+    offline: bool,
+    /// With --config: seconds to wait for the servers to answer; a server that has not by
+    /// then is searched in its last known catalog.
+    #[arg(long, requires = "config", default_value_t = 15.0)]
+    timeout: f64,
     /// Only tools of this server (repeat for several).
     #[arg(long = "server", value_name = "SERVER")]
     servers: Vec<String>,
@@ -44,8 +59,12 @@ pub(crate) struct SearchArgs {
 }
 
 /// Runs `gantry search`.
-pub(crate) fn run(args: SearchArgs) -> anyhow::Result<()> {
-    let docs = load_catalog(&args.catalog)?;
+pub(crate) async fn run(args: SearchArgs) -> anyhow::Result<()> {
+    let docs = match (&args.catalog, &args.config) {
+        (Some(file), _) => load_catalog(file)?,
+        (None, Some(config)) => live_docs(config, &args).await?,
+        (None, None) => bail!("give --catalog FILE or --config FILE"),
+    };
     let index = Index::build(docs);
     let bench = args.queries.as_ref().zip(args.run_out.as_ref());
     let opts = SearchOptions {
@@ -96,6 +115,78 @@ fn hit_json(h: &Hit<'_>) -> Value {
         "score": h.score,
         "relevance": h.relevance,
     })
+}
+
+/// The tools of the configured servers: the persisted catalog, refreshed unless `--offline`.
+async fn live_docs(config_path: &Path, args: &SearchArgs) -> anyhow::Result<Vec<ToolDoc>> {
+    let config = gantry_config::load(config_path)?;
+    if config.servers.is_empty() {
+        bail!("{}: the config defines no servers", config_path.display());
+    }
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        bail!("--timeout must be a positive number of seconds");
+    }
+    let dir = crate::persist::data_dir(&config, args.data_dir.clone());
+    let (persist, cache) = crate::persist::Persist::open(&config, &dir).await?;
+    let catalogs: Vec<(
+        String,
+        std::sync::Arc<gantry_proxy::upstream::Catalog>,
+        bool,
+    )> = if args.offline {
+        let mut seeds = cache.seeds;
+        config
+            .servers
+            .keys()
+            .map(|name| {
+                let c = seeds.remove(name);
+                let known = c.is_some();
+                (
+                    name.clone(),
+                    std::sync::Arc::new(c.unwrap_or_default()),
+                    known,
+                )
+            })
+            .collect()
+    } else {
+        let limit = std::time::Duration::from_secs_f64(args.timeout);
+        let gw = gantry_proxy::Gateway::start_with_catalog(config.clone(), cache);
+        if tokio::time::timeout(limit, gw.settle()).await.is_err() {
+            tracing::debug!("not every server answered within {limit:?}");
+        }
+        let states = gw.catalog_states();
+        gw.shutdown().await;
+        states
+            .into_iter()
+            .map(|st| {
+                if st.stale {
+                    eprintln!(
+                        "note: server {} has not answered ({}); searching its last known tools",
+                        st.server, st.status
+                    );
+                } else if st.status != "ready" && st.catalog.tools.is_empty() {
+                    eprintln!(
+                        "note: server {} has not answered ({}) and has no known tools",
+                        st.server, st.status
+                    );
+                }
+                (st.server, st.catalog, true)
+            })
+            .collect()
+    };
+    persist.close().await;
+    let mut docs = Vec::new();
+    for (server, catalog, known) in &catalogs {
+        if !known {
+            eprintln!("note: server {server} has no persisted catalog yet (run without --offline)");
+        }
+        for (i, t) in catalog.tools.iter().enumerate() {
+            docs.push(tool_doc(server, t, i)?);
+        }
+    }
+    if docs.is_empty() {
+        bail!("the configured servers have no known tools");
+    }
+    Ok(docs)
 }
 
 /// Reads a catalog in either accepted shape.

@@ -9,6 +9,8 @@ use serde_json::Value;
 
 /// Default listen address: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8848";
+/// Default data directory, next to the config file.
+pub const DEFAULT_DATA_DIR: &str = "gantry-data";
 /// Default limit on a request body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Default limit on one message from a server.
@@ -21,6 +23,9 @@ pub struct Config {
     pub source: PathBuf,
     /// Where the HTTP listener binds.
     pub listen: SocketAddr,
+    /// The data directory (the database, `gantry.db`, lives here); created with mode 0700
+    /// when Gantry first needs it. Default: `gantry-data` next to the config file.
+    pub data_dir: PathBuf,
     /// Largest accepted request body, in bytes (413 beyond).
     pub max_body_bytes: usize,
     /// How long a client session may stay idle (no request, no open stream) before it is

@@ -21,6 +21,8 @@ pub struct RawConfig {
     pub session_idle_timeout: Option<Spanned<f64>>,
     /// `allowed_origins = ["http://localhost:*"]`.
     pub allowed_origins: Option<Vec<String>>,
+    /// `data_dir = "gantry-data"`: where the database lives (relative to the config file).
+    pub data_dir: Option<Spanned<String>>,
     /// `import = ["claude_desktop_config.json"]`: mcpServers files whose servers are added.
     pub import: Option<Vec<Spanned<String>>>,
     /// `[servers.<name>]`.

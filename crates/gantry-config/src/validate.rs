@@ -86,6 +86,7 @@ fn build(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
             )
         })?,
     };
+    let data_dir = data_dir(src, raw.data_dir.as_ref())?;
     let max_body_bytes = positive(src, raw.max_body_bytes.as_ref(), "max_body_bytes")?
         .unwrap_or(DEFAULT_MAX_BODY_BYTES);
     let session_idle_timeout = seconds(
@@ -157,12 +158,34 @@ fn build(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
     Ok(Config {
         source: src.file.to_path_buf(),
         listen,
+        data_dir,
         max_body_bytes,
         session_idle_timeout,
         allowed_origins,
         servers,
         endpoints,
     })
+}
+
+/// `data_dir`, resolved against the config file's folder; it may be missing (it is created
+/// when needed) but not something other than a directory.
+fn data_dir(src: &Source<'_>, raw: Option<&Spanned<String>>) -> Result<PathBuf, ConfigError> {
+    let Some(d) = raw else {
+        return Ok(resolve_relative(src.file, DEFAULT_DATA_DIR));
+    };
+    let expanded = src.expand(d, "data_dir")?;
+    if expanded.trim().is_empty() {
+        return Err(src.err(d, "data_dir", "the data directory must not be empty"));
+    }
+    let path = resolve_relative(src.file, &expanded);
+    if path.exists() && !path.is_dir() {
+        return Err(src.err(
+            d,
+            "data_dir",
+            format!("{} exists but is not a directory", path.display()),
+        ));
+    }
+    Ok(path)
 }
 
 pub(crate) fn valid_server_name(name: &str) -> bool {

@@ -30,13 +30,37 @@ use tokio::sync::mpsc;
 
 use endpoint::{Changes, Endpoint};
 use session::{RequestLink, Session, Sink};
-use upstream::{ServerEvent, ServerGroup};
+use upstream::{Catalog, CatalogSink, ServerEvent, ServerGroup, Status};
 
 /// How long a server lane nobody uses keeps running.
 const LANE_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Capacity of the queue of events from all servers.
 const SERVER_EVENT_QUEUE: usize = 1024;
+
+/// The persisted catalog, as the gateway sees it: the last known catalogs to list until each
+/// server answers, and where the catalogs servers list go. The gateway never touches the
+/// database; the caller loads the seeds before start and the sink queues writes.
+#[derive(Default)]
+pub struct CatalogCache {
+    /// The last known catalog per server name; servers not in the config are ignored.
+    pub seeds: HashMap<String, Catalog>,
+    /// Receives every catalog a server lists (its default lane's).
+    pub sink: Option<Arc<dyn CatalogSink>>,
+}
+
+/// One server's catalog as an admin sees it (the seam for the admin API).
+#[derive(Clone)]
+pub struct CatalogState {
+    /// The server.
+    pub server: String,
+    /// `ready`, `starting` or `down: <why>`.
+    pub status: String,
+    /// The catalog is the last known one from an earlier run; the server has not answered.
+    pub stale: bool,
+    /// The catalog clients are listed (the default lane's).
+    pub catalog: Arc<Catalog>,
+}
 
 /// The running gateway.
 pub struct Gateway {
@@ -55,6 +79,12 @@ pub struct Gateway {
 impl Gateway {
     /// Starts every server (in parallel, in the background) and builds the endpoints.
     pub fn start(config: Config) -> Arc<Gateway> {
+        Gateway::start_with_catalog(config, CatalogCache::default())
+    }
+
+    /// Like [`Gateway::start`], with the persisted catalog: each server lists its seed (marked
+    /// stale) until it answers, and every catalog read goes to the sink.
+    pub fn start_with_catalog(config: Config, mut cache: CatalogCache) -> Arc<Gateway> {
         let http = upstream::http_client();
         let (tx, rx) = mpsc::channel(SERVER_EVENT_QUEUE);
         let servers: BTreeMap<String, Arc<ServerGroup>> = config
@@ -63,7 +93,13 @@ impl Gateway {
             .map(|cfg| {
                 (
                     cfg.name.clone(),
-                    ServerGroup::start(cfg.clone(), http.clone(), tx.clone()),
+                    ServerGroup::start(
+                        cfg.clone(),
+                        http.clone(),
+                        tx.clone(),
+                        cache.seeds.remove(&cfg.name),
+                        cache.sink.clone(),
+                    ),
                 )
             })
             .collect();
@@ -99,6 +135,27 @@ impl Gateway {
     /// The servers by name.
     pub fn servers(&self) -> &BTreeMap<String, Arc<ServerGroup>> {
         &self.servers
+    }
+
+    /// Every server's catalog and whether it is stale, in name order.
+    pub fn catalog_states(&self) -> Vec<CatalogState> {
+        self.servers
+            .values()
+            .map(|g| {
+                let lane = g.default_lane();
+                let catalog = lane.catalog();
+                CatalogState {
+                    server: g.name().to_string(),
+                    status: match lane.status() {
+                        Status::Ready { .. } => "ready".into(),
+                        Status::Starting => "starting".into(),
+                        Status::Down { error } => format!("down: {error}"),
+                    },
+                    stale: catalog.stale,
+                    catalog,
+                }
+            })
+            .collect()
     }
 
     /// An endpoint by name.

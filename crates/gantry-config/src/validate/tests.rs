@@ -189,3 +189,48 @@ fn mcp_servers_json_imports_as_servers() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_data_dir_defaults_to_a_folder_next_to_the_config_file() {
+    let c = load_toml(Path::new("/etc/gantry/gantry.toml"), "", &env).unwrap();
+    assert_eq!(c.data_dir, Path::new("/etc/gantry/gantry-data"));
+    let c = load_toml(
+        Path::new("/etc/gantry/gantry.toml"),
+        "data_dir = \"state\"\n",
+        &env,
+    )
+    .unwrap();
+    assert_eq!(c.data_dir, Path::new("/etc/gantry/state"));
+    let c = load_toml(
+        Path::new("/etc/gantry/gantry.toml"),
+        "data_dir = \"${HOME}/.gantry\"\n",
+        &env,
+    )
+    .unwrap();
+    assert_eq!(c.data_dir, Path::new("/home/u/.gantry"));
+
+    let e = err("listen = \"127.0.0.1:1\"\ndata_dir = \"\"\n");
+    assert!(e.starts_with("gantry.toml:2:12: data_dir: "), "{e}");
+    let e = err("data_dir = \"${NOPE}\"\n");
+    assert!(
+        e.contains("gantry.toml:1:") && e.contains("data_dir") && e.contains("NOPE"),
+        "{e}"
+    );
+    let file = std::env::temp_dir().join(format!("gantry-cfg-datadir-{}", std::process::id()));
+    std::fs::write(&file, "x").unwrap();
+    let e = err(&format!("data_dir = {:?}\n", file.display().to_string()));
+    assert!(
+        e.contains("data_dir: ") && e.contains("not a directory"),
+        "{e}"
+    );
+    std::fs::remove_file(&file).unwrap();
+
+    // An mcpServers file gets its data directory next to it, too.
+    let dir = std::env::temp_dir().join(format!("gantry-cfg-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("claude.json");
+    std::fs::write(&json, r#"{"mcpServers": {}}"#).unwrap();
+    let c = crate::load_with_env(&json, &env).unwrap();
+    assert_eq!(c.data_dir, dir.join("gantry-data"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

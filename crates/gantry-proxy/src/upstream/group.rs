@@ -17,7 +17,7 @@ use gantry_config::ServerConfig;
 use tokio::sync::mpsc;
 
 use super::caps::ClientCaps;
-use super::server::{ServerEvent, UpstreamServer};
+use super::server::{Catalog, CatalogSink, ServerEvent, UpstreamServer};
 use super::transport::HttpClient;
 
 /// Most lanes one server runs besides its default lane.
@@ -35,17 +35,33 @@ pub struct ServerGroup {
 // === impl ServerGroup ===
 
 impl ServerGroup {
-    /// Creates the group and starts its default lane.
+    /// Creates the group and starts its default lane, which lists `seed` (the last known
+    /// catalog) until the server answers and hands every catalog it reads to `sink`. Other
+    /// lanes start empty and persist nothing: the default lane's catalog is the server's.
     pub(crate) fn start(
         cfg: ServerConfig,
         http: HttpClient,
         events: mpsc::Sender<ServerEvent>,
+        seed: Option<Catalog>,
+        sink: Option<Arc<dyn CatalogSink>>,
     ) -> Arc<ServerGroup> {
+        if let Some(c) = &seed {
+            tracing::info!(
+                server = %cfg.name,
+                tools = c.tools.len(),
+                prompts = c.prompts.len(),
+                resources = c.resources.len(),
+                templates = c.templates.len(),
+                "listing the server's last known catalog (stale) until it answers"
+            );
+        }
         let default = UpstreamServer::start(
             cfg.clone(),
             ClientCaps::none(),
             http.clone(),
             events.clone(),
+            seed,
+            sink,
         );
         Arc::new(ServerGroup {
             cfg,
@@ -98,6 +114,8 @@ impl ServerGroup {
             caps.clone(),
             self.http.clone(),
             self.events.clone(),
+            None,
+            None,
         );
         lane.touch();
         lanes.insert(caps.key().clone(), lane.clone());

@@ -11,5 +11,8 @@ pub(crate) mod transport;
 pub use caps::ClientCaps;
 pub use group::ServerGroup;
 pub use peer::{BoxFuture, ClientLink, Peer, PeerEvents, ServerHello};
-pub use server::{CacheHint, Catalog, Changes, ListHints, ServerEvent, Status, UpstreamServer};
+pub use server::{
+    CacheHint, Catalog, CatalogSink, Changes, ListHints, ServerEvent, Status, Trigger,
+    UpstreamServer,
+};
 pub(crate) use transport::http_client;

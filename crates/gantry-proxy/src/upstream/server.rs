@@ -4,6 +4,10 @@
 //! connection drops, is retried in the background with exponential backoff and jitter while
 //! every endpoint keeps serving the others. Its last known catalog stays listed while it is
 //! down; calling into it answers at once with an error that says why it is unavailable.
+//!
+//! The default lane may start with the catalog persisted by an earlier run (marked
+//! [`Catalog::stale`]) so the endpoint lists it before the server answers; every catalog the
+//! server then lists goes to the gateway's [`CatalogSink`], which persists it off the hot path.
 
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
@@ -124,6 +128,30 @@ pub struct Catalog {
     pub templates: Vec<Value>,
     /// How long each list may be cached.
     pub hints: ListHints,
+    /// The last known catalog from an earlier run, not yet confirmed by the server in this
+    /// one (it has not connected yet). Clients see it; calls get "unavailable" until the
+    /// server connects.
+    pub stale: bool,
+}
+
+/// What made the gateway read a server's lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// The server's first connection in this run.
+    Connect,
+    /// A later connection after the previous one dropped.
+    Reconnect,
+    /// The server said a list changed (or its 2026-07-28 listen stream ended, so changes may
+    /// have been missed).
+    ListChanged,
+}
+
+/// Where a server's catalog goes after every read of its lists (the persisted catalog).
+/// Called from the server's background task, never from a client request: it must not
+/// block (hand the catalog to a queue).
+pub trait CatalogSink: Send + Sync {
+    /// `server` listed `catalog` because of `trigger`.
+    fn synced(&self, server: &str, trigger: Trigger, catalog: &Catalog);
 }
 
 /// Why a connection attempt failed.
@@ -174,6 +202,8 @@ pub struct UpstreamServer {
     closed: Notify,
     events: mpsc::Sender<ServerEvent>,
     shutdown: Notify,
+    /// Where read catalogs go (the default lane only).
+    sink: Option<Arc<dyn CatalogSink>>,
     /// Resources clients subscribed to, for a 2026-07-28 server's listen stream.
     watched: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Bumped when `watched` changes, so the listen loop reopens its stream.
@@ -185,12 +215,16 @@ pub struct UpstreamServer {
 // === impl UpstreamServer ===
 
 impl UpstreamServer {
-    /// Creates the server and starts connecting in the background.
+    /// Creates the server and starts connecting in the background. It lists `seed` (the
+    /// last known catalog) until the server answers, and hands each catalog it reads to
+    /// `sink`.
     pub(crate) fn start(
         cfg: ServerConfig,
         caps: ClientCaps,
         http: super::transport::HttpClient,
         events: mpsc::Sender<ServerEvent>,
+        seed: Option<Catalog>,
+        sink: Option<Arc<dyn CatalogSink>>,
     ) -> Arc<UpstreamServer> {
         let name: Arc<str> = cfg.name.as_str().into();
         let server = Arc::new(UpstreamServer {
@@ -204,12 +238,16 @@ impl UpstreamServer {
             created: tokio::time::Instant::now(),
             used_ms: std::sync::atomic::AtomicU64::new(0),
             status: RwLock::new(Status::Starting),
-            catalog: RwLock::new(Arc::new(Catalog::default())),
+            catalog: RwLock::new(Arc::new(
+                seed.map(|c| Catalog { stale: true, ..c })
+                    .unwrap_or_default(),
+            )),
             catalog_version: std::sync::atomic::AtomicU64::new(0),
             attempts: watch::channel(0).0,
             closed: Notify::new(),
             events,
             shutdown: Notify::new(),
+            sink,
             watched: std::sync::Mutex::new(std::collections::BTreeSet::new()),
             rewatch: watch::channel(0).0,
             acked: watch::channel(std::collections::BTreeSet::new()).0,
@@ -477,13 +515,25 @@ impl UpstreamServer {
     }
 
     /// Re-reads every list the server offers and reports a change if there was one.
-    pub(crate) async fn refresh_catalog(&self, said: Changes) {
+    pub(crate) async fn refresh_catalog(&self, said: Changes, trigger: Trigger) {
         let Ok((peer, hello)) = self.peer() else {
             return;
         };
         let caps = &hello.capabilities;
         let old = self.catalog();
         let mut next = (*old).clone();
+        next.stale = false;
+        // A kind the server no longer declares is gone (a last known one included).
+        if caps.get("tools").is_none() {
+            next.tools.clear();
+        }
+        if caps.get("prompts").is_none() {
+            next.prompts.clear();
+        }
+        if caps.get("resources").is_none() {
+            next.resources.clear();
+            next.templates.clear();
+        }
         if caps.get("tools").is_some() {
             next.hints.tools = list_into(&peer, method::TOOLS_LIST, "tools", &mut next.tools).await;
         }
@@ -507,10 +557,14 @@ impl UpstreamServer {
             )
             .await;
         }
-        *self.catalog.write().expect("catalog lock") = Arc::new(next);
+        let next = Arc::new(next);
+        *self.catalog.write().expect("catalog lock") = next.clone();
         self.catalog_version
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.changed(said);
+        if let Some(sink) = &self.sink {
+            sink.synced(&self.name, trigger, &next);
+        }
     }
 
     fn changed(&self, said: Changes) {
@@ -576,6 +630,7 @@ async fn list_into(
 /// Keeps one server connected until it is stopped or dropped.
 async fn supervise(server: Weak<UpstreamServer>) {
     let mut backoff = Backoff::new();
+    let mut trigger = Trigger::Connect;
     loop {
         let Some(s) = server.upgrade() else { return };
         match s.connect().await {
@@ -586,7 +641,8 @@ async fn supervise(server: Weak<UpstreamServer>) {
                     peer: peer.clone(),
                     hello: Arc::new(hello),
                 });
-                s.refresh_catalog(Changes::default()).await;
+                s.refresh_catalog(Changes::default(), trigger).await;
+                trigger = Trigger::Reconnect;
                 s.attempt_settled();
                 if peer.is_modern() {
                     tokio::spawn(listen(Arc::downgrade(&s), peer.clone()));
@@ -655,7 +711,7 @@ async fn listen(server: Weak<UpstreamServer>, peer: Arc<Peer>) {
                     tracing::debug!(server = %s.name, "the server ended its listen stream; reopening");
                     backoff.reset();
                     let all = Changes { tools: true, prompts: true, resources: true };
-                    s.refresh_catalog(all).await;
+                    s.refresh_catalog(all, Trigger::ListChanged).await;
                 }
                 Err(_) if peer.is_closed() => return,
                 Err(e) if e.code == code::METHOD_NOT_FOUND => {
@@ -719,7 +775,9 @@ impl PeerEvents for ServerLink {
                     prompts: n.method == method::PROMPTS_LIST_CHANGED,
                     resources: n.method == method::RESOURCES_LIST_CHANGED,
                 };
-                tokio::spawn(async move { server.refresh_catalog(said).await });
+                tokio::spawn(
+                    async move { server.refresh_catalog(said, Trigger::ListChanged).await },
+                );
             }
             method::SUBSCRIPTIONS_ACKNOWLEDGED => {
                 let uris = n

@@ -1,0 +1,256 @@
+//! Gantry's durable state: one embedded SQLite database in the data directory (DESIGN.md §6).
+//!
+//! Layout, one module per area of the schema:
+//! - [`migrate`]: schema versions in code, applied in order on open (a `schema_migrations`
+//!   table records what is applied; a database newer than the binary is refused);
+//! - [`catalog`]: the last known catalog of every server, a fingerprint per definition, and
+//!   the log of added, changed and removed definitions;
+//! - [`writer`]: the background thread that owns the write connection, so the async gateway
+//!   never waits on the database (DESIGN.md §3: no database on the hot path).
+//!
+//! Users, teams, keys, the vault, OAuth tokens, audit and approvals come later as their own
+//! modules with their own migrations; PostgreSQL gets the same schema through a second set of
+//! migration files (`migrations/postgres/`) behind the same [`Store`] methods.
+#![deny(missing_docs)]
+
+pub mod catalog;
+pub mod migrate;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+pub use catalog::{
+    Change, ChangeFilter, ChangeKind, Kind, ServerCatalog, Snapshot, StoredItem, Trigger,
+    fingerprint,
+};
+pub use writer::CatalogWriter;
+
+/// The database's file name inside the data directory.
+pub const DB_FILE: &str = "gantry.db";
+
+/// How long a statement waits for another process's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A store error: what failed and where.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data directory could not be created or used.
+    #[error("data directory {path}: {message}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// SQLite failed.
+    #[error("database {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer Gantry.
+    #[error(
+        "database {path} has schema version {found}, newer than this gantry knows ({known}); use a newer gantry"
+    )]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i64,
+        /// The newest version this binary knows.
+        known: i64,
+    },
+    /// A stored value could not be read back.
+    #[error("database {path}: {message}")]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A result of a store operation.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// An open database connection with the schema up to date.
+///
+/// Every method blocks: call them from a blocking thread (`tokio::task::spawn_blocking` or
+/// the [`CatalogWriter`] thread), never from an async task on the hot path.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, sets WAL mode, `synchronous =
+    /// NORMAL` and a busy timeout, and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
+        Store::setup(conn, path)
+    }
+
+    /// Opens the database at `path` only if it exists (for commands that only read).
+    pub fn open_existing(path: &Path) -> Result<Option<Store>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        Store::open(path).map(Some)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn open_in_memory() -> Result<Store> {
+        let path = Path::new(":memory:");
+        let conn = Connection::open_in_memory().map_err(|e| sqlite(path, e))?;
+        Store::setup(conn, path)
+    }
+
+    /// Opens the database in `data_dir` (see [`DB_FILE`]), creating the directory first.
+    pub fn open_in(data_dir: &Path) -> Result<Store> {
+        prepare_data_dir(data_dir)?;
+        Store::open(&data_dir.join(DB_FILE))
+    }
+
+    fn setup(conn: Connection, path: &Path) -> Result<Store> {
+        let err = |e| sqlite(path, e);
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+        // In-memory databases answer "memory"; files switch to WAL once and stay there.
+        let _mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        migrate::apply(&mut store, migrate::MIGRATIONS)?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version (the last migration applied).
+    pub fn schema_version(&self) -> Result<i64> {
+        migrate::current(self)
+    }
+
+    pub(crate) fn err(&self, e: rusqlite::Error) -> StoreError {
+        sqlite(&self.path, e)
+    }
+}
+
+fn sqlite(path: &Path, source: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Creates the data directory (and its parents) with mode 0700 if it is missing; an existing
+/// one is used as it is, with a warning if other users may read it.
+pub fn prepare_data_dir(dir: &Path) -> Result<()> {
+    let fail = |message: String| StoreError::DataDir {
+        path: dir.to_path_buf(),
+        message,
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                if m.permissions().mode() & 0o077 != 0 {
+                    tracing::warn!(
+                        dir = %dir.display(),
+                        "the data directory is accessible to other users; consider chmod 700"
+                    );
+                }
+            }
+            Ok(())
+        }
+        Ok(_) => Err(fail("exists but is not a directory".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut b = std::fs::DirBuilder::new();
+            b.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+            b.create(dir)
+                .map_err(|e| fail(format!("cannot create: {e}")))
+        }
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `2026-11-21T15:31:27.723Z` for a time in Unix milliseconds (UTC).
+pub fn format_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_format_as_utc() {
+        assert_eq!(format_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_ms(1_795_275_087_723), "2026-11-21T15:31:27.723Z");
+        assert_eq!(format_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn data_dir_is_created_private() {
+        let base = std::env::temp_dir().join(format!("gantry-store-dir-{}", std::process::id()));
+        let dir = base.join("a/b");
+        prepare_data_dir(&dir).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
+        let store = Store::open_in(&dir).unwrap();
+        assert!(dir.join(DB_FILE).exists());
+        drop(store);
+        let file = base.join("file");
+        std::fs::write(&file, "x").unwrap();
+        assert!(prepare_data_dir(&file).is_err());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}
