@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 from mcp import Client, types
 
-from conftest import FIXTURES_DIR, free_port, servers_toml, texts, wait_for
+import anyio
+
+from conftest import FIXTURES_DIR, exists, free_port, servers_toml, texts, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -220,6 +222,21 @@ async def test_progress_and_input_required_work_through_call_tool(gw, mode: str)
         r = await c.call_tool("call_tool", {"id": "web__modern_ask", "arguments": {"question": "Proceed?"}})
     assert texts(r) == ["answer: accept ok=True state=round1:Proceed?"] and not r.is_error, r
     assert asked == ["Proceed?"]
+
+
+@pytest.mark.parametrize("mode", [MODERN, "legacy"])
+async def test_cancelling_call_tool_cancels_the_call_upstream(gw, state_dir: Path, mode: str) -> None:
+    marker = f"progressive-{mode}"
+    async with Client(gw.endpoint_url("prog"), mode=mode) as c:
+        async with anyio.create_task_group() as tg:
+
+            async def call() -> None:
+                await c.call_tool("call_tool", {"id": "probe__slow", "arguments": {"seconds": 60, "marker": marker}})
+
+            tg.start_soon(call)
+            await wait_for(lambda: exists(state_dir / f"{marker}.started"), "the slow call to start")
+            tg.cancel_scope.cancel()
+        await wait_for(lambda: exists(state_dir / f"{marker}.cancelled"), "the server to see the cancellation")
 
 
 async def test_auto_mode_follows_the_tool_count(gantry, state_dir: Path) -> None:
