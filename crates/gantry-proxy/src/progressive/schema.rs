@@ -1,12 +1,14 @@
 //! JSON Schema validation of tool arguments, for `call_tool` before it forwards a call.
 //!
-//! **Why our own validator.** The well-known crate (`jsonschema`) covers every draft, but even
-//! with `default-features = false` it brings its own regex engines (`fancy-regex`, `regex`),
-//! `ahash`, `email_address`, `idna`/`url`, `uuid-simd`, `num-cmp`, `referencing` and more
-//! (dozens of crates, minutes of clean build on the 2-core CI machine) for features a gateway
-//! does not need: remote `$ref`, formats, annotations output. Gantry validates only to give a
-//! model a precise, early refusal; the server validates again. So this module implements the
-//! subset tool schemas really use, in a few hundred lines with no new crate:
+//! **Why our own validator.** The well-known crate, `jsonschema` (0.60), covers every draft,
+//! but even with `default-features = false` it adds 38 crates to our tree (`fancy-regex`,
+//! `regex`, `ahash`, `email_address`, `fluent-uri`, `uuid-simd`, `fraction`, the `num`
+//! family, `referencing`, `strum` and its macros, …). Measured on this 2-core machine, one
+//! job: a clean debug build of it alone took 53 s, against 5 s for `serde_json` alone, so
+//! about 48 s more per clean build, for features a gateway does not need (remote `$ref`,
+//! formats, annotation output). Gantry validates only to give a model a precise, early
+//! refusal; the server validates again. So this module implements the subset tool schemas
+//! really use, in a few hundred lines and with no new crate:
 //!
 //! - `type` (one or a list; `integer` is a number with no fraction, so `2.0` is one),
 //!   `enum`, `const` (numbers compared by value);
