@@ -124,7 +124,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 println!("server {} ({kind})", s.name);
             }
             for e in c.endpoints.values() {
-                println!("endpoint /mcp/{} -> [{}]", e.name, e.servers.join(", "));
+                let mode = match e.mode {
+                    gantry_config::ToolMode::Direct => String::new(),
+                    gantry_config::ToolMode::Progressive => " (progressive)".to_owned(),
+                    gantry_config::ToolMode::Auto { above } => {
+                        format!(" (auto: progressive above {above} tools)")
+                    }
+                };
+                println!(
+                    "endpoint /mcp/{} -> [{}]{mode}",
+                    e.name,
+                    e.servers.join(", ")
+                );
             }
             Ok(())
         }

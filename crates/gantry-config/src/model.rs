@@ -161,4 +161,37 @@ pub struct EndpointConfig {
     pub prompts: BTreeMap<String, Override>,
     /// Items per page of merged lists (`None`: one page).
     pub page_size: Option<usize>,
+    /// Whether clients see the tools themselves or the progressive meta-tools.
+    pub mode: ToolMode,
+}
+
+/// Default `progressive_above`: an `auto` endpoint with more visible tools than this turns
+/// progressive.
+pub const DEFAULT_PROGRESSIVE_ABOVE: usize = 40;
+
+/// How an endpoint exposes its tools (`mode = "direct" | "progressive" | "auto"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ToolMode {
+    /// `tools/list` lists every visible tool.
+    #[default]
+    Direct,
+    /// `tools/list` lists only the meta-tools (search, describe, call).
+    Progressive,
+    /// Direct while the endpoint has at most `above` visible tools, progressive beyond;
+    /// decided again whenever the endpoint's tool set changes.
+    Auto {
+        /// `progressive_above`.
+        above: usize,
+    },
+}
+
+impl ToolMode {
+    /// Whether an endpoint with `tools` visible tools is progressive in this mode.
+    pub fn is_progressive(self, tools: usize) -> bool {
+        match self {
+            ToolMode::Direct => false,
+            ToolMode::Progressive => true,
+            ToolMode::Auto { above } => tools > above,
+        }
+    }
 }

@@ -112,4 +112,8 @@ pub struct RawEndpoint {
     pub prompts: BTreeMap<Spanned<String>, RawOverride>,
     /// Items per page of merged lists.
     pub page_size: Option<Spanned<i64>>,
+    /// `direct` (default), `progressive` or `auto`.
+    pub mode: Option<Spanned<String>>,
+    /// For `auto`: progressive above this many visible tools (default 40).
+    pub progressive_above: Option<Spanned<i64>>,
 }

@@ -515,6 +515,7 @@ fn build_endpoint(
     let tools = qualified("tools", &raw.tools)?;
     let prompts = qualified("prompts", &raw.prompts)?;
     let page_size = positive(src, raw.page_size.as_ref(), &f("page_size"))?;
+    let mode = tool_mode(src, raw, &f)?;
     Ok(EndpointConfig {
         name: name.to_owned(),
         servers: member_servers,
@@ -524,7 +525,50 @@ fn build_endpoint(
         tools,
         prompts,
         page_size,
+        mode,
     })
+}
+
+fn tool_mode(
+    src: &Source<'_>,
+    raw: &RawEndpoint,
+    f: &dyn Fn(&str) -> String,
+) -> Result<ToolMode, ConfigError> {
+    let above = match &raw.progressive_above {
+        None => None,
+        Some(n) if *n.get_ref() >= 0 => Some(*n.get_ref() as usize),
+        Some(n) => {
+            return Err(src.err(
+                n,
+                f("progressive_above"),
+                "expected a whole number of tools (0 or more), e.g. 40",
+            ));
+        }
+    };
+    let mode = match raw.mode.as_ref().map(|m| (m, m.get_ref().as_str())) {
+        None | Some((_, "direct")) => ToolMode::Direct,
+        Some((_, "progressive")) => ToolMode::Progressive,
+        Some((_, "auto")) => {
+            return Ok(ToolMode::Auto {
+                above: above.unwrap_or(DEFAULT_PROGRESSIVE_ABOVE),
+            });
+        }
+        Some((m, other)) => {
+            return Err(src.err(
+                m,
+                f("mode"),
+                format!("unknown mode {other:?}: expected \"direct\", \"progressive\" or \"auto\""),
+            ));
+        }
+    };
+    if let Some(n) = &raw.progressive_above {
+        return Err(src.err(
+            n,
+            f("progressive_above"),
+            "`progressive_above` applies only with mode = \"auto\"",
+        ));
+    }
+    Ok(mode)
 }
 
 #[cfg(test)]

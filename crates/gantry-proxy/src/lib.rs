@@ -15,6 +15,7 @@ pub mod client;
 pub mod endpoint;
 mod mcp_headers;
 mod mrtr;
+pub mod progressive;
 pub(crate) mod router;
 pub mod session;
 pub mod upstream;

@@ -234,3 +234,52 @@ fn the_data_dir_defaults_to_a_folder_next_to_the_config_file() {
     assert_eq!(c.data_dir, dir.join("gantry-data"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn endpoint_mode_defaults_to_direct_and_auto_to_40() {
+    let base = "[servers.a]\ncommand = \"x\"\n[endpoints.m]\n";
+    let c = load(base).unwrap();
+    assert_eq!(c.endpoints["m"].mode, ToolMode::Direct);
+    let c = load(&format!("{base}mode = \"progressive\"\n")).unwrap();
+    assert_eq!(c.endpoints["m"].mode, ToolMode::Progressive);
+    let c = load(&format!("{base}mode = \"auto\"\n")).unwrap();
+    assert_eq!(c.endpoints["m"].mode, ToolMode::Auto { above: 40 });
+    let c = load(&format!("{base}mode = \"auto\"\nprogressive_above = 3\n")).unwrap();
+    let mode = c.endpoints["m"].mode;
+    assert_eq!(mode, ToolMode::Auto { above: 3 });
+    assert!(!mode.is_progressive(3) && mode.is_progressive(4));
+    assert!(ToolMode::Progressive.is_progressive(0));
+    assert!(!ToolMode::Direct.is_progressive(10_000));
+    // No [endpoints]: the default endpoint is direct.
+    let c = load("[servers.a]\ncommand = \"x\"\n").unwrap();
+    assert_eq!(c.endpoints["default"].mode, ToolMode::Direct);
+}
+
+#[test]
+fn endpoint_mode_errors_name_file_line_and_field() {
+    let base = "[servers.a]\ncommand = \"x\"\n[endpoints.m]\n";
+    let e = err(&format!("{base}mode = \"lazy\"\n"));
+    assert!(e.starts_with("gantry.toml:4:8: endpoints.m.mode:"), "{e}");
+    assert!(
+        e.contains("unknown mode \"lazy\": expected \"direct\", \"progressive\" or \"auto\""),
+        "{e}"
+    );
+    let e = err(&format!("{base}mode = \"auto\"\nprogressive_above = -1\n"));
+    assert!(
+        e.starts_with("gantry.toml:5:21: endpoints.m.progressive_above:"),
+        "{e}"
+    );
+    assert!(e.contains("0 or more"), "{e}");
+    let e = err(&format!(
+        "{base}mode = \"progressive\"\nprogressive_above = 5\n"
+    ));
+    assert!(
+        e.starts_with("gantry.toml:5:21: endpoints.m.progressive_above:"),
+        "{e}"
+    );
+    assert!(e.contains("only with mode = \"auto\""), "{e}");
+    let e = err(&format!("{base}progressive_above = 5\n"));
+    assert!(e.contains("endpoints.m.progressive_above"), "{e}");
+    let e = err(&format!("{base}mode = 3\n"));
+    assert!(e.starts_with("gantry.toml:4:8"), "{e}");
+}

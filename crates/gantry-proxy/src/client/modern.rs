@@ -259,7 +259,11 @@ async fn call(
         && let Some(name) = req.param_str("name")
     {
         let view = ep.view(&session.caps());
-        if let Some(declared) = view.tool_headers.get(name)
+        // A progressive endpoint's meta-tools declare no headers, whatever a hidden tool of
+        // the same name does.
+        let meta = view.progressive.is_some() && crate::progressive::is_meta(name);
+        if !meta
+            && let Some(declared) = view.tool_headers.get(name)
             && let Err(e) = check_param_headers(
                 headers,
                 declared,

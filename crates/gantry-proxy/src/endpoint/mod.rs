@@ -19,6 +19,7 @@ use gantry_config::{EndpointConfig, Override};
 use gantry_core::names::glob_match;
 use serde_json::{Map, Value, json};
 
+use crate::progressive::Progressive;
 use crate::upstream::{CacheHint, ClientCaps, ListHints, ServerGroup, Status, UpstreamServer};
 use naming::Candidate;
 
@@ -57,6 +58,19 @@ pub struct View {
     pub problems: Vec<String>,
     /// How long each merged list may be cached (2026-07-28 `ttlMs`, `cacheScope`).
     pub hints: ListHints,
+    /// The meta-tools and search index, when the endpoint is progressive for this view
+    /// (`mode = "progressive"`, or `auto` with more tools than its threshold).
+    pub progressive: Option<Arc<Progressive>>,
+}
+
+impl View {
+    /// What `tools/list` publishes: the meta-tools of a progressive view, else the tools.
+    pub fn listed_tools(&self) -> &Vec<Value> {
+        match &self.progressive {
+            Some(p) => &p.listed,
+            None => &self.tools,
+        }
+    }
 }
 
 pub use crate::upstream::Changes;
@@ -146,7 +160,7 @@ impl Endpoint {
         let first = !views.contains_key(caps.key());
         let slot = views.entry(caps.key().clone()).or_default();
         if slot.0 != versions || first {
-            let next = Arc::new(self.build_view(&lanes));
+            let next = Arc::new(self.build_view(&lanes, &slot.1));
             for p in next
                 .problems
                 .iter()
@@ -191,7 +205,9 @@ impl Endpoint {
             && !self.cfg.exclude.iter().any(|g| glob_match(g, qualified))
     }
 
-    fn build_view(&self, lanes: &[Arc<UpstreamServer>]) -> View {
+    /// The view of `lanes`' catalogs; `previous` lends its search index when the tools did
+    /// not change (a resource or prompt change rebuilds the view, not the index).
+    fn build_view(&self, lanes: &[Arc<UpstreamServer>], previous: &View) -> View {
         let catalogs: Vec<_> = lanes.iter().map(|s| s.catalog()).collect();
         let mut view = View::default();
         let merged = |hint: fn(&ListHints) -> Option<CacheHint>| {
@@ -220,6 +236,19 @@ impl Endpoint {
             .collect();
         view.tools = tools;
         view.tool_routes = tool_routes;
+        if self.cfg.mode.is_progressive(view.tools.len()) {
+            view.progressive = match &previous.progressive {
+                Some(p) if previous.tools == view.tools => Some(p.clone()),
+                _ => {
+                    let names: Vec<&str> = self.servers.iter().map(|s| &**s.name()).collect();
+                    Some(Arc::new(Progressive::build(
+                        &view.tools,
+                        &view.tool_routes,
+                        &names,
+                    )))
+                }
+            };
+        }
         let (prompts, prompt_routes) = self.name_items(
             "prompt",
             catalogs.iter().map(|c| &c.prompts),

@@ -42,7 +42,9 @@ pub(crate) async fn handle(
     match req.method.as_str() {
         method::PING => Ok(json!({})),
         method::DISCOVER if session.is_stateless() => Ok(discover(ep, caps).await),
-        method::TOOLS_LIST => list(session, caps, &req, "tools", |v| (&v.tools, v.hints.tools)),
+        method::TOOLS_LIST => list(session, caps, &req, "tools", |v| {
+            (v.listed_tools(), v.hints.tools)
+        }),
         method::PROMPTS_LIST => list(session, caps, &req, "prompts", |v| {
             (&v.prompts, v.hints.prompts)
         }),
@@ -53,6 +55,14 @@ pub(crate) async fn handle(
             (&v.templates, v.hints.templates)
         }),
         method::TOOLS_CALL => {
+            // Only an endpoint that may be progressive looks for meta-tools.
+            let req = match ep.config().mode {
+                gantry_config::ToolMode::Direct => req,
+                _ => match meta_tool(ep, caps, req) {
+                    Meta::Answered(result) => return Ok(result),
+                    Meta::Forward(req) => req,
+                },
+            };
             let target = by_name(ep, caps, req, "tool", |v| &v.tool_routes).await?;
             forward(gw, session, method::TOOLS_CALL, target, link).await
         }
@@ -265,6 +275,51 @@ fn list(
         result["cacheScope"] = Value::from(if hint.public { "public" } else { "private" });
     }
     Ok(result)
+}
+
+/// What a `tools/call` on a possibly progressive endpoint turned into.
+enum Meta {
+    /// A meta-tool answered it (or refused it) itself.
+    Answered(Value),
+    /// A call to forward as a direct `tools/call`: the request itself, or what a
+    /// `call_tool` asked for, with its checked arguments and everything else the client
+    /// sent (`_meta`, `requestState`, `inputResponses`, …) unchanged.
+    Forward(Request),
+}
+
+/// Answers a call of `search_tools` or `describe_tools`, or checks a `call_tool` and turns it
+/// into the `tools/call` it stands for. Calls of other names, and every call on a view that
+/// is not progressive, pass on unchanged (so a client that learned a tool's own name may
+/// still call it directly).
+fn meta_tool(ep: &Endpoint, caps: &ClientCaps, mut req: Request) -> Meta {
+    let view = ep.view(caps);
+    let Some(p) = &view.progressive else {
+        return Meta::Forward(req);
+    };
+    let Some(name) = req
+        .param_str("name")
+        .filter(|n| crate::progressive::is_meta(n))
+    else {
+        return Meta::Forward(req);
+    };
+    let empty = json!({});
+    let args = req
+        .params
+        .as_ref()
+        .and_then(|p| p.get("arguments"))
+        .unwrap_or(&empty);
+    if name != crate::progressive::CALL {
+        return Meta::Answered(p.answer(&view.tools, name, args));
+    }
+    match p.check_call(&view.tools, args) {
+        Err(refusal) => Meta::Answered(refusal),
+        Ok((id, arguments)) => {
+            let params = req.params.get_or_insert_with(|| json!({}));
+            params["name"] = Value::from(id);
+            params["arguments"] = arguments;
+            Meta::Forward(req)
+        }
+    }
 }
 
 /// Where a call goes: the lane and its connection, and the request's params under the
