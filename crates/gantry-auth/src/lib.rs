@@ -1,0 +1,180 @@
+//! Who is calling Gantry, and how a credential is refused.
+//!
+//! The front (`gantry-proxy`'s HTTP listener) reads the bearer token of every request and asks
+//! an [`Authenticator`] who it belongs to. The answer is an [`Identity`]: a subject, the teams
+//! it is a member of, the scopes it was granted, and the planes it may use. Endpoint access
+//! policies and per-team entitlements (in `gantry-proxy`) are decided from the identity alone,
+//! so that API keys and OIDC tokens are interchangeable behind it.
+//!
+//! Refusals carry what the MCP authorization spec needs to answer them: the HTTP status (401 or
+//! 403), the RFC 6750 error code and a description for `WWW-Authenticate`. Descriptions never
+//! contain the credential itself.
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed future, for the object-safe [`Authenticator`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The planes of Gantry a credential may use (DESIGN.md §2: being an admin grants no
+/// data-plane access by itself).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Planes {
+    /// May use endpoints (`/mcp/...`), subject to each endpoint's access policy.
+    pub data: bool,
+    /// May configure Gantry (`/admin/api/v1/...`).
+    pub control: bool,
+}
+
+impl Planes {
+    /// Data plane only.
+    pub const DATA: Planes = Planes {
+        data: true,
+        control: false,
+    };
+    /// Control plane only.
+    pub const CONTROL: Planes = Planes {
+        data: false,
+        control: true,
+    };
+    /// Both planes.
+    pub const BOTH: Planes = Planes {
+        data: true,
+        control: true,
+    };
+}
+
+/// How an identity proved itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A Gantry API key, by its public id (never the secret).
+    ApiKey {
+        /// The key's id (the part of the key that is not secret).
+        id: String,
+    },
+    /// A JWT from a configured OpenID provider.
+    Jwt {
+        /// The token's issuer (`iss`).
+        issuer: String,
+    },
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// Who: the user's name for keys and mapped JWT subjects.
+    pub subject: String,
+    /// The teams the caller is a member of (team names).
+    pub teams: Vec<String>,
+    /// Scopes granted to the credential (OAuth scopes of a JWT; empty for keys).
+    pub scopes: Vec<String>,
+    /// The planes the credential may use.
+    pub planes: Planes,
+    /// How it authenticated.
+    pub source: Source,
+}
+
+impl Identity {
+    /// Whether the caller is a member of `team`.
+    pub fn in_team(&self, team: &str) -> bool {
+        self.teams.iter().any(|t| t == team)
+    }
+
+    /// Whether the credential was granted `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// The RFC 6750 error codes Gantry answers with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthErrorCode {
+    /// No credential was sent where one is required (401, no `error=` attribute).
+    Missing,
+    /// The request is malformed (400), e.g. two credentials.
+    InvalidRequest,
+    /// The token is expired, revoked, malformed, wrongly signed or for another audience (401).
+    InvalidToken,
+    /// The token is valid but lacks a required scope (403, step-up).
+    InsufficientScope,
+    /// The caller is known but may not use this endpoint or plane (403).
+    Forbidden,
+}
+
+impl AuthErrorCode {
+    /// The HTTP status of a refusal with this code.
+    pub fn status(self) -> u16 {
+        match self {
+            AuthErrorCode::InvalidRequest => 400,
+            AuthErrorCode::Missing | AuthErrorCode::InvalidToken => 401,
+            AuthErrorCode::InsufficientScope | AuthErrorCode::Forbidden => 403,
+        }
+    }
+
+    /// The `error=` value of `WWW-Authenticate`, if any.
+    pub fn rfc6750(self) -> Option<&'static str> {
+        match self {
+            AuthErrorCode::Missing | AuthErrorCode::Forbidden => None,
+            AuthErrorCode::InvalidRequest => Some("invalid_request"),
+            AuthErrorCode::InvalidToken => Some("invalid_token"),
+            AuthErrorCode::InsufficientScope => Some("insufficient_scope"),
+        }
+    }
+}
+
+/// A refused credential: what to answer and why (without the credential).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct AuthError {
+    /// The kind of refusal.
+    pub code: AuthErrorCode,
+    /// What is wrong and what to do, for the client and the log.
+    pub description: String,
+    /// Scopes that would satisfy the request (`scope=` on a 403 `insufficient_scope`).
+    pub scope: Option<String>,
+}
+
+impl AuthError {
+    /// A refusal with `code` and `description`.
+    pub fn new(code: AuthErrorCode, description: impl Into<String>) -> AuthError {
+        AuthError {
+            code,
+            description: description.into(),
+            scope: None,
+        }
+    }
+
+    /// An invalid token (401 `invalid_token`).
+    pub fn invalid_token(description: impl Into<String>) -> AuthError {
+        AuthError::new(AuthErrorCode::InvalidToken, description)
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+/// What a credential is presented for.
+#[derive(Clone, Copy, Debug)]
+pub struct AuthContext<'a> {
+    /// The canonical URL of the protected resource (an endpoint's `https://host/mcp/<name>`,
+    /// or the admin API's base): a JWT's audience must name it (RFC 8707).
+    pub resource: &'a str,
+}
+
+/// Turns a bearer token into an identity.
+///
+/// Implementations must not touch a database on the hot path: keys are checked against an
+/// in-memory snapshot, JWTs against cached signing keys.
+pub trait Authenticator: Send + Sync {
+    /// `None` if the token is not of this authenticator's kind (another one may know it);
+    /// otherwise the identity, or why the token is refused.
+    fn authenticate<'a>(
+        &'a self,
+        token: &'a str,
+        ctx: AuthContext<'a>,
+    ) -> BoxFuture<'a, Option<Result<Identity, AuthError>>>;
+}
