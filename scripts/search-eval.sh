@@ -21,5 +21,5 @@ cargo build --release -q -p gantry-cli --manifest-path "$ROOT/Cargo.toml"
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 "$CARGO_TARGET_DIR/release/gantry" search --catalog "$CATALOG" --queries "$QUERIES" \
-  --run-out "$TMP/run.jsonl"
+  --out "$TMP/run.jsonl"
 python3 "$DATA/queries/score.py" "$QUERIES" "$TMP/run.jsonl" --catalog "$CATALOG" "$@"

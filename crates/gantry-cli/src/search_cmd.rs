@@ -1,5 +1,5 @@
 //! `gantry search`: rank the tools of a catalog for a query, or write a run file for the
-//! tool-search benchmark (`--queries Q.jsonl --run-out RUN.jsonl`, scored by `score.py`).
+//! tool-search benchmark (`--queries Q.jsonl --out RUN.jsonl`, scored by `score.py`).
 //!
 //! The catalog is a file (`--catalog`, offline), or the configured servers' (`--config`): the
 //! persisted catalog, refreshed by connecting to the servers for a bounded time unless
@@ -51,7 +51,7 @@ pub(crate) struct SearchArgs {
     #[arg(long, requires = "run_out", conflicts_with = "query")]
     queries: Option<PathBuf>,
     /// Benchmark mode: where to write one `{"id", "ranked": [tool ids]}` line per query.
-    #[arg(long, requires = "queries", value_name = "RUN")]
+    #[arg(long = "out", alias = "run-out", requires = "queries", value_name = "RUN")]
     run_out: Option<PathBuf>,
     /// The query; several words need no quoting.
     #[arg(required_unless_present = "queries")]
