@@ -11,6 +11,10 @@
 //! contain the credential itself.
 #![deny(missing_docs)]
 
+pub mod front;
+
+pub use front::{FailureLimiter, bearer};
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;

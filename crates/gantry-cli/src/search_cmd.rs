@@ -51,7 +51,12 @@ pub(crate) struct SearchArgs {
     #[arg(long, requires = "run_out", conflicts_with = "query")]
     queries: Option<PathBuf>,
     /// Benchmark mode: where to write one `{"id", "ranked": [tool ids]}` line per query.
-    #[arg(long = "out", alias = "run-out", requires = "queries", value_name = "RUN")]
+    #[arg(
+        long = "out",
+        alias = "run-out",
+        requires = "queries",
+        value_name = "RUN"
+    )]
     run_out: Option<PathBuf>,
     /// The query; several words need no quoting.
     #[arg(required_unless_present = "queries")]
