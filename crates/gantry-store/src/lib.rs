@@ -8,12 +8,16 @@
 //! - [`writer`]: the background thread that owns the write connection, so the async gateway
 //!   never waits on the database (DESIGN.md §3: no database on the hot path).
 //!
-//! Users, teams, keys, the vault, OAuth tokens, audit and approvals come later as their own
+//! - [`identity`]: users, teams, memberships and API keys (hashed; the server secret is never
+//!   in the database).
+//!
+//! The vault, OAuth tokens, audit and approvals come later as their own
 //! modules with their own migrations; PostgreSQL gets the same schema through a second set of
 //! migration files (`migrations/postgres/`) behind the same [`Store`] methods.
 #![deny(missing_docs)]
 
 pub mod catalog;
+pub mod identity;
 pub mod migrate;
 pub mod writer;
 
@@ -26,6 +30,7 @@ pub use catalog::{
     Change, ChangeFilter, ChangeKind, Kind, ServerCatalog, Snapshot, StoredItem, Trigger,
     fingerprint,
 };
+pub use identity::{KeyCredential, KeyPlanes, KeyRecord, NewKey, Team, User};
 pub use writer::CatalogWriter;
 
 /// The database's file name inside the data directory.
@@ -66,6 +71,15 @@ pub enum StoreError {
         /// The newest version this binary knows.
         known: i64,
     },
+    /// A value given to the store is not acceptable (a name, a label, a time): what and why.
+    #[error("{0}")]
+    Invalid(String),
+    /// What was asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// It conflicts with what exists (a name taken, a key already revoked).
+    #[error("{0}")]
+    Conflict(String),
     /// A stored value could not be read back.
     #[error("database {path}: {message}")]
     Corrupt {
@@ -192,6 +206,80 @@ pub fn prepare_data_dir(dir: &Path) -> Result<()> {
     }
 }
 
+/// Unix milliseconds of a UTC date `YYYY-MM-DD` (midnight) or date-time
+/// `YYYY-MM-DDTHH:MM[:SS[.fff]]Z`; `None` if it is neither (or not a real date).
+pub fn parse_time(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (date, time) = match s.split_once(['T', ' ']) {
+        Some((d, t)) => (
+            d,
+            Some(t.strip_suffix('Z').or_else(|| t.strip_suffix('z'))?),
+        ),
+        None => (s, None),
+    };
+    let num = |p: &str, len: usize| -> Option<i64> {
+        (p.len() == len && p.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| p.parse().ok())
+            .flatten()
+    };
+    let mut d = date.split('-');
+    let (year, month, day) = (num(d.next()?, 4)?, num(d.next()?, 2)?, num(d.next()?, 2)?);
+    if d.next().is_some() || !(1..=12).contains(&month) || day < 1 {
+        return None;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if day > days_in[(month - 1) as usize] {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let mut ms = days * 86_400_000;
+    if let Some(t) = time {
+        let (hms, frac) = match t.split_once('.') {
+            Some((a, f)) => (a, Some(f)),
+            None => (t, None),
+        };
+        let mut parts = hms.split(':');
+        let h = num(parts.next()?, 2)?;
+        let m = num(parts.next()?, 2)?;
+        let sec = match parts.next() {
+            Some(p) => num(p, 2)?,
+            None => 0,
+        };
+        if parts.next().is_some() || h > 23 || m > 59 || sec > 59 {
+            return None;
+        }
+        ms += (h * 3600 + m * 60 + sec) * 1000;
+        if let Some(f) = frac {
+            if f.is_empty() || f.len() > 3 || !f.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            ms += f.parse::<i64>().ok()? * 10i64.pow(3 - f.len() as u32);
+        }
+    }
+    Some(ms)
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -232,6 +320,25 @@ mod tests {
         assert_eq!(format_ms(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_ms(1_795_275_087_723), "2026-11-21T15:31:27.723Z");
         assert_eq!(format_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn times_parse_back() {
+        for ms in [0, 1_795_275_087_723, 951_782_400_000, 4_102_444_800_000] {
+            assert_eq!(parse_time(&format_ms(ms)), Some(ms), "{}", format_ms(ms));
+        }
+        assert_eq!(parse_time("2027-01-01"), Some(1_798_761_600_000));
+        assert_eq!(parse_time("2027-01-01T00:00Z"), Some(1_798_761_600_000));
+        for bad in [
+            "2027-02-29",
+            "2027-13-01",
+            "2027-1-01",
+            "tomorrow",
+            "2027-01-01T25:00Z",
+            "2027-01-01T10:00",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -25,11 +25,18 @@ pub struct Migration {
 }
 
 /// Every migration this binary knows, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "catalog",
-    sqlite: include_str!("../migrations/sqlite/0001_catalog.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "catalog",
+        sqlite: include_str!("../migrations/sqlite/0001_catalog.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "identity",
+        sqlite: include_str!("../migrations/sqlite/0002_identity.sql"),
+    },
+];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER NOT NULL PRIMARY KEY,
@@ -141,12 +148,12 @@ mod tests {
         // A newer binary with one more migration applies just that one.
         let mut next = MIGRATIONS.to_vec();
         next.push(Migration {
-            version: 2,
+            version: 3,
             name: "test",
             sqlite: "CREATE TABLE later (x INTEGER);",
         });
         assert_eq!(apply(&mut store, &next).unwrap(), 1);
-        assert_eq!(store.schema_version().unwrap(), 2);
+        assert_eq!(store.schema_version().unwrap(), 3);
         assert_eq!(apply(&mut store, &next).unwrap(), 0);
         assert_eq!(
             store.load_catalog("s").unwrap().unwrap().snapshot,
@@ -156,7 +163,7 @@ mod tests {
         // ... and the older binary refuses the newer database instead of misreading it.
         match Store::open(&path) {
             Err(StoreError::TooNew {
-                found: 2, known: 1, ..
+                found: 3, known: 2, ..
             }) => {}
             Err(e) => panic!("unexpected error {e}"),
             Ok(_) => panic!("a newer database was opened"),
