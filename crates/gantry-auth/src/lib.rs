@@ -12,8 +12,10 @@
 #![deny(missing_docs)]
 
 pub mod front;
+pub mod keys;
 
 pub use front::{FailureLimiter, bearer};
+pub use keys::{KeyAuthenticator, ServerSecret};
 
 use std::fmt;
 use std::future::Future;
