@@ -63,9 +63,35 @@ pub struct CatalogState {
     pub catalog: Arc<Catalog>,
 }
 
+/// The admin API (`/admin/...` on the gateway's listener), served by another crate
+/// (`gantry-admin`) so that this one never touches the database.
+pub trait AdminHandler: Send + Sync {
+    /// Answers one request under `/admin/`; `peer` is the client's address.
+    fn handle<'a>(
+        &'a self,
+        gw: &'a Arc<Gateway>,
+        req: http::Request<hyper::body::Incoming>,
+        peer: Option<std::net::SocketAddr>,
+    ) -> gantry_auth::BoxFuture<'a, http::Response<http_body_util::Full<bytes::Bytes>>>;
+}
+
+/// What a gateway starts with besides its config.
+#[derive(Default)]
+pub struct Options {
+    /// The persisted catalog.
+    pub catalog: CatalogCache,
+    /// Who may call: tried in order on every bearer token (API keys, then OIDC). Empty: no
+    /// client authentication.
+    pub authenticators: Vec<Arc<dyn gantry_auth::Authenticator>>,
+    /// The admin API, if served.
+    pub admin: Option<Arc<dyn AdminHandler>>,
+}
+
 /// The running gateway.
 pub struct Gateway {
     config: Config,
+    authenticators: Vec<Arc<dyn gantry_auth::Authenticator>>,
+    admin: Option<Arc<dyn AdminHandler>>,
     servers: BTreeMap<String, Arc<ServerGroup>>,
     endpoints: HashMap<String, Arc<Endpoint>>,
     sessions: RwLock<HashMap<String, Arc<Session>>>,
@@ -85,7 +111,24 @@ impl Gateway {
 
     /// Like [`Gateway::start`], with the persisted catalog: each server lists its seed (marked
     /// stale) until it answers, and every catalog read goes to the sink.
-    pub fn start_with_catalog(config: Config, mut cache: CatalogCache) -> Arc<Gateway> {
+    pub fn start_with_catalog(config: Config, cache: CatalogCache) -> Arc<Gateway> {
+        Gateway::start_with(
+            config,
+            Options {
+                catalog: cache,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// Like [`Gateway::start`], with the persisted catalog, the authenticators and the admin
+    /// API of `options`.
+    pub fn start_with(config: Config, options: Options) -> Arc<Gateway> {
+        let Options {
+            catalog: mut cache,
+            authenticators,
+            admin,
+        } = options;
         let http = upstream::http_client();
         let (tx, rx) = mpsc::channel(SERVER_EVENT_QUEUE);
         let servers: BTreeMap<String, Arc<ServerGroup>> = config
@@ -117,6 +160,8 @@ impl Gateway {
             .collect();
         let gw = Arc::new(Gateway {
             config,
+            authenticators,
+            admin,
             servers,
             endpoints,
             sessions: RwLock::new(HashMap::new()),
@@ -131,6 +176,17 @@ impl Gateway {
     /// The config the gateway runs.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The authenticators bearer tokens are checked with, in order (the first that knows a
+    /// token's kind decides); empty when client authentication is off.
+    pub fn authenticators(&self) -> &[Arc<dyn gantry_auth::Authenticator>] {
+        &self.authenticators
+    }
+
+    /// The admin API handler, if one is served.
+    pub fn admin(&self) -> Option<&Arc<dyn AdminHandler>> {
+        self.admin.as_ref()
     }
 
     /// The servers by name.

@@ -45,7 +45,8 @@ pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl Futur
         let _ = stream.set_nodelay(true);
         let gw = gw.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
+            let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(ClientAddr(peer));
                 let gw = gw.clone();
                 async move { Ok::<_, std::convert::Infallible>(route(&gw, req).await) }
             });
@@ -60,10 +61,17 @@ pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl Futur
     }
 }
 
+/// The client's address, in every request's extensions (for per-source limits and logs).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
 async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> HttpResponse {
     let path = req.uri().path().to_owned();
     if path == "/healthz" {
         return text(StatusCode::OK, "ok\n");
+    }
+    if path == "/admin" || path.starts_with("/admin/") {
+        return admin(gw, req).await;
     }
     let Some(rest) = path.strip_prefix("/mcp/") else {
         return text(
@@ -108,6 +116,21 @@ async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> HttpResponse {
         }
         _ => text(StatusCode::NOT_FOUND, &format!("not found: {path}\n")),
     }
+}
+
+/// `/admin/...`: the admin API, when one is served (`gantry serve` serves it).
+async fn admin(gw: &Arc<Gateway>, req: Request<Incoming>) -> HttpResponse {
+    if let Err(resp) = check_origin(gw, &req) {
+        return resp;
+    }
+    let Some(handler) = gw.admin().cloned() else {
+        return text(
+            StatusCode::NOT_FOUND,
+            "not found: the admin API is not served here\n",
+        );
+    };
+    let peer = req.extensions().get::<ClientAddr>().map(|a| a.0);
+    handler.handle(gw, req, peer).await.map(ResponseBody::Full)
 }
 
 /// Browsers send `Origin`; only configured origins may reach the gateway (DNS rebinding).
