@@ -3,12 +3,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use gantry_proxy::Gateway;
 
 mod catalog_cmd;
+mod identity_cmd;
 mod persist;
 mod search_cmd;
 
@@ -62,6 +64,15 @@ enum Command {
     /// The persisted catalog: every server's last known definitions and their changes.
     #[command(subcommand)]
     Catalog(catalog_cmd::CatalogCommand),
+    /// Users: add, list, remove, disable, enable.
+    #[command(subcommand)]
+    User(identity_cmd::UserCommand),
+    /// Teams and their members.
+    #[command(subcommand)]
+    Team(identity_cmd::TeamCommand),
+    /// API keys: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Key(identity_cmd::KeyCommand),
 }
 
 /// mimalloc: the hot path allocates many small, short-lived buffers (JSON values, HTTP
@@ -109,6 +120,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Search(args) => search_cmd::run(args).await,
         Command::Catalog(cmd) => tokio::task::spawn_blocking(move || catalog_cmd::run(cmd)).await?,
+        Command::User(cmd) => tokio::task::spawn_blocking(move || identity_cmd::user(cmd)).await?,
+        Command::Team(cmd) => tokio::task::spawn_blocking(move || identity_cmd::team(cmd)).await?,
+        Command::Key(cmd) => tokio::task::spawn_blocking(move || identity_cmd::key(cmd)).await?,
         Command::Check { config } => {
             let c = load(&config)?;
             println!("{}: ok", config.display());
@@ -160,15 +174,33 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let dir = persist::data_dir(&c, data_dir);
             let (persist, cache) = persist::Persist::open(&c, &dir).await?;
             tracing::info!(db = %dir.join(gantry_store::DB_FILE).display(), "database");
-            let gw = Gateway::start_with_catalog(c, cache);
+            let identity_dir = dir.clone();
+            let identity =
+                tokio::task::spawn_blocking(move || identity_cmd::Identity::open(&identity_dir))
+                    .await
+                    .context("the database thread failed")??;
+            let gw = Gateway::start_with(
+                c,
+                gantry_proxy::Options {
+                    catalog: cache,
+                    authenticators: identity.authenticators.clone(),
+                    admin: Some(identity.admin.clone()),
+                },
+            );
             check_manual_naming(&gw).await?;
             let addr = listener.local_addr()?;
             for name in gw.config().endpoints.keys() {
                 tracing::info!("endpoint http://{addr}/mcp/{name} (legacy SSE: /mcp/{name}/sse)");
             }
+            tracing::info!(
+                api_keys = identity.keys,
+                "admin API http://{addr}/admin/api/v1 (control-plane credentials only)"
+            );
             gantry_proxy::client::http::serve(gw.clone(), listener, shutdown_signal()).await;
             tracing::info!("shutting down");
             gw.shutdown().await;
+            let sync = identity.sync.clone();
+            let _ = tokio::task::spawn_blocking(move || sync.close(Duration::from_secs(5))).await;
             persist.close().await;
             Ok(())
         }

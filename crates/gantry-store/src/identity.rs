@@ -212,19 +212,20 @@ pub fn check_text(what: &str, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// An expiry as given by a person: a duration from `now` (`30d`, `12h`, `90m`, `2w`) or a UTC
+/// An expiry as given by a person: a duration from `now` (`30d`, `12h`, `90m`, `2w`, `45s`) or a UTC
 /// date or date-time (`2027-01-01`, `2027-01-01T12:00:00Z`). It must be in the future.
 pub fn parse_expires(s: &str, now: i64) -> Result<i64> {
     let s = s.trim();
     let invalid = || {
         StoreError::Invalid(format!(
-            "expiry {s:?} is neither a duration (30d, 12h, 90m, 2w) nor a UTC date (2027-01-01 or 2027-01-01T12:00:00Z)"
+            "expiry {s:?} is neither a duration (30d, 12h, 90m, 2w, 45s) nor a UTC date (2027-01-01 or 2027-01-01T12:00:00Z)"
         ))
     };
     let at = match s.char_indices().last() {
-        Some((i, unit @ ('m' | 'h' | 'd' | 'w'))) if i > 0 => {
+        Some((i, unit @ ('s' | 'm' | 'h' | 'd' | 'w'))) if i > 0 => {
             let n: i64 = s[..i].parse().map_err(|_| invalid())?;
             let unit_ms = match unit {
+                's' => 1_000,
                 'm' => 60_000,
                 'h' => 3_600_000,
                 'd' => 86_400_000,
@@ -737,6 +738,7 @@ mod tests {
         assert_eq!(parse_expires("30d", now).unwrap(), now + 30 * 86_400_000);
         assert_eq!(parse_expires("12h", now).unwrap(), now + 12 * 3_600_000);
         assert_eq!(parse_expires("2w", now).unwrap(), now + 14 * 86_400_000);
+        assert_eq!(parse_expires("45s", now).unwrap(), now + 45_000);
         assert_eq!(parse_expires("2027-01-01", now).unwrap(), 1_798_761_600_000);
         assert!(
             parse_expires("2000-01-01", now)
