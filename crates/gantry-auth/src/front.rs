@@ -39,8 +39,9 @@ pub fn bearer(header: Option<&[u8]>) -> Result<Option<&str>, AuthError> {
 /// source is refused until the window has passed, without checking its credential.
 ///
 /// The table is bounded: when it is full, entries whose window has passed are dropped, and if
-/// none has, the source is refused (an attacker with more addresses than the table cannot
-/// evict the ones being limited).
+/// none has, sources not in the table are refused until one has (failing closed: an attacker
+/// with more addresses than the table can neither evict the ones being limited nor try
+/// unlimited guesses from fresh ones).
 pub struct FailureLimiter {
     max: u32,
     window: Duration,
@@ -67,7 +68,15 @@ impl FailureLimiter {
 
     /// `Err(retry_after)` if `source` must wait before it may try again.
     pub fn check(&self, source: IpAddr) -> Result<(), Duration> {
-        let sources = self.sources.lock().expect("limiter lock");
+        let mut sources = self.sources.lock().expect("limiter lock");
+        if sources.len() >= self.capacity && !sources.contains_key(&source) {
+            let window = self.window;
+            sources.retain(|_, f| f.since.elapsed() < window);
+            if sources.len() >= self.capacity {
+                let oldest = sources.values().map(|f| f.since.elapsed()).max();
+                return Err(window.saturating_sub(oldest.unwrap_or_default()));
+            }
+        }
         match sources.get(&source) {
             Some(f) if f.count >= self.max => {
                 let elapsed = f.since.elapsed();
@@ -165,5 +174,7 @@ mod tests {
         }
         assert_eq!(l.sources.lock().unwrap().len(), 2);
         assert!(l.check(IpAddr::from([10, 0, 0, 0])).is_err());
+        // A source the full table has no room for is refused too, not waved through.
+        assert!(l.check(IpAddr::from([10, 0, 0, 9])).is_err());
     }
 }
