@@ -111,6 +111,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Catalog(cmd) => tokio::task::spawn_blocking(move || catalog_cmd::run(cmd)).await?,
         Command::Check { config } => {
             let c = load(&config)?;
+            if let Err(why) = c.check_listen(c.listen) {
+                bail!("{why}");
+            }
             println!("{}: ok", config.display());
             println!("listen {}", c.listen);
             for s in c.servers.values() {
@@ -131,8 +134,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         format!(" (auto: progressive above {above} tools)")
                     }
                 };
+                let access = match &e.access {
+                    gantry_config::Access::Restricted { teams } => {
+                        format!("restricted to [{}]", teams.join(", "))
+                    }
+                    other => other.as_str().to_owned(),
+                };
                 println!(
-                    "endpoint /mcp/{} -> [{}]{mode}",
+                    "endpoint /mcp/{} -> [{}]{mode}, access {access}",
                     e.name,
                     e.servers.join(", ")
                 );
@@ -148,9 +157,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             if let Some(l) = listen {
                 c.listen = l;
             }
-            if !c.listen.ip().is_loopback() {
-                bail!(
-                    "refusing to listen on {}: this build has no client authentication yet, so only loopback addresses are allowed (use 127.0.0.1 or [::1])",
+            if let Err(why) = c.check_listen(c.listen) {
+                bail!("{why}");
+            }
+            if !c.listen.ip().is_loopback() && c.public_url.is_none() {
+                tracing::warn!(
+                    "public_url is not set: endpoints' canonical URLs (token audiences, OAuth metadata) default to http://{}, which clients on the network may not use; set public_url to the URL they reach Gantry at",
                     c.listen
                 );
             }
@@ -160,7 +172,27 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let dir = persist::data_dir(&c, data_dir);
             let (persist, cache) = persist::Persist::open(&c, &dir).await?;
             tracing::info!(db = %dir.join(gantry_store::DB_FILE).display(), "database");
-            let gw = Gateway::start_with_catalog(c, cache);
+            // Who may authenticate to `authenticated` and `restricted` endpoints, asked in
+            // order: API keys and OIDC tokens plug in here.
+            let authenticators: Vec<Arc<dyn gantry_auth::Authenticator>> = Vec::new();
+            if authenticators.is_empty() {
+                for e in c.endpoints.values() {
+                    if e.access != gantry_config::Access::Public {
+                        tracing::warn!(
+                            "endpoint {} has access = {:?} but no authenticator is configured: every request to it will get 401",
+                            e.name,
+                            e.access.as_str()
+                        );
+                    }
+                }
+            }
+            let gw = Gateway::start_with(
+                c,
+                gantry_proxy::StartOptions {
+                    catalog: cache,
+                    authenticators,
+                },
+            );
             check_manual_naming(&gw).await?;
             let addr = listener.local_addr()?;
             for name in gw.config().endpoints.keys() {

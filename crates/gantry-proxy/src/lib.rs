@@ -11,6 +11,7 @@
 //! Each front in [`client`] hands parsed messages to [`Gateway::accept`].
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod client;
 pub mod endpoint;
 mod mcp_headers;
@@ -50,6 +51,16 @@ pub struct CatalogCache {
     pub sink: Option<Arc<dyn CatalogSink>>,
 }
 
+/// What a gateway starts with besides its config.
+#[derive(Default)]
+pub struct StartOptions {
+    /// The persisted catalog.
+    pub catalog: CatalogCache,
+    /// Who may authenticate to endpoints, asked in order (API keys, OIDC, ...). Without
+    /// any, only `public` endpoints can be used.
+    pub authenticators: Vec<Arc<dyn gantry_auth::Authenticator>>,
+}
+
 /// One server's catalog as an admin sees it (the seam for the admin API).
 #[derive(Clone)]
 pub struct CatalogState {
@@ -73,6 +84,8 @@ pub struct Gateway {
     parking: mrtr::Parking,
     /// Seals every `requestState` the gateway hands out.
     sealer: mrtr::Sealer,
+    /// Authentication of endpoint callers.
+    front: access::Front,
 }
 
 // === impl Gateway ===
@@ -85,7 +98,22 @@ impl Gateway {
 
     /// Like [`Gateway::start`], with the persisted catalog: each server lists its seed (marked
     /// stale) until it answers, and every catalog read goes to the sink.
-    pub fn start_with_catalog(config: Config, mut cache: CatalogCache) -> Arc<Gateway> {
+    pub fn start_with_catalog(config: Config, cache: CatalogCache) -> Arc<Gateway> {
+        Gateway::start_with(
+            config,
+            StartOptions {
+                catalog: cache,
+                ..StartOptions::default()
+            },
+        )
+    }
+
+    /// Starts with the persisted catalog and the authenticators of endpoint callers.
+    pub fn start_with(config: Config, options: StartOptions) -> Arc<Gateway> {
+        let StartOptions {
+            catalog: mut cache,
+            authenticators,
+        } = options;
         let http = upstream::http_client();
         let (tx, rx) = mpsc::channel(SERVER_EVENT_QUEUE);
         let servers: BTreeMap<String, Arc<ServerGroup>> = config
@@ -115,7 +143,9 @@ impl Gateway {
                 )
             })
             .collect();
+        let front = access::Front::new(&config, authenticators);
         let gw = Arc::new(Gateway {
+            front,
             config,
             servers,
             endpoints,
@@ -187,9 +217,20 @@ impl Gateway {
             .collect()
     }
 
-    /// Opens a session on `endpoint`.
+    /// Opens a session on `endpoint` for a local client (stdio): it sees everything the
+    /// endpoint publishes.
     pub fn open_session(&self, endpoint: &Arc<Endpoint>) -> Arc<Session> {
+        self.open_session_as(endpoint, access::Caller::default())
+    }
+
+    /// Opens a session on `endpoint` for an admitted `caller`.
+    pub fn open_session_as(
+        &self,
+        endpoint: &Arc<Endpoint>,
+        caller: access::Caller,
+    ) -> Arc<Session> {
         let s = Session::new(endpoint.clone());
+        s.set_caller(caller);
         self.register_session(s.clone());
         s
     }
