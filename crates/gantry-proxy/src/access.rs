@@ -172,12 +172,11 @@ pub(crate) async fn admit(
 ) -> Result<Caller, Refusal> {
     let front = &gw.front;
     let cfg = ep.config();
-    let (resource, metadata) = front.urls(ep);
     let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.ip());
     let refuse = |e: AuthError| {
         let at = peer.map(|p| p.ip().to_string()).unwrap_or_default();
         tracing::info!(endpoint = ep.name(), source = %at, status = e.code.status(), error = e.code.rfc6750().unwrap_or("-"), "refused: {}", e.description);
-        refusal(&e, metadata, &cfg.scopes)
+        refusal(&e, front.urls(ep).1, &cfg.scopes)
     };
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let first = values.next();
@@ -203,7 +202,7 @@ pub(crate) async fn admit(
                 tracing::info!(endpoint = ep.name(), source = %ip, "refused: too many failed authentications");
                 return Err(too_many(wait));
             }
-            match authenticate(&front.authenticators, token, resource).await {
+            match authenticate(&front.authenticators, token, front.urls(ep).0).await {
                 Ok(identity) => {
                     front.limiter.succeeded(ip);
                     Some(Arc::new(identity))
