@@ -125,6 +125,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Key(cmd) => tokio::task::spawn_blocking(move || identity_cmd::key(cmd)).await?,
         Command::Check { config } => {
             let c = load(&config)?;
+            if let Err(why) = c.check_listen(c.listen) {
+                bail!("{why}");
+            }
             println!("{}: ok", config.display());
             println!("listen {}", c.listen);
             for s in c.servers.values() {
@@ -145,8 +148,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
                         format!(" (auto: progressive above {above} tools)")
                     }
                 };
+                let access = match &e.access {
+                    gantry_config::Access::Restricted { teams } => {
+                        format!("restricted to [{}]", teams.join(", "))
+                    }
+                    other => other.as_str().to_owned(),
+                };
                 println!(
-                    "endpoint /mcp/{} -> [{}]{mode}",
+                    "endpoint /mcp/{} -> [{}]{mode}, access {access}",
                     e.name,
                     e.servers.join(", ")
                 );
@@ -162,9 +171,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             if let Some(l) = listen {
                 c.listen = l;
             }
-            if !c.listen.ip().is_loopback() {
-                bail!(
-                    "refusing to listen on {}: this build has no client authentication yet, so only loopback addresses are allowed (use 127.0.0.1 or [::1])",
+            if let Err(why) = c.check_listen(c.listen) {
+                bail!("{why}");
+            }
+            if !c.listen.ip().is_loopback() && c.public_url.is_none() {
+                tracing::warn!(
+                    "public_url is not set: endpoints' canonical URLs (token audiences, OAuth metadata) default to http://{}, which clients on the network may not use; set public_url to the URL they reach Gantry at",
                     c.listen
                 );
             }

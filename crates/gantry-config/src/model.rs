@@ -31,6 +31,15 @@ pub struct Config {
     /// How long a client session may stay idle (no request, no open stream) before it is
     /// dropped; the client then gets 404 and initializes again.
     pub session_idle_timeout: Duration,
+    /// The externally visible base URL (`https://gantry.example.com`, no path, no trailing
+    /// slash). Endpoints' canonical URLs (token audiences, RFC 9728 metadata) are
+    /// `public_url + /mcp/<name>`. `None`: `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Whether endpoints with `access = "public"` may be served on a non-loopback address.
+    pub allow_public_on_network: bool,
+    /// Issuers of the tokens clients present (`authorization_servers` in the RFC 9728
+    /// metadata).
+    pub authorization_servers: Vec<String>,
     /// Browser origins allowed to call the gateway, as globs (`http://localhost:*`).
     pub allowed_origins: Vec<String>,
     /// Upstream servers by name, in name order.
@@ -163,6 +172,92 @@ pub struct EndpointConfig {
     pub page_size: Option<usize>,
     /// Whether clients see the tools themselves or the progressive meta-tools.
     pub mode: ToolMode,
+    /// Who may use the endpoint.
+    pub access: Access,
+    /// OAuth scopes every token on this endpoint must carry (403 `insufficient_scope`).
+    pub scopes: Vec<String>,
+    /// Per team, what it sees and may use on this endpoint; `None`: every caller the access
+    /// policy admits sees everything. With a table, a caller sees the union of the entries of
+    /// its teams (and of `"*"`, which applies to every caller, anonymous ones included), and
+    /// nothing when none applies.
+    pub entitlements: Option<BTreeMap<String, Entitlement>>,
+}
+
+/// An endpoint's access policy (`access = ...`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Access {
+    /// No credential needed (a credential that is sent must still be valid).
+    #[default]
+    Public,
+    /// Any valid identity with data-plane access.
+    Authenticated,
+    /// Members of these teams only.
+    Restricted {
+        /// The teams (`teams = [...]`, non-empty).
+        teams: Vec<String>,
+    },
+}
+
+impl Access {
+    /// The policy's name in the config.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Access::Public => "public",
+            Access::Authenticated => "authenticated",
+            Access::Restricted { .. } => "restricted",
+        }
+    }
+}
+
+/// What one team may see and use on an endpoint: globs per kind (`*` any run of characters,
+/// `?` one). A kind with no globs grants nothing of that kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Entitlement {
+    /// Globs over public tool names (the names clients see, after renaming).
+    pub tools: Vec<String>,
+    /// Globs over public prompt names.
+    pub prompts: Vec<String>,
+    /// Globs over resource URIs; a resource template is entitled when its `uriTemplate`
+    /// matches one.
+    pub resources: Vec<String>,
+}
+
+impl Config {
+    /// The externally visible base URL: `public_url`, or `http://<listen>`.
+    pub fn public_base(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.clone(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// Why this config must not listen on `listen`, if it must not: a non-loopback address
+    /// with a `public` endpoint, unless `allow_public_on_network` says so.
+    pub fn check_listen(&self, listen: SocketAddr) -> Result<(), String> {
+        if listen.ip().is_loopback() || self.allow_public_on_network {
+            return Ok(());
+        }
+        let public: Vec<&str> = self
+            .endpoints
+            .values()
+            .filter(|e| e.access == Access::Public)
+            .map(|e| e.name.as_str())
+            .collect();
+        if public.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "refusing to listen on {listen}: endpoint{} {} {} access = \"public\" (no credential needed), \
+             which a non-loopback address would expose to the network. Set access = \"authenticated\" or \
+             \"restricted\" on {}, listen on a loopback address (127.0.0.1 or [::1]), or set \
+             allow_public_on_network = true in {} if that is intended",
+            if public.len() == 1 { "" } else { "s" },
+            public.join(", "),
+            if public.len() == 1 { "has" } else { "have" },
+            if public.len() == 1 { "it" } else { "them" },
+            self.source.display(),
+        ))
+    }
 }
 
 /// Default `progressive_above`: an `auto` endpoint with more visible tools than this turns

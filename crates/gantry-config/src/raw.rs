@@ -23,6 +23,13 @@ pub struct RawConfig {
     pub allowed_origins: Option<Vec<String>>,
     /// `data_dir = "gantry-data"`: where the database lives (relative to the config file).
     pub data_dir: Option<Spanned<String>>,
+    /// `public_url = "https://gantry.example.com"`: the base URL clients reach Gantry at.
+    pub public_url: Option<Spanned<String>>,
+    /// `allow_public_on_network = true`: serve `public` endpoints on a non-loopback address.
+    pub allow_public_on_network: Option<bool>,
+    /// `authorization_servers = ["https://login.example.com"]`: the issuers clients get
+    /// tokens from, published in the protected-resource metadata.
+    pub authorization_servers: Option<Vec<Spanned<String>>>,
     /// `import = ["claude_desktop_config.json"]`: mcpServers files whose servers are added.
     pub import: Option<Vec<Spanned<String>>>,
     /// `[servers.<name>]`.
@@ -116,4 +123,37 @@ pub struct RawEndpoint {
     pub mode: Option<Spanned<String>>,
     /// For `auto`: progressive above this many visible tools (default 40).
     pub progressive_above: Option<Spanned<i64>>,
+    /// `public` (default), `authenticated` or `restricted`.
+    pub access: Option<Spanned<String>>,
+    /// For `restricted`: the teams whose members may use the endpoint.
+    pub teams: Option<Spanned<Vec<Spanned<String>>>>,
+    /// OAuth scopes every token used on this endpoint must carry.
+    pub scopes: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `[endpoints.<name>.entitlements]`: per team, what it sees and may use.
+    pub entitlements: Option<Spanned<BTreeMap<Spanned<String>, RawEntitlement>>>,
+}
+
+/// One team's entitlement: a list of tool globs, or a table of globs per kind.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawEntitlement {
+    /// `team = ["server__*"]`: tools only (no prompts, no resources).
+    Tools(Vec<String>),
+    /// `team = { tools = [...], prompts = [...], resources = [...] }`.
+    Kinds(RawEntitlementKinds),
+}
+
+/// `team = { tools = [...], prompts = [...], resources = [...] }`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEntitlementKinds {
+    /// Globs over public tool names.
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// Globs over public prompt names.
+    #[serde(default)]
+    pub prompts: Vec<String>,
+    /// Globs over resource URIs (and resource templates' `uriTemplate`).
+    #[serde(default)]
+    pub resources: Vec<String>,
 }

@@ -95,6 +95,24 @@ fn build(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
         "session_idle_timeout",
         3600,
     )?;
+    let public_url = match &raw.public_url {
+        Some(u) => Some(base_url(src, u, "public_url")?),
+        None => None,
+    };
+    let mut authorization_servers = Vec::new();
+    for a in raw.authorization_servers.iter().flatten() {
+        let expanded = src.expand(a, "authorization_servers")?;
+        if !(expanded.starts_with("https://") || expanded.starts_with("http://"))
+            || expanded.contains(['?', '#'])
+        {
+            return Err(src.err(
+                a,
+                "authorization_servers",
+                format!("{expanded:?} is not an issuer URL: expected https://host[/path], without query or fragment"),
+            ));
+        }
+        authorization_servers.push(expanded);
+    }
     let allowed_origins = raw.allowed_origins.unwrap_or_else(|| {
         vec![
             "http://localhost:*".into(),
@@ -161,10 +179,43 @@ fn build(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
         data_dir,
         max_body_bytes,
         session_idle_timeout,
+        public_url,
+        allow_public_on_network: raw.allow_public_on_network.unwrap_or(false),
+        authorization_servers,
         allowed_origins,
         servers,
         endpoints,
     })
+}
+
+/// A base URL: `http(s)://host[:port]`, no path, query or fragment; a trailing `/` is dropped.
+fn base_url(src: &Source<'_>, v: &Spanned<String>, field: &str) -> Result<String, ConfigError> {
+    let expanded = src.expand(v, field)?;
+    let bad = |why: &str| {
+        src.err(
+            v,
+            field,
+            format!("{expanded:?} {why}: expected a base URL like \"https://gantry.example.com\" (endpoints are served under it at /mcp/<name>)"),
+        )
+    };
+    let rest = expanded
+        .strip_prefix("https://")
+        .or_else(|| expanded.strip_prefix("http://"))
+        .ok_or_else(|| bad("is not an http:// or https:// URL"))?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.is_empty() {
+        return Err(bad("has no host"));
+    }
+    if rest.contains(['?', '#']) {
+        return Err(bad("has a query or fragment"));
+    }
+    if rest.contains('/') {
+        return Err(bad("has a path"));
+    }
+    if rest.contains(['@', ' ']) {
+        return Err(bad("is not a plain host[:port]"));
+    }
+    Ok(expanded.strip_suffix('/').unwrap_or(&expanded).to_owned())
 }
 
 /// `data_dir`, resolved against the config file's folder; it may be missing (it is created
@@ -516,6 +567,34 @@ fn build_endpoint(
     let prompts = qualified("prompts", &raw.prompts)?;
     let page_size = positive(src, raw.page_size.as_ref(), &f("page_size"))?;
     let mode = tool_mode(src, raw, &f)?;
+    let access = access(src, raw, &f)?;
+    let mut scopes = Vec::new();
+    if let Some(list) = &raw.scopes {
+        if access == Access::Public && !list.get_ref().is_empty() {
+            return Err(src.err(
+                list,
+                f("scopes"),
+                "`scopes` needs a credential: set access = \"authenticated\" or \"restricted\"",
+            ));
+        }
+        for s in list.get_ref() {
+            let v = s.get_ref();
+            if v.is_empty()
+                || v.chars()
+                    .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+            {
+                return Err(src.err(
+                    s,
+                    f("scopes"),
+                    format!(
+                        "{v:?} is not an OAuth scope: non-empty, no spaces, quotes or backslashes"
+                    ),
+                ));
+            }
+            scopes.push(v.clone());
+        }
+    }
+    let entitlements = entitlements(src, raw, &access, &f)?;
     Ok(EndpointConfig {
         name: name.to_owned(),
         servers: member_servers,
@@ -526,7 +605,121 @@ fn build_endpoint(
         prompts,
         page_size,
         mode,
+        access,
+        scopes,
+        entitlements,
     })
+}
+
+fn access(
+    src: &Source<'_>,
+    raw: &RawEndpoint,
+    f: &dyn Fn(&str) -> String,
+) -> Result<Access, ConfigError> {
+    let access = match raw.access.as_ref().map(|a| (a, a.get_ref().as_str())) {
+        None | Some((_, "public")) => Access::Public,
+        Some((_, "authenticated")) => Access::Authenticated,
+        Some((_, "restricted")) => {
+            let Some(list) = &raw.teams else {
+                return Err(src.err(
+                    raw.access.as_ref().expect("access is set"),
+                    f("teams"),
+                    "access = \"restricted\" needs `teams`, the teams whose members may use the endpoint, e.g. teams = [\"analysts\"]",
+                ));
+            };
+            if list.get_ref().is_empty() {
+                return Err(src.err(
+                    list,
+                    f("teams"),
+                    "`teams` is empty, so nobody could use this endpoint: name at least one team",
+                ));
+            }
+            let mut teams: Vec<String> = Vec::new();
+            for t in list.get_ref() {
+                if t.get_ref().trim().is_empty() {
+                    return Err(src.err(t, f("teams"), "a team name must not be empty"));
+                }
+                if teams.contains(t.get_ref()) {
+                    return Err(src.err(
+                        t,
+                        f("teams"),
+                        format!("team {:?} is listed twice", t.get_ref()),
+                    ));
+                }
+                teams.push(t.get_ref().clone());
+            }
+            return Ok(Access::Restricted { teams });
+        }
+        Some((a, other)) => {
+            return Err(src.err(
+                a,
+                f("access"),
+                format!("unknown access policy {other:?}: expected \"public\", \"authenticated\" or \"restricted\""),
+            ));
+        }
+    };
+    if let Some(t) = &raw.teams {
+        return Err(src.err(
+            t,
+            f("teams"),
+            format!(
+                "`teams` applies only with access = \"restricted\" (this endpoint is {:?})",
+                access.as_str()
+            ),
+        ));
+    }
+    Ok(access)
+}
+
+fn entitlements(
+    src: &Source<'_>,
+    raw: &RawEndpoint,
+    access: &Access,
+    f: &dyn Fn(&str) -> String,
+) -> Result<Option<BTreeMap<String, Entitlement>>, ConfigError> {
+    let Some(table) = &raw.entitlements else {
+        return Ok(None);
+    };
+    let mut out = BTreeMap::new();
+    for (team, entry) in table.get_ref() {
+        let field = format!("{}.{}", f("entitlements"), team.get_ref());
+        if team.get_ref().trim().is_empty() {
+            return Err(src.err(team, field, "a team name must not be empty"));
+        }
+        if let Access::Restricted { teams } = access
+            && team.get_ref() != "*"
+            && !teams.contains(team.get_ref())
+        {
+            return Err(src.err(
+                team,
+                field,
+                format!(
+                    "team {:?} is not in this endpoint's `teams` [{}], so its members cannot use the endpoint: add it there or remove this entry",
+                    team.get_ref(),
+                    teams.join(", ")
+                ),
+            ));
+        }
+        let e = match entry {
+            crate::raw::RawEntitlement::Tools(tools) => Entitlement {
+                tools: tools.clone(),
+                ..Entitlement::default()
+            },
+            crate::raw::RawEntitlement::Kinds(k) => Entitlement {
+                tools: k.tools.clone(),
+                prompts: k.prompts.clone(),
+                resources: k.resources.clone(),
+            },
+        };
+        if [&e.tools, &e.prompts, &e.resources]
+            .iter()
+            .any(|globs| globs.iter().any(|g| g.is_empty()))
+        {
+            return Err(src.err(team, field, "an empty glob matches nothing: remove it"));
+        }
+        out.insert(team.get_ref().clone(), e);
+    }
+    Ok(Some(out))
 }
 
 fn tool_mode(

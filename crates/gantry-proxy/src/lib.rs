@@ -11,6 +11,7 @@
 //! Each front in [`client`] hands parsed messages to [`Gateway::accept`].
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod client;
 pub mod endpoint;
 mod mcp_headers;
@@ -99,6 +100,8 @@ pub struct Gateway {
     parking: mrtr::Parking,
     /// Seals every `requestState` the gateway hands out.
     sealer: mrtr::Sealer,
+    /// Authentication of endpoint callers.
+    front: access::Front,
 }
 
 // === impl Gateway ===
@@ -158,7 +161,9 @@ impl Gateway {
                 )
             })
             .collect();
+        let front = access::Front::new(&config, authenticators.clone());
         let gw = Arc::new(Gateway {
+            front,
             config,
             authenticators,
             admin,
@@ -243,9 +248,20 @@ impl Gateway {
             .collect()
     }
 
-    /// Opens a session on `endpoint`.
+    /// Opens a session on `endpoint` for a local client (stdio): it sees everything the
+    /// endpoint publishes.
     pub fn open_session(&self, endpoint: &Arc<Endpoint>) -> Arc<Session> {
+        self.open_session_as(endpoint, access::Caller::default())
+    }
+
+    /// Opens a session on `endpoint` for an admitted `caller`.
+    pub fn open_session_as(
+        &self,
+        endpoint: &Arc<Endpoint>,
+        caller: access::Caller,
+    ) -> Arc<Session> {
         let s = Session::new(endpoint.clone());
+        s.set_caller(caller);
         self.register_session(s.clone());
         s
     }

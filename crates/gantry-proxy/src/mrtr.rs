@@ -109,9 +109,13 @@ impl Parking {
         token
     }
 
-    /// Takes a parked call back.
-    pub(crate) fn take(&self, token: &str) -> Option<Parked> {
-        self.calls.lock().expect("parking lock").remove(token)
+    /// Takes the call parked under `token` if `owner` accepts it; otherwise it stays parked.
+    pub(crate) fn take_if(&self, token: &str, owner: impl Fn(&Parked) -> bool) -> Option<Parked> {
+        let mut calls = self.calls.lock().expect("parking lock");
+        if !calls.get(token).is_some_and(owner) {
+            return None;
+        }
+        calls.remove(token)
     }
 
     /// Cancels calls whose client did not come back within [`PARK_TIMEOUT`].

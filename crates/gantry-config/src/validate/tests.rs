@@ -283,3 +283,112 @@ fn endpoint_mode_errors_name_file_line_and_field() {
     let e = err(&format!("{base}mode = 3\n"));
     assert!(e.starts_with("gantry.toml:4:8"), "{e}");
 }
+
+#[test]
+fn access_policies_default_to_public_and_restricted_needs_teams() {
+    let c = load(
+        r#"
+public_url = "https://gantry.example.com/"
+authorization_servers = ["https://login.example.com/realms/x"]
+[servers.time]
+command = "mcp-server-time"
+[endpoints.open]
+[endpoints.staff]
+access = "authenticated"
+scopes = ["mcp:tools"]
+[endpoints.lab]
+access = "restricted"
+teams = ["analysts", "ops"]
+[endpoints.lab.entitlements]
+analysts = ["time__*"]
+ops = { tools = ["*"], prompts = ["p*"], resources = ["file:///*"] }
+"*" = { prompts = ["public_*"] }
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.public_url.as_deref(), Some("https://gantry.example.com"));
+    assert_eq!(c.public_base(), "https://gantry.example.com");
+    assert_eq!(
+        c.authorization_servers,
+        ["https://login.example.com/realms/x"]
+    );
+    assert!(!c.allow_public_on_network);
+    assert_eq!(c.endpoints["open"].access, Access::Public);
+    assert!(c.endpoints["open"].entitlements.is_none());
+    assert_eq!(c.endpoints["staff"].access, Access::Authenticated);
+    assert_eq!(c.endpoints["staff"].scopes, ["mcp:tools"]);
+    assert_eq!(
+        c.endpoints["lab"].access,
+        Access::Restricted {
+            teams: vec!["analysts".into(), "ops".into()]
+        }
+    );
+    let e = c.endpoints["lab"].entitlements.as_ref().unwrap();
+    assert_eq!(e["analysts"].tools, ["time__*"]);
+    assert!(e["analysts"].prompts.is_empty() && e["analysts"].resources.is_empty());
+    assert_eq!(e["ops"].resources, ["file:///*"]);
+    assert_eq!(e["*"].prompts, ["public_*"]);
+}
+
+#[test]
+fn access_errors_name_file_line_and_field() {
+    let cases = [
+        (
+            "[endpoints.x]\naccess = \"restricted\"\n",
+            "gantry.toml:2:10: endpoints.x.teams: access = \"restricted\" needs `teams`",
+        ),
+        (
+            "[endpoints.x]\naccess = \"restricted\"\nteams = []\n",
+            "gantry.toml:3:9: endpoints.x.teams: `teams` is empty",
+        ),
+        (
+            "[endpoints.x]\nteams = [\"a\"]\n",
+            "gantry.toml:2:9: endpoints.x.teams: `teams` applies only with access = \"restricted\"",
+        ),
+        (
+            "[endpoints.x]\naccess = \"private\"\n",
+            "gantry.toml:2:10: endpoints.x.access: unknown access policy \"private\"",
+        ),
+        (
+            "[endpoints.x]\nscopes = [\"a\"]\n",
+            "gantry.toml:2:10: endpoints.x.scopes: `scopes` needs a credential",
+        ),
+        (
+            "[endpoints.x]\naccess = \"restricted\"\nteams = [\"a\"]\n[endpoints.x.entitlements]\nb = [\"*\"]\n",
+            "gantry.toml:5:1: endpoints.x.entitlements.b: team \"b\" is not in this endpoint's `teams` [a]",
+        ),
+        (
+            "public_url = \"https://h.example/base\"\n",
+            "gantry.toml:1:14: public_url: \"https://h.example/base\" has a path",
+        ),
+        (
+            "public_url = \"ftp://h\"\n",
+            "gantry.toml:1:14: public_url: \"ftp://h\" is not an http:// or https:// URL",
+        ),
+    ];
+    for (text, want) in cases {
+        let got = err(text);
+        assert!(got.starts_with(want), "{text}\n got: {got}\nwant: {want}");
+    }
+    let got = err("[endpoints.x.entitlements]\na = { tool = [\"*\"] }\n");
+    assert!(got.starts_with("gantry.toml:2:5"), "{got}");
+}
+
+#[test]
+fn public_endpoints_on_a_network_address_need_an_explicit_yes() {
+    let text = "[endpoints.open]\n[endpoints.closed]\naccess = \"authenticated\"\n";
+    let c = load(text).unwrap();
+    let any: std::net::SocketAddr = "0.0.0.0:8848".parse().unwrap();
+    assert!(c.check_listen("127.0.0.1:1".parse().unwrap()).is_ok());
+    assert!(c.check_listen("[::1]:1".parse().unwrap()).is_ok());
+    let e = c.check_listen(any).unwrap_err();
+    assert!(
+        e.contains("refusing to listen on 0.0.0.0:8848: endpoint open has access = \"public\""),
+        "{e}"
+    );
+    assert!(e.contains("allow_public_on_network = true"), "{e}");
+    let allowed = load(&format!("allow_public_on_network = true\n{text}")).unwrap();
+    assert!(allowed.check_listen(any).is_ok());
+    let closed = load("[endpoints.closed]\naccess = \"authenticated\"\n").unwrap();
+    assert!(closed.check_listen(any).is_ok());
+}

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 
 use super::body::{EventStream, ResponseBody};
 use crate::Gateway;
+use crate::access::{self, Caller};
 use crate::endpoint::Endpoint;
 use crate::session::{CLIENT_QUEUE, Session};
 
@@ -73,6 +74,9 @@ async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> HttpResponse {
     if path == "/admin" || path.starts_with("/admin/") {
         return admin(gw, req).await;
     }
+    if let Some(rest) = path.strip_prefix(access::WELL_KNOWN) {
+        return access::metadata(gw, rest);
+    }
     let Some(rest) = path.strip_prefix("/mcp/") else {
         return text(
             StatusCode::NOT_FOUND,
@@ -97,12 +101,17 @@ async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> HttpResponse {
     if let Err(resp) = check_origin(gw, &req) {
         return resp;
     }
+    let peer = req.extensions().get::<ClientAddr>().map(|p| p.0);
+    let caller = match access::admit(gw, &ep, req.headers(), peer).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
     match (req.method(), tail) {
-        (&Method::POST, "") => post(gw, &ep, req).await,
-        (&Method::GET, "") => get_stream(gw, &ep, &req),
-        (&Method::DELETE, "") => delete(gw, &ep, &req),
-        (&Method::GET, "sse") => legacy_sse(gw, &ep),
-        (&Method::POST, "message") => legacy_post(gw, &ep, req).await,
+        (&Method::POST, "") => post(gw, &ep, req, caller).await,
+        (&Method::GET, "") => get_stream(gw, &ep, &req, caller),
+        (&Method::DELETE, "") => delete(gw, &ep, &req, caller),
+        (&Method::GET, "sse") => legacy_sse(gw, &ep, caller),
+        (&Method::POST, "message") => legacy_post(gw, &ep, req, caller).await,
         (_, "" | "sse" | "message") => {
             let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
             let allow = match tail {
@@ -203,6 +212,7 @@ fn session_of(
     gw: &Gateway,
     ep: &Arc<Endpoint>,
     headers: &http::HeaderMap,
+    caller: Caller,
 ) -> Result<Arc<Session>, HttpResponse> {
     let Some(id) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
         return Err(rpc_error(
@@ -214,7 +224,7 @@ fn session_of(
         ));
     };
     match gw.session(id) {
-        Some(s) if Arc::ptr_eq(s.endpoint(), ep) => Ok(s),
+        Some(s) if Arc::ptr_eq(s.endpoint(), ep) && same_caller(&s, caller) => Ok(s),
         _ => Err(rpc_error(
             StatusCode::NOT_FOUND,
             None,
@@ -226,7 +236,24 @@ fn session_of(
     }
 }
 
-async fn post(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: Request<Incoming>) -> HttpResponse {
+/// Whether `caller` is the subject that opened `session` (then its current teams apply to the
+/// session from now on). Anyone else is told the session does not exist: a session id is no
+/// credential.
+fn same_caller(session: &Session, caller: Caller) -> bool {
+    if session.caller().subject() != caller.subject() {
+        tracing::info!(session = %session.id(), "refused: a session was used by another subject than the one that opened it");
+        return false;
+    }
+    session.set_caller(caller);
+    true
+}
+
+async fn post(
+    gw: &Arc<Gateway>,
+    ep: &Arc<Endpoint>,
+    req: Request<Incoming>,
+    caller: Caller,
+) -> HttpResponse {
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
     let msg = match read_message(gw, headers, body).await {
@@ -234,7 +261,7 @@ async fn post(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: Request<Incoming>) -> 
         Err(resp) => return resp,
     };
     if super::modern::wants_modern(headers, &msg) {
-        return super::modern::serve(gw, ep, headers, msg).await;
+        return super::modern::serve(gw, ep, headers, msg, caller).await;
     }
     if let Some(v) = headers.get(VERSION_HEADER) {
         let v = v.to_str().unwrap_or_default();
@@ -252,9 +279,9 @@ async fn post(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: Request<Incoming>) -> 
     }
     let is_init = matches!(&msg, Message::Request(r) if r.method == method::INITIALIZE);
     let session = if is_init {
-        gw.open_session(ep)
+        gw.open_session_as(ep, caller)
     } else {
-        match session_of(gw, ep, headers) {
+        match session_of(gw, ep, headers, caller) {
             Ok(s) => s,
             Err(resp) => return resp,
         }
@@ -286,8 +313,13 @@ async fn post(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: Request<Incoming>) -> 
     resp
 }
 
-fn get_stream(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: &Request<Incoming>) -> HttpResponse {
-    let session = match session_of(gw, ep, req.headers()) {
+fn get_stream(
+    gw: &Arc<Gateway>,
+    ep: &Arc<Endpoint>,
+    req: &Request<Incoming>,
+    caller: Caller,
+) -> HttpResponse {
+    let session = match session_of(gw, ep, req.headers(), caller) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -302,8 +334,13 @@ fn get_stream(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: &Request<Incoming>) ->
     events(EventStream::new(rx).preamble(Bytes::from_static(b": stream open\n\n")))
 }
 
-fn delete(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, req: &Request<Incoming>) -> HttpResponse {
-    match session_of(gw, ep, req.headers()) {
+fn delete(
+    gw: &Arc<Gateway>,
+    ep: &Arc<Endpoint>,
+    req: &Request<Incoming>,
+    caller: Caller,
+) -> HttpResponse {
+    match session_of(gw, ep, req.headers(), caller) {
         Ok(s) => {
             gw.close_session(s.id());
             empty(StatusCode::OK)
@@ -329,8 +366,8 @@ impl Drop for CloseOnDrop {
     }
 }
 
-fn legacy_sse(gw: &Arc<Gateway>, ep: &Arc<Endpoint>) -> HttpResponse {
-    let session = gw.open_session(ep);
+fn legacy_sse(gw: &Arc<Gateway>, ep: &Arc<Endpoint>, caller: Caller) -> HttpResponse {
+    let session = gw.open_session_as(ep, caller);
     let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
     session.set_outbox(Some(tx));
     let endpoint_event = format!(
@@ -349,6 +386,7 @@ async fn legacy_post(
     gw: &Arc<Gateway>,
     ep: &Arc<Endpoint>,
     req: Request<Incoming>,
+    caller: Caller,
 ) -> HttpResponse {
     let id = req
         .uri()
@@ -359,7 +397,7 @@ async fn legacy_post(
         .unwrap_or_default()
         .to_owned();
     let session = match gw.session(&id) {
-        Some(s) if Arc::ptr_eq(s.endpoint(), ep) => s,
+        Some(s) if Arc::ptr_eq(s.endpoint(), ep) && same_caller(&s, caller) => s,
         _ => {
             return rpc_error(
                 StatusCode::NOT_FOUND,

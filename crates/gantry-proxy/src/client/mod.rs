@@ -2,7 +2,7 @@
 //! legacy HTTP+SSE transport) and over stdio. Each front parses messages, finds or creates the
 //! session, and hands them to [`Gateway::accept`](crate::Gateway::accept).
 
-mod body;
+pub(crate) mod body;
 pub mod http;
 mod modern;
 pub mod stdio;

@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use super::body::{EventStream, sse_event};
 use super::http::{CloseOnDrop, HttpResponse, SESSION_HEADER, VERSION_HEADER};
 use crate::Gateway;
+use crate::access::Caller;
 use crate::endpoint::Endpoint;
 use crate::mrtr::Parked;
 use crate::session::{CLIENT_QUEUE, ClientHello, Listen, RequestScope, Session};
@@ -60,6 +61,7 @@ pub(super) async fn serve(
     ep: &Arc<Endpoint>,
     headers: &HeaderMap,
     msg: Message,
+    caller: Caller,
 ) -> HttpResponse {
     // The core protocol defines no client notifications on this wire; nothing to act on.
     let Message::Request(req) = msg else {
@@ -70,8 +72,8 @@ pub(super) async fn serve(
         Err(err) => return error_reply(Some(req.id), err),
     };
     match req.method.as_str() {
-        method::SUBSCRIPTIONS_LISTEN => listen(gw, ep, req, envelope).await,
-        _ => call(gw, ep, headers, req, envelope).await,
+        method::SUBSCRIPTIONS_LISTEN => listen(gw, ep, req, envelope, caller).await,
+        _ => call(gw, ep, headers, req, envelope, caller).await,
     }
 }
 
@@ -209,6 +211,7 @@ async fn call(
     headers: &HeaderMap,
     mut req: Request,
     envelope: Envelope,
+    caller: Caller,
 ) -> HttpResponse {
     let mut resume_server = None;
     if let Some(state) = req.params.as_ref().and_then(|p| p.get("requestState")) {
@@ -217,7 +220,15 @@ async fn call(
             return error_reply(Some(req.id), altered_state());
         };
         if let Some(token) = payload.strip_prefix("parked:") {
-            return resume(gw, ep, req, token, super::http::stream_only(headers)).await;
+            return resume(
+                gw,
+                ep,
+                req,
+                token,
+                &caller,
+                super::http::stream_only(headers),
+            )
+            .await;
         }
         // A 2026-07-28 server's own state, sealed with the server's name: unsealed, it goes
         // back to that server.
@@ -242,6 +253,7 @@ async fn call(
         resume_server = Some(server);
     }
     let session = Session::stateless(ep.clone(), envelope.hello, envelope.log_level, None);
+    session.set_caller(caller);
     let param_headers: Vec<_> = headers
         .iter()
         .filter(|(name, _)| name.as_str().starts_with(PARAM_HEADER_PREFIX))
@@ -258,7 +270,7 @@ async fn call(
     if req.method == method::TOOLS_CALL
         && let Some(name) = req.param_str("name")
     {
-        let view = ep.view(&session.caps());
+        let view = ep.view_for(&session.caps(), &session.caller().grant);
         // A progressive endpoint's meta-tools declare no headers, whatever a hidden tool of
         // the same name does.
         let meta = view.progressive.is_some() && crate::progressive::is_meta(name);
@@ -419,9 +431,14 @@ async fn resume(
     ep: &Arc<Endpoint>,
     req: Request,
     token: &str,
+    caller: &Caller,
     stream_only: bool,
 ) -> HttpResponse {
-    let Some(parked) = gw.parking.take(token) else {
+    // Only the subject whose call was parked may answer it; anyone else is told it is gone.
+    let parked = gw
+        .parking
+        .take_if(token, |p| p.session.caller().subject() == caller.subject());
+    let Some(parked) = parked else {
         return error_reply(
             Some(req.id),
             RpcError::invalid_params(
@@ -480,6 +497,7 @@ async fn listen(
     ep: &Arc<Endpoint>,
     req: Request,
     envelope: Envelope,
+    caller: Caller,
 ) -> HttpResponse {
     let asked = req
         .params
@@ -514,6 +532,7 @@ async fn listen(
         Vec::new()
     };
     let session = Session::stateless(ep.clone(), envelope.hello, None, Some(listen.clone()));
+    session.set_caller(caller);
     let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
     session.set_outbox(Some(tx));
     gw.register_session(session.clone());

@@ -19,6 +19,7 @@ use gantry_config::{EndpointConfig, Override};
 use gantry_core::names::glob_match;
 use serde_json::{Map, Value, json};
 
+use crate::access::Grant;
 use crate::progressive::Progressive;
 use crate::upstream::{CacheHint, ClientCaps, ListHints, ServerGroup, Status, UpstreamServer};
 use naming::Candidate;
@@ -61,6 +62,9 @@ pub struct View {
     /// The meta-tools and search index, when the endpoint is progressive for this view
     /// (`mode = "progressive"`, or `auto` with more tools than its threshold).
     pub progressive: Option<Arc<Progressive>>,
+    /// In a view narrowed by entitlements: the globs a resource URI that no list names must
+    /// match to be read or subscribed to.
+    pub resource_globs: Option<Arc<[String]>>,
 }
 
 impl View {
@@ -78,6 +82,16 @@ pub use crate::upstream::Changes;
 /// A view and the catalog versions of the lanes it was built from.
 type Built = (Vec<u64>, Arc<View>);
 
+/// Most entitled views an endpoint caches (per client capability set and team set); beyond,
+/// the cache starts over.
+const MAX_ENTITLED_VIEWS: usize = 1024;
+
+/// An entitled view and the full view it was narrowed from.
+type Narrowed = (Arc<View>, Arc<View>);
+
+/// (client capabilities key, entitled teams key).
+type NarrowedKey = (Arc<str>, Arc<str>);
+
 /// A published endpoint.
 pub struct Endpoint {
     name: String,
@@ -85,6 +99,9 @@ pub struct Endpoint {
     servers: Vec<Arc<ServerGroup>>,
     /// The current view per set of client capabilities.
     views: RwLock<HashMap<Arc<str>, Built>>,
+    /// Per (client capabilities, entitled teams), the narrowed view and the view it came from
+    /// (a new full view makes it stale).
+    entitled: RwLock<HashMap<NarrowedKey, Narrowed>>,
     /// Per set of client capabilities, the view whose lists clients were last told about.
     announced: std::sync::Mutex<HashMap<Arc<str>, Arc<View>>>,
     /// The gateway's `serverInfo` for this endpoint.
@@ -99,6 +116,7 @@ impl Endpoint {
             name: cfg.name.clone(),
             servers,
             views: RwLock::new(HashMap::new()),
+            entitled: RwLock::new(HashMap::new()),
             announced: std::sync::Mutex::new(HashMap::new()),
             server_info: json!({
                 "name": format!("gantry/{}", cfg.name),
@@ -180,6 +198,112 @@ impl Endpoint {
                 .entry(caps.key().clone())
                 .or_insert_with(|| view.clone());
         }
+        view
+    }
+
+    /// The view for a caller with `grant`: the full view, or the part of it the caller's
+    /// entitlements cover, narrowed once per change of the full view and cached.
+    pub fn view_for(&self, caps: &ClientCaps, grant: &Grant) -> Arc<View> {
+        let full = self.view(caps);
+        let Grant::Entitled(e) = grant else {
+            return full;
+        };
+        let key = (caps.key().clone(), e.key.clone());
+        if let Some((from, narrowed)) = self.entitled.read().expect("entitled lock").get(&key)
+            && Arc::ptr_eq(from, &full)
+        {
+            return narrowed.clone();
+        }
+        let narrowed = Arc::new(self.narrow(&full, &e.globs));
+        let mut cache = self.entitled.write().expect("entitled lock");
+        if cache.len() >= MAX_ENTITLED_VIEWS {
+            cache.clear();
+        }
+        cache.insert(key, (full, narrowed.clone()));
+        narrowed
+    }
+
+    /// Whether lists may be cached by shared caches (2026-07-28 `cacheScope: public`): only
+    /// on a `public` endpoint without entitlements, where every caller sees the same.
+    pub fn lists_shareable(&self) -> bool {
+        self.cfg.access == gantry_config::Access::Public && self.cfg.entitlements.is_none()
+    }
+
+    /// The part of `full` that `globs` entitle: tools and prompts by public name, resources
+    /// by URI, templates by `uriTemplate`. Progressive meta-tools search only what remains.
+    fn narrow(&self, full: &View, globs: &gantry_config::Entitlement) -> View {
+        let any = |globs: &[String], s: &str| globs.iter().any(|g| glob_match(g, s));
+        let named = |defs: &[Value], globs: &[String]| -> Vec<Value> {
+            defs.iter()
+                .filter(|d| {
+                    d.get("name")
+                        .and_then(Value::as_str)
+                        .is_some_and(|n| any(globs, n))
+                })
+                .cloned()
+                .collect()
+        };
+        let keep = |routes: &HashMap<String, Route>, defs: &[Value]| -> HashMap<String, Route> {
+            defs.iter()
+                .filter_map(|d| d.get("name").and_then(Value::as_str))
+                .filter_map(|n| Some((n.to_owned(), routes.get(n)?.clone())))
+                .collect()
+        };
+        let mut view = View {
+            hints: full.hints,
+            ..View::default()
+        };
+        view.tools = named(&full.tools, &globs.tools);
+        view.tool_routes = keep(&full.tool_routes, &view.tools);
+        view.tool_headers = full
+            .tool_headers
+            .iter()
+            .filter(|(n, _)| view.tool_routes.contains_key(*n))
+            .map(|(n, d)| (n.clone(), d.clone()))
+            .collect();
+        if self.cfg.mode.is_progressive(view.tools.len()) {
+            let names: Vec<&str> = self.servers.iter().map(|s| &**s.name()).collect();
+            view.progressive = Some(Arc::new(Progressive::build(
+                &view.tools,
+                &view.tool_routes,
+                &names,
+            )));
+        }
+        view.prompts = named(&full.prompts, &globs.prompts);
+        view.prompt_routes = keep(&full.prompt_routes, &view.prompts);
+        view.resources = full
+            .resources
+            .iter()
+            .filter(|r| {
+                r.get("uri")
+                    .and_then(Value::as_str)
+                    .is_some_and(|u| any(&globs.resources, u))
+            })
+            .cloned()
+            .collect();
+        view.resource_routes = full
+            .resource_routes
+            .iter()
+            .filter(|(u, _)| any(&globs.resources, u))
+            .map(|(u, i)| (u.clone(), *i))
+            .collect();
+        view.templates = full
+            .templates
+            .iter()
+            .filter(|t| {
+                t.get("uriTemplate")
+                    .and_then(Value::as_str)
+                    .is_some_and(|u| any(&globs.resources, u))
+            })
+            .cloned()
+            .collect();
+        view.template_routes = full
+            .template_routes
+            .iter()
+            .filter(|(t, _)| any(&globs.resources, t))
+            .cloned()
+            .collect();
+        view.resource_globs = Some(globs.resources.clone().into());
         view
     }
 
@@ -342,6 +466,12 @@ impl Endpoint {
     pub fn resource_server(&self, view: &View, uri: &str) -> Option<usize> {
         if let Some(i) = view.resource_routes.get(uri) {
             return Some(*i);
+        }
+        if let Some(globs) = &view.resource_globs
+            && !globs.iter().any(|g| glob_match(g, uri))
+        {
+            // Not entitled: exactly as if no server offered it.
+            return None;
         }
         if let Some((_, i)) = view
             .template_routes

@@ -14,6 +14,7 @@ use gantry_core::{Request, RpcError};
 use serde_json::{Value, json};
 
 use crate::Gateway;
+use crate::access::Grant;
 use crate::endpoint::{Endpoint, Route, View};
 use crate::session::{ClientHello, Session};
 use crate::upstream::{ClientCaps, ClientLink, Peer, ServerGroup, UpstreamServer};
@@ -30,6 +31,8 @@ pub(crate) async fn handle(
         return Ok(initialize(session, &req).await);
     }
     let caps = &*session.caps();
+    let caller = session.caller();
+    let grant = &caller.grant;
     // A listen stream subscribes to its resources through the same path as a legacy
     // session's `resources/subscribe`.
     let listen_subscribe = session.is_listening() && req.method == method::RESOURCES_SUBSCRIBE;
@@ -58,25 +61,25 @@ pub(crate) async fn handle(
             // Only an endpoint that may be progressive looks for meta-tools.
             let req = match ep.config().mode {
                 gantry_config::ToolMode::Direct => req,
-                _ => match meta_tool(ep, caps, req) {
+                _ => match meta_tool(ep, caps, grant, req) {
                     Meta::Answered(result) => return Ok(result),
                     Meta::Forward(req) => req,
                 },
             };
-            let target = by_name(ep, caps, req, "tool", |v| &v.tool_routes).await?;
+            let target = by_name(ep, caps, grant, req, "tool", |v| &v.tool_routes).await?;
             forward(gw, session, method::TOOLS_CALL, target, link).await
         }
         method::PROMPTS_GET => {
-            let target = by_name(ep, caps, req, "prompt", |v| &v.prompt_routes).await?;
+            let target = by_name(ep, caps, grant, req, "prompt", |v| &v.prompt_routes).await?;
             forward(gw, session, method::PROMPTS_GET, target, link).await
         }
         method::RESOURCES_READ => {
-            let target = by_uri(ep, caps, req).await?;
+            let target = by_uri(ep, caps, grant, req).await?;
             forward(gw, session, method::RESOURCES_READ, target, link).await
         }
         method::RESOURCES_SUBSCRIBE => {
             let uri = req.param_str("uri").unwrap_or_default().to_owned();
-            let target = by_uri(ep, caps, req).await?;
+            let target = by_uri(ep, caps, grant, req).await?;
             let result = if target.peer.is_modern() {
                 // 2026-07-28 servers take subscriptions on their listen stream.
                 target.lane.watch_resource(&uri).await?;
@@ -92,7 +95,7 @@ pub(crate) async fn handle(
         }
         method::RESOURCES_UNSUBSCRIBE => {
             let uri = req.param_str("uri").unwrap_or_default().to_owned();
-            let target = by_uri(ep, caps, req).await?;
+            let target = by_uri(ep, caps, grant, req).await?;
             let peer = target.peer;
             session.unsubscribe(&uri);
             // The upstream subscription is shared by every client on the same lane: keep it
@@ -111,7 +114,7 @@ pub(crate) async fn handle(
                     .await
             }
         }
-        method::COMPLETE => complete(ep, caps, req, link).await,
+        method::COMPLETE => complete(ep, caps, grant, req, link).await,
         method::SET_LEVEL => set_level(ep, caps, session, &req).await,
         other => Err(RpcError::method_not_found(other)),
     }
@@ -220,9 +223,12 @@ pub(crate) fn finish_stateless(
                 if CACHEABLE.contains(&method_name) || method_name == method::DISCOVER {
                     // Lists set their own hints (see `list`), a 2026-07-28 server's read keeps
                     // its own; the rest (discover, a legacy server's read) promise nothing.
-                    // Once entitlements apply per client, lists must turn private.
                     r.entry("ttlMs").or_insert_with(|| 0.into());
                     r.entry("cacheScope").or_insert_with(|| "private".into());
+                    if !ep.lists_shareable() {
+                        // What a caller sees depends on who it is: no shared caching.
+                        r.insert("cacheScope".into(), "private".into());
+                    }
                 }
             }
             if let Some(m) = protocol::meta::of(&mut result) {
@@ -249,7 +255,7 @@ fn list(
     items: impl Fn(&View) -> (&Vec<Value>, Option<crate::upstream::CacheHint>),
 ) -> Result<Value, RpcError> {
     let ep = session.endpoint();
-    let view = ep.view(caps);
+    let view = ep.view_for(caps, &session.caller().grant);
     let (all, hint) = items(&view);
     let start = match req.params_obj().and_then(|p| p.get("cursor")) {
         None | Some(Value::Null) => 0,
@@ -272,7 +278,8 @@ fn list(
         && let Some(hint) = hint
     {
         result["ttlMs"] = Value::from(hint.ttl_ms);
-        result["cacheScope"] = Value::from(if hint.public { "public" } else { "private" });
+        let public = hint.public && ep.lists_shareable();
+        result["cacheScope"] = Value::from(if public { "public" } else { "private" });
     }
     Ok(result)
 }
@@ -291,8 +298,8 @@ enum Meta {
 /// into the `tools/call` it stands for. Calls of other names, and every call on a view that
 /// is not progressive, pass on unchanged (so a client that learned a tool's own name may
 /// still call it directly).
-fn meta_tool(ep: &Endpoint, caps: &ClientCaps, mut req: Request) -> Meta {
-    let view = ep.view(caps);
+fn meta_tool(ep: &Endpoint, caps: &ClientCaps, grant: &Grant, mut req: Request) -> Meta {
+    let view = ep.view_for(caps, grant);
     let Some(p) = &view.progressive else {
         return Meta::Forward(req);
     };
@@ -337,6 +344,7 @@ struct Target {
 async fn by_name(
     ep: &Endpoint,
     caps: &ClientCaps,
+    grant: &Grant,
     req: Request,
     kind: &str,
     routes: impl Fn(&View) -> &HashMap<String, Route>,
@@ -347,14 +355,14 @@ async fn by_name(
             req.method
         )));
     };
-    let mut view = ep.view(caps);
+    let mut view = ep.view_for(caps, grant);
     if !routes(&view).contains_key(name)
         && let Some(server) = unconnected_owner(ep, caps, name)
     {
         // Its server has not connected (yet): wait for a first attempt under way, then
         // look again, or say why it is unavailable.
         server.lane(caps).ready_peer().await?;
-        view = ep.view(caps);
+        view = ep.view_for(caps, grant);
     }
     let Some(route) = routes(&view).get(name) else {
         return Err(RpcError::invalid_params(format!(
@@ -510,14 +518,19 @@ fn unconnected_owner<'a>(
     })
 }
 
-async fn by_uri(ep: &Endpoint, caps: &ClientCaps, req: Request) -> Result<Target, RpcError> {
+async fn by_uri(
+    ep: &Endpoint,
+    caps: &ClientCaps,
+    grant: &Grant,
+    req: Request,
+) -> Result<Target, RpcError> {
     let Some(uri) = req.param_str("uri") else {
         return Err(RpcError::invalid_params(format!(
             "{} needs params.uri",
             req.method
         )));
     };
-    let view = ep.view(caps);
+    let view = ep.view_for(caps, grant);
     let Some(i) = ep.resource_server(&view, uri) else {
         return Err(RpcError::new(
             code::RESOURCE_NOT_FOUND,
@@ -541,11 +554,12 @@ async fn by_uri(ep: &Endpoint, caps: &ClientCaps, req: Request) -> Result<Target
 async fn complete(
     ep: &Endpoint,
     caps: &ClientCaps,
+    grant: &Grant,
     req: Request,
     link: Arc<dyn ClientLink>,
 ) -> Result<Value, RpcError> {
     let mut params = req.params.unwrap_or_else(|| json!({}));
-    let view = ep.view(caps);
+    let view = ep.view_for(caps, grant);
     let kind = params
         .pointer("/ref/type")
         .and_then(Value::as_str)

@@ -16,6 +16,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
+use crate::access::Caller;
 use crate::endpoint::Endpoint;
 use crate::upstream::{BoxFuture, ClientCaps, ClientLink};
 
@@ -80,6 +81,8 @@ pub struct Session {
     next_id: AtomicI64,
     waiting: Mutex<HashMap<i64, oneshot::Sender<Result<Value, RpcError>>>>,
     inflight: Mutex<HashMap<Id, AbortHandle>>,
+    /// Who is calling: the session's creator (a legacy session only serves that subject).
+    caller: Mutex<Arc<Caller>>,
     /// When the session was opened; `last_seen_ms` counts from here.
     opened: tokio::time::Instant,
     /// When the client was last heard from, in ms since `opened` (no lock on the hot path).
@@ -129,9 +132,21 @@ impl Session {
             next_id: AtomicI64::new(1),
             waiting: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
+            caller: Mutex::new(Arc::new(Caller::default())),
             opened: tokio::time::Instant::now(),
             last_seen_ms: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Who is calling, and what it may see.
+    pub fn caller(&self) -> Arc<Caller> {
+        self.caller.lock().expect("caller lock").clone()
+    }
+
+    /// Sets who is calling (at creation; a legacy session's later requests refresh it with
+    /// the same subject's current teams).
+    pub fn set_caller(&self, caller: Caller) {
+        *self.caller.lock().expect("caller lock") = Arc::new(caller);
     }
 
     /// Attaches what a stateless request carries besides its body (once, before it runs).

@@ -922,7 +922,7 @@ pub(super) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 #[cfg(test)]
-pub(super) mod testkit;
+pub(crate) mod testkit;
 
 #[cfg(test)]
 mod tests;
