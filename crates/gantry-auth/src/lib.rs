@@ -12,8 +12,10 @@
 #![deny(missing_docs)]
 
 pub mod front;
+pub mod oidc;
 
 pub use front::{FailureLimiter, bearer};
+pub use oidc::OidcAuthenticator;
 
 use std::fmt;
 use std::future::Future;
