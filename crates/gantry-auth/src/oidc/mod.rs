@@ -35,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cache;
 mod claims;
 mod fetch;
 mod jwks;
@@ -44,7 +45,7 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gantry_config::OidcConfig;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use self::fetch::{Fetch, HttpFetch};
 use self::jwks::KeySet;
@@ -68,6 +69,7 @@ pub struct OidcError(String);
 /// Dropping it stops its background tasks.
 pub struct OidcAuthenticator {
     providers: Vec<Arc<Provider>>,
+    verified: cache::VerifiedCache,
 }
 
 /// What a provider looks like right now, for logs and readiness.
@@ -131,7 +133,10 @@ impl OidcAuthenticator {
         for p in &providers {
             runtime.spawn(background(Arc::downgrade(p)));
         }
-        Ok(OidcAuthenticator { providers })
+        Ok(OidcAuthenticator {
+            providers,
+            verified: cache::VerifiedCache::default(),
+        })
     }
 
     /// The configured issuers, in config order (for RFC 9728 `authorization_servers`).
@@ -161,13 +166,20 @@ impl OidcAuthenticator {
     }
 
     async fn verify(&self, token: &str, ctx: AuthContext<'_>) -> Result<Identity, AuthError> {
+        let cache_key = cache::key(token);
+        let known = self.verified.get(&cache_key, |i| {
+            self.providers.get(i).and_then(|p| p.keys().ok())
+        });
+        if let Some((i, claims)) = known {
+            return self.providers[i].accept(&claims, ctx);
+        }
         let jws = jws::decode(token).map_err(AuthError::invalid_token)?;
         let issuer = match jws.claims.get("iss") {
             Some(Value::String(s)) => s.as_str(),
             Some(_) => return Err(AuthError::invalid_token("the token's iss is not a string")),
             None => return Err(AuthError::invalid_token("the token has no issuer (iss)")),
         };
-        let Some(provider) = self.providers.iter().find(|p| p.cfg.issuer == issuer) else {
+        let Some(i) = self.providers.iter().position(|p| p.cfg.issuer == issuer) else {
             let known: Vec<&str> = self.issuers().collect();
             return Err(AuthError::invalid_token(format!(
                 "the token's issuer {} is not an accepted OpenID provider (accepted: {})",
@@ -175,7 +187,22 @@ impl OidcAuthenticator {
                 known.join(", ")
             )));
         };
-        provider.verify(&jws, ctx).await
+        let provider = &self.providers[i];
+        let keys = provider.verify_signature(&jws).await?;
+        let now = unix_now();
+        let leeway = provider.cfg.leeway.as_secs();
+        claims::check_time(&jws.claims, now, leeway).map_err(AuthError::invalid_token)?;
+        let exp = jws.claims.get("exp").and_then(Value::as_f64).unwrap_or(0.0) as u64;
+        let claims = Arc::new(jws.claims);
+        self.verified.insert(
+            cache_key,
+            i,
+            keys,
+            claims.clone(),
+            exp.saturating_add(leeway),
+            now,
+        );
+        provider.accept(&claims, ctx)
     }
 }
 
@@ -227,11 +254,8 @@ impl Provider {
         }
     }
 
-    async fn verify(
-        &self,
-        jws: &jws::Jws<'_>,
-        ctx: AuthContext<'_>,
-    ) -> Result<Identity, AuthError> {
+    /// Checks the token's signature with the provider's keys; the key set that verified it.
+    async fn verify_signature(&self, jws: &jws::Jws<'_>) -> Result<Arc<KeySet>, AuthError> {
         let mut keys = self.keys()?;
         if let Some(kid) = jws.kid.as_deref()
             && !keys.has_kid(kid)
@@ -274,15 +298,25 @@ impl Provider {
                 },
             ));
         }
-        claims::check_time(&jws.claims, unix_now(), self.cfg.leeway.as_secs())
+        Ok(keys)
+    }
+
+    /// Checks the claims of a token whose signature verified: time, audience, scopes; maps them
+    /// to an identity.
+    fn accept(
+        &self,
+        claims: &Map<String, Value>,
+        ctx: AuthContext<'_>,
+    ) -> Result<Identity, AuthError> {
+        claims::check_time(claims, unix_now(), self.cfg.leeway.as_secs())
             .map_err(AuthError::invalid_token)?;
         let expected: Vec<&str> = if self.cfg.audience.is_empty() {
             vec![ctx.resource]
         } else {
             self.cfg.audience.iter().map(String::as_str).collect()
         };
-        claims::check_audience(&jws.claims, &expected).map_err(AuthError::invalid_token)?;
-        claims::identity(&jws.claims, &self.cfg.issuer, &self.cfg)
+        claims::check_audience(claims, &expected).map_err(AuthError::invalid_token)?;
+        claims::identity(claims, &self.cfg.issuer, &self.cfg)
     }
 
     /// Fetches the JWKS again for a token whose `kid` is unknown, unless it was fetched less

@@ -501,12 +501,14 @@ async fn an_unknown_kid_refreshes_the_keys_at_most_once_per_interval() {
     let fetch = FakeFetch::provider(&[&old]);
     let a = ready(config(), &fetch).await;
     assert_eq!(fetch.gets_of(JWKS), 1);
+    let before = old.sign(&claims());
+    check(&a, &before).await.unwrap();
     // The provider rotates: a token signed by the new key makes Gantry fetch the JWKS again.
     fetch.set(JWKS, jwks(&[&new]));
     check(&a, &new.sign(&claims())).await.unwrap();
     assert_eq!(fetch.gets_of(JWKS), 2);
-    // The withdrawn key is gone from the cache.
-    let d = refused(&a, &old.sign(&claims())).await;
+    // The withdrawn key is gone: even a token verified with it before is refused now.
+    let d = refused(&a, &before).await;
     assert!(d.starts_with("no signing key kid=\"2026-10\""), "{d}");
     assert!(d.contains("fetched 0s ago"), "{d}");
     // Made-up key ids within the interval cause no fetch at all.
@@ -674,4 +676,47 @@ fn jwks_skips_keys_it_cannot_use() {
     let (set, skipped) = jwks::KeySet::parse(&doc).unwrap();
     assert_eq!((set.keys.len(), skipped), (1, 5));
     assert!(jwks::KeySet::parse(&json!({})).is_err());
+}
+
+#[tokio::test]
+async fn a_verified_token_is_remembered_but_time_and_audience_are_checked_on_every_use() {
+    let ec = TestKey::ec("e1");
+    let fetch = FakeFetch::provider(&[&ec]);
+    let cfg = OidcConfig {
+        leeway: Duration::ZERO,
+        ..config()
+    };
+    let a = ready(cfg, &fetch).await;
+    let now = unix_now();
+    let token = ec.sign(&with(claims(), "exp", json!(now + 1)));
+    for _ in 0..3 {
+        check(&a, &token).await.unwrap();
+    }
+    assert_eq!(a.verified.len(), 1);
+    let other = a
+        .authenticate(
+            &token,
+            AuthContext {
+                resource: "https://gantry.example.com/mcp/other",
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        other
+            .description
+            .contains("does not include https://gantry.example.com/mcp/other")
+    );
+    // Refused tokens are not remembered.
+    let _ = refused(&a, &ec.sign(&with(claims(), "exp", json!(now - 10)))).await;
+    assert_eq!(a.verified.len(), 1);
+    while unix_now() <= now + 1 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        refused(&a, &token)
+            .await
+            .starts_with("the token expired at")
+    );
 }
