@@ -720,3 +720,33 @@ async fn a_verified_token_is_remembered_but_time_and_audience_are_checked_on_eve
             .starts_with("the token expired at")
     );
 }
+
+/// `cargo test --release -p gantry-auth --lib -- --ignored --nocapture verification_cost`
+#[tokio::test]
+#[ignore = "timing report, run by hand in release"]
+async fn verification_cost() {
+    let (rsa, ec) = (TestKey::rsa("r1", 1), TestKey::ec("e1"));
+    let fetch = FakeFetch::provider(&[&rsa, &ec]);
+    let a = ready(config(), &fetch).await;
+    let ctx = AuthContext { resource: RESOURCE };
+    for key in [&rsa, &ec] {
+        let n = 2000;
+        let tokens: Vec<String> = (0..n)
+            .map(|i| key.sign(&with(claims(), "jti", json!(i))))
+            .collect();
+        let start = Instant::now();
+        for t in &tokens {
+            a.authenticate(t, ctx).await.unwrap().unwrap();
+        }
+        let first = start.elapsed() / n;
+        let start = Instant::now();
+        for t in &tokens {
+            a.authenticate(t, ctx).await.unwrap().unwrap();
+        }
+        let again = start.elapsed() / n;
+        println!(
+            "{}: first use {first:?} per token, remembered {again:?}",
+            key.default_alg()
+        );
+    }
+}
