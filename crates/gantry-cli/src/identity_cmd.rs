@@ -431,8 +431,12 @@ pub(crate) struct Identity {
 }
 
 impl Identity {
-    /// Loads the server secret and the keys of the database in `dir` (blocking).
-    pub(crate) fn open(dir: &Path) -> anyhow::Result<Identity> {
+    /// Loads the server secret and the keys of the database in `dir` (blocking). Bearer
+    /// tokens are tried against the keys first, then against `others` (OpenID providers).
+    pub(crate) fn open(
+        dir: &Path,
+        others: Vec<Arc<dyn Authenticator>>,
+    ) -> anyhow::Result<Identity> {
         let (secret, origin) = ServerSecret::load(dir).map_err(anyhow::Error::msg)?;
         match origin {
             SecretOrigin::Env => tracing::info!("server secret from GANTRY_SECRET"),
@@ -447,7 +451,8 @@ impl Identity {
             keys.clone(),
             KEY_POLL,
         )?);
-        let authenticators: Vec<Arc<dyn Authenticator>> = vec![keys.clone()];
+        let mut authenticators: Vec<Arc<dyn Authenticator>> = vec![keys.clone()];
+        authenticators.extend(others);
         let admin = Arc::new(gantry_admin::Admin::new(
             Store::open_in(dir)?,
             keys.clone(),

@@ -186,11 +186,23 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let dir = persist::data_dir(&c, data_dir);
             let (persist, cache) = persist::Persist::open(&c, &dir).await?;
             tracing::info!(db = %dir.join(gantry_store::DB_FILE).display(), "database");
+            // OpenID providers are discovered in the background; their tokens are refused
+            // with the reason until then.
+            let mut others: Vec<Arc<dyn gantry_auth::Authenticator>> = Vec::new();
+            if !c.auth.oidc.is_empty() {
+                let oidc = gantry_auth::OidcAuthenticator::from_config(&c.auth.oidc)
+                    .map_err(|e| anyhow::anyhow!("[auth.oidc]: {e}"))?;
+                for issuer in oidc.issuers() {
+                    tracing::info!(%issuer, "accepting JWT bearer tokens");
+                }
+                others.push(Arc::new(oidc));
+            }
             let identity_dir = dir.clone();
-            let identity =
-                tokio::task::spawn_blocking(move || identity_cmd::Identity::open(&identity_dir))
-                    .await
-                    .context("the database thread failed")??;
+            let identity = tokio::task::spawn_blocking(move || {
+                identity_cmd::Identity::open(&identity_dir, others)
+            })
+            .await
+            .context("the database thread failed")??;
             let gw = Gateway::start_with(
                 c,
                 gantry_proxy::Options {

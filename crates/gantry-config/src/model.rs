@@ -46,6 +46,64 @@ pub struct Config {
     pub servers: BTreeMap<String, ServerConfig>,
     /// Endpoints by name.
     pub endpoints: BTreeMap<String, EndpointConfig>,
+    /// How callers authenticate.
+    pub auth: AuthConfig,
+}
+
+/// `[auth]`.
+#[derive(Clone, Debug, Default)]
+pub struct AuthConfig {
+    /// OpenID providers whose JWT access tokens are accepted (`[[auth.oidc]]`), in file order.
+    pub oidc: Vec<OidcConfig>,
+}
+
+/// Default `leeway` of an OpenID provider: allowed clock skew.
+pub const DEFAULT_OIDC_LEEWAY: Duration = Duration::from_secs(60);
+/// Default `jwks_refresh_min_interval`.
+pub const DEFAULT_JWKS_REFRESH_MIN_INTERVAL: Duration = Duration::from_secs(30);
+/// Default `http_timeout` for the discovery document and the JWKS.
+pub const DEFAULT_OIDC_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One OpenID provider (`[[auth.oidc]]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OidcConfig {
+    /// The issuer, exactly as written (tokens' `iss` and the discovery document's `issuer`
+    /// must equal it). `https://`, or `http://` on a loopback host.
+    pub issuer: String,
+    /// Accepted audiences; empty: the canonical URL of the resource being called.
+    pub audience: Vec<String>,
+    /// The claim that names the user (`sub`, `email`, `preferred_username`, ...). Dotted
+    /// paths reach into objects (`realm_access.roles`).
+    pub user_claim: String,
+    /// The claim listing the user's teams (an array of strings, or one string).
+    pub teams_claim: String,
+    /// The claim holding scopes: a space-separated string or an array. With the default
+    /// `scope`, a token without it is read from `scp`.
+    pub scopes_claim: String,
+    /// Scopes every token must carry (403 `insufficient_scope` otherwise).
+    pub required_scopes: Vec<String>,
+    /// Allowed clock skew for `exp`, `nbf` and `iat`.
+    pub leeway: Duration,
+    /// What grants the control plane (any one suffices); the data plane is always granted.
+    pub control_plane: Vec<ControlPlaneGrant>,
+    /// Least time between two JWKS fetches caused by tokens with an unknown key id.
+    pub jwks_refresh_min_interval: Duration,
+    /// Bound on each request to the provider.
+    pub http_timeout: Duration,
+}
+
+/// A rule that grants a JWT the control plane.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ControlPlaneGrant {
+    /// The token carries this scope.
+    Scope(String),
+    /// The claim equals the value, or is an array containing it.
+    Claim {
+        /// The claim (dotted paths reach into objects).
+        claim: String,
+        /// The value.
+        value: String,
+    },
 }
 
 /// One upstream MCP server.

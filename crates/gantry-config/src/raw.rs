@@ -38,6 +38,57 @@ pub struct RawConfig {
     /// `[endpoints.<name>]`.
     #[serde(default)]
     pub endpoints: BTreeMap<Spanned<String>, RawEndpoint>,
+    /// `[auth]`.
+    pub auth: Option<RawAuth>,
+}
+
+/// `[auth]`: how callers authenticate.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// `[[auth.oidc]]`: OpenID providers whose JWT access tokens are accepted, one table each.
+    #[serde(default)]
+    pub oidc: Vec<Spanned<RawOidc>>,
+}
+
+/// One string or a list of strings (`audience = "x"` or `audience = ["x", "y"]`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawStrings {
+    /// A single string.
+    One(String),
+    /// A list.
+    Many(Vec<String>),
+}
+
+/// `[[auth.oidc]]`: an OpenID provider.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOidc {
+    /// The issuer URL, exactly as the provider's tokens name it (`iss`).
+    pub issuer: Option<Spanned<String>>,
+    /// Accepted audiences; default: the canonical URL of the resource being called.
+    pub audience: Option<Spanned<RawStrings>>,
+    /// Claim naming the user (default `sub`).
+    pub user_claim: Option<Spanned<String>>,
+    /// Claim listing the user's teams (default `groups`).
+    pub teams_claim: Option<Spanned<String>>,
+    /// Claim holding the granted scopes (default `scope`, falling back to `scp`).
+    pub scopes_claim: Option<Spanned<String>>,
+    /// Scopes every token must carry.
+    pub required_scopes: Option<Vec<Spanned<String>>>,
+    /// Allowed clock skew in seconds for `exp`, `nbf` and `iat` (default 60).
+    pub leeway: Option<Spanned<f64>>,
+    /// A scope that grants the control plane.
+    pub control_plane_scope: Option<Spanned<String>>,
+    /// A claim that grants the control plane when it is (or contains) `control_plane_value`.
+    pub control_plane_claim: Option<Spanned<String>>,
+    /// The value of `control_plane_claim` that grants the control plane.
+    pub control_plane_value: Option<Spanned<String>>,
+    /// Least seconds between two JWKS fetches caused by unknown key ids (default 30).
+    pub jwks_refresh_min_interval: Option<Spanned<f64>>,
+    /// Seconds to wait for the provider's discovery document or JWKS (default 10).
+    pub http_timeout: Option<Spanned<f64>>,
 }
 
 /// `[servers.<name>]`.

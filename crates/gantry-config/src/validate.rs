@@ -13,6 +13,8 @@ use crate::expand::expand;
 use crate::model::*;
 use crate::raw::{RawConfig, RawEndpoint, RawOverride, RawServer};
 
+mod auth;
+
 /// Where errors point: the file and its text.
 pub(crate) struct Source<'a> {
     pub(crate) file: &'a Path,
@@ -43,7 +45,7 @@ impl Source<'_> {
         })
     }
 
-    fn err<T>(
+    pub(crate) fn err<T>(
         &self,
         v: &Spanned<T>,
         field: impl Into<String>,
@@ -52,7 +54,7 @@ impl Source<'_> {
         self.err_at(Some(v.span()), field, msg)
     }
 
-    fn expand(&self, v: &Spanned<String>, field: &str) -> Result<String, ConfigError> {
+    pub(crate) fn expand(&self, v: &Spanned<String>, field: &str) -> Result<String, ConfigError> {
         expand(v.get_ref(), self.env).map_err(|m| self.err(v, field, m))
     }
 }
@@ -173,6 +175,7 @@ fn build(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
             build_endpoint(src, "default", &ep, &servers)?,
         );
     }
+    let auth = auth::build_auth(src, raw.auth.as_ref())?;
     Ok(Config {
         source: src.file.to_path_buf(),
         listen,
@@ -185,6 +188,7 @@ fn build(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
         allowed_origins,
         servers,
         endpoints,
+        auth,
     })
 }
 

@@ -141,7 +141,13 @@ impl Front {
             limiter: FailureLimiter::new(MAX_FAILURES, FAILURE_WINDOW, FAILURE_SOURCES),
             urls,
             base,
-            authorization_servers: config.authorization_servers.clone(),
+            // Where clients get tokens: as configured, else the OpenID providers Gantry
+            // accepts tokens from.
+            authorization_servers: if config.authorization_servers.is_empty() {
+                config.auth.oidc.iter().map(|o| o.issuer.clone()).collect()
+            } else {
+                config.authorization_servers.clone()
+            },
         }
     }
 

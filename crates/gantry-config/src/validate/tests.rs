@@ -392,3 +392,111 @@ fn public_endpoints_on_a_network_address_need_an_explicit_yes() {
     let closed = load("[endpoints.closed]\naccess = \"authenticated\"\n").unwrap();
     assert!(closed.check_listen(any).is_ok());
 }
+
+#[test]
+fn oidc_providers_load_with_defaults() {
+    let c = load(
+        r#"
+public_url = "https://gantry.example.com/"
+[[auth.oidc]]
+issuer = "https://login.example.com/realms/acme"
+[[auth.oidc]]
+issuer = "http://127.0.0.1:9000"
+audience = ["https://gantry.example.com/mcp/a", "api://gantry"]
+user_claim = "email"
+teams_claim = "realm_access.roles"
+scopes_claim = "scp"
+required_scopes = ["mcp:tools"]
+leeway = 0
+control_plane_scope = "gantry:admin"
+control_plane_claim = "groups"
+control_plane_value = "gantry-admins"
+jwks_refresh_min_interval = 5
+http_timeout = 2.5
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.public_url.as_deref(), Some("https://gantry.example.com"));
+    let [a, b] = &c.auth.oidc[..] else {
+        panic!("two providers")
+    };
+    assert_eq!(a.issuer, "https://login.example.com/realms/acme");
+    assert!(a.audience.is_empty());
+    assert_eq!(
+        (a.user_claim.as_str(), a.teams_claim.as_str()),
+        ("sub", "groups")
+    );
+    assert_eq!(a.scopes_claim, "scope");
+    assert_eq!(a.leeway, DEFAULT_OIDC_LEEWAY);
+    assert!(a.control_plane.is_empty());
+    assert_eq!(
+        a.jwks_refresh_min_interval,
+        DEFAULT_JWKS_REFRESH_MIN_INTERVAL
+    );
+    assert_eq!(
+        b.audience,
+        ["https://gantry.example.com/mcp/a", "api://gantry"]
+    );
+    assert_eq!(b.user_claim, "email");
+    assert_eq!(b.required_scopes, ["mcp:tools"]);
+    assert_eq!(b.leeway, Duration::ZERO);
+    assert_eq!(
+        b.control_plane,
+        [
+            ControlPlaneGrant::Scope("gantry:admin".into()),
+            ControlPlaneGrant::Claim {
+                claim: "groups".into(),
+                value: "gantry-admins".into()
+            }
+        ]
+    );
+    assert_eq!(b.jwks_refresh_min_interval, Duration::from_secs(5));
+    assert_eq!(b.http_timeout, Duration::from_millis(2500));
+    let one = load("[[auth.oidc]]\nissuer = \"https://i\"\naudience = \"x\"\n").unwrap();
+    assert_eq!(one.auth.oidc[0].audience, ["x"]);
+    assert!(load("").unwrap().auth.oidc.is_empty());
+    assert_eq!(load("").unwrap().public_url, None);
+}
+
+#[test]
+fn oidc_and_public_url_errors_name_file_line_and_field() {
+    let e = err("[[auth.oidc]]\nissuer = \"http://login.example.com\"\n");
+    assert!(
+        e.starts_with("gantry.toml:2:10: auth.oidc[0].issuer: "),
+        "{e}"
+    );
+    assert!(e.contains("must be https://"), "{e}");
+    let e = err("[[auth.oidc]]\nuser_claim = \"email\"\n");
+    assert!(
+        e.contains("auth.oidc[0].issuer: an OpenID provider needs `issuer`"),
+        "{e}"
+    );
+    let e = err("[[auth.oidc]]\nissuer = \"https://a\"\n[[auth.oidc]]\nissuer = \"https://a\"\n");
+    assert!(
+        e.contains("auth.oidc[1].issuer") && e.contains("configured twice"),
+        "{e}"
+    );
+    let e = err("[[auth.oidc]]\nissuer = \"https://a\"\nleeway = -1\n");
+    assert!(
+        e.starts_with("gantry.toml:3:10: auth.oidc[0].leeway: "),
+        "{e}"
+    );
+    let e = err("[[auth.oidc]]\nissuer = \"https://a\"\naudience = []\n");
+    assert!(e.contains("auth.oidc[0].audience"), "{e}");
+    let e = err("[[auth.oidc]]\nissuer = \"https://a\"\nrequired_scopes = [\"a b\"]\n");
+    assert!(
+        e.contains("auth.oidc[0].required_scopes") && e.contains("not a scope"),
+        "{e}"
+    );
+    let e = err("[[auth.oidc]]\nissuer = \"https://a\"\ncontrol_plane_claim = \"groups\"\n");
+    assert!(e.contains("needs `control_plane_value`"), "{e}");
+    let e = err("[[auth.oidc]]\nissuer = \"https://a\"\nissuer_url = \"x\"\n");
+    assert!(e.starts_with("gantry.toml:3:1: "), "{e}");
+    let e = err("[[auth.oidc]]\nissuer = \"https://a?x=1\"\n");
+    assert!(e.contains("query or fragment"), "{e}");
+    let e = err("public_url = \"https://gantry.example.com/mcp\"\n");
+    assert!(e.starts_with("gantry.toml:1:14: public_url: "), "{e}");
+    assert!(e.contains("has a path"), "{e}");
+    let e = err("public_url = \"gantry.example.com\"\n");
+    assert!(e.contains("not an http:// or https:// URL"), "{e}");
+}
