@@ -14,7 +14,7 @@
 //
 // Prints one JSON line {"issuer": ..., "kids": [...]} on stdout once it listens.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, fstatSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import Provider from 'oidc-provider';
 
@@ -85,6 +85,9 @@ server.on('request', provider.callback());
 console.log(JSON.stringify({ issuer, kids: jwks.keys.map((k) => k.kid) }));
 
 for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => process.exit(0));
-// Exit with the test that started us (its end of stdin closes).
-process.stdin.on('end', () => process.exit(0));
-process.stdin.resume();
+// Exit with the test that started us when it holds our stdin as a pipe (its end closes);
+// started with stdin from /dev/null, run until a signal.
+if (fstatSync(0).isFIFO()) {
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.resume();
+}
