@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::{AuthError, AuthErrorCode};
@@ -47,6 +48,9 @@ pub struct FailureLimiter {
     window: Duration,
     capacity: usize,
     sources: Mutex<HashMap<IpAddr, Failures>>,
+    /// How many sources the table holds, readable without the lock: every successful
+    /// authentication asks to forget its source, and almost always there is nothing to forget.
+    tracked: AtomicUsize,
 }
 
 #[derive(Clone, Copy)]
@@ -63,6 +67,7 @@ impl FailureLimiter {
             window,
             capacity,
             sources: Mutex::new(HashMap::new()),
+            tracked: AtomicUsize::new(0),
         }
     }
 
@@ -72,6 +77,7 @@ impl FailureLimiter {
         if sources.len() >= self.capacity && !sources.contains_key(&source) {
             let window = self.window;
             sources.retain(|_, f| f.since.elapsed() < window);
+            self.tracked.store(sources.len(), Ordering::Relaxed);
             if sources.len() >= self.capacity {
                 let oldest = sources.values().map(|f| f.since.elapsed()).max();
                 return Err(window.saturating_sub(oldest.unwrap_or_default()));
@@ -97,6 +103,7 @@ impl FailureLimiter {
         if sources.len() >= self.capacity && !sources.contains_key(&source) {
             let window = self.window;
             sources.retain(|_, f| now.duration_since(f.since) < window);
+            self.tracked.store(sources.len(), Ordering::Relaxed);
             if sources.len() >= self.capacity {
                 return;
             }
@@ -112,12 +119,17 @@ impl FailureLimiter {
             };
         }
         f.count += 1;
+        self.tracked.store(sources.len(), Ordering::Relaxed);
     }
 
     /// Forgets `source`'s failures (it authenticated).
     pub fn succeeded(&self, source: IpAddr) {
+        if self.tracked.load(Ordering::Relaxed) == 0 {
+            return;
+        }
         let mut sources = self.sources.lock().expect("limiter lock");
         sources.remove(&source);
+        self.tracked.store(sources.len(), Ordering::Relaxed);
     }
 }
 
