@@ -61,6 +61,7 @@ impl ServerGroup {
         let health = Arc::new(ServerHealth::new(
             cfg.name.as_str().into(),
             cfg.health.clone(),
+            matches!(cfg.transport, gantry_config::TransportConfig::Stdio(_)),
         ));
         let default = UpstreamServer::start(
             cfg.clone(),

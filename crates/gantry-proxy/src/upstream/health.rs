@@ -14,7 +14,8 @@
 //!   next call) is let through as the half-open probe: its success closes the circuit, its
 //!   failure opens it for another cool-down. A successful (re)connect also closes it. The
 //!   call path costs one atomic load while the circuit is closed.
-//! - **Restarts**: every reconnect after a lost or failed connection counts. More than
+//! - **Restarts**: every reconnect after a lost or failed connection counts. For a stdio
+//!   server (a child process) at least
 //!   `crash_loop_restarts` within `crash_loop_window` is a crash loop: logged with the count
 //!   and the next delay, and the server is unhealthy until a connection stays up for a whole
 //!   window. The supervisor's backoff is reset only by such a stable connection, so a server
@@ -299,6 +300,8 @@ struct Record {
 /// One configured server's health, shared by its lanes.
 pub struct ServerHealth {
     name: Arc<str>,
+    /// A child process Gantry supervises: restarts can be a crash loop.
+    stdio: bool,
     cfg: HealthConfig,
     breaker: Breaker,
     record: Mutex<Record>,
@@ -484,10 +487,12 @@ pub(crate) fn assess(i: &Inputs) -> (HealthStatus, Vec<String>) {
 }
 
 impl ServerHealth {
-    /// A server's health, as `cfg` says to watch it.
-    pub fn new(name: Arc<str>, cfg: HealthConfig) -> ServerHealth {
+    /// A server's health, as `cfg` says to watch it; `stdio`: a child process, whose quick
+    /// restarts are reported as a crash loop (an HTTP server being down is just down).
+    pub fn new(name: Arc<str>, cfg: HealthConfig, stdio: bool) -> ServerHealth {
         ServerHealth {
             name,
+            stdio,
             breaker: Breaker::new(
                 cfg.circuit_failures,
                 cfg.circuit_window,
@@ -603,7 +608,7 @@ impl ServerHealth {
             r.recent_restarts.pop_front();
         }
         let n = r.recent_restarts.len() as u32;
-        if n >= self.cfg.crash_loop_restarts || r.crash_loop.is_some() {
+        if self.stdio && (n >= self.cfg.crash_loop_restarts || r.crash_loop.is_some()) {
             let n = n.max(r.crash_loop.map_or(0, |c| c.0));
             r.crash_loop = Some((n, window));
             let last = r

@@ -689,7 +689,7 @@ async fn supervise(server: Weak<UpstreamServer>) {
                 }
                 // Only a connection that stayed up for a while resets the backoff: a server
                 // that dies right after each start backs off up to the ceiling.
-                if s.health.was_stable() {
+                if !reports || s.health.was_stable() {
                     backoff.reset();
                 }
                 s.set_status(Status::Down { error });

@@ -105,7 +105,7 @@ async fn only_transport_failures_count_and_the_refusal_says_why_and_when() {
         circuit_cooldown: 30 * S,
         ..HealthConfig::default()
     };
-    let h = ServerHealth::new("slow".into(), cfg);
+    let h = ServerHealth::new("slow".into(), cfg, false);
     let answered: Result<(), RpcError> = Err(RpcError::invalid_params("bad arguments"));
     for _ in 0..10 {
         h.record(&answered);
@@ -268,7 +268,7 @@ async fn restarts_in_quick_succession_are_a_crash_loop_until_a_connection_stays_
         crash_loop_window: 60 * S,
         ..HealthConfig::default()
     };
-    let h = ServerHealth::new("flaky".into(), cfg);
+    let h = ServerHealth::new("flaky".into(), cfg, true);
     h.connected();
     assert!(h.restarting(S).is_none());
     tokio::time::advance(S).await;
