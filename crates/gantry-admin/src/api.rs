@@ -999,6 +999,7 @@ fn safe_url(url: &str) -> String {
 
 fn servers_json(gw: &Arc<Gateway>) -> Vec<Value> {
     let states = gw.catalog_states();
+    let health = gw.health_reports();
     gw.config()
         .servers
         .values()
@@ -1030,9 +1031,30 @@ fn servers_json(gw: &Arc<Gateway>) -> Vec<Value> {
                 "resources": state.map_or(0, |s| s.catalog.resources.len()),
                 "resource_templates": state.map_or(0, |s| s.catalog.templates.len()),
                 "endpoints": endpoints,
+                "health": health
+                    .iter()
+                    .find(|h| h.server == cfg.name)
+                    .map(health_json),
             })
         })
         .collect()
+}
+
+/// A server's health report, with its times in UTC.
+fn health_json(h: &gantry_proxy::upstream::HealthReport) -> Value {
+    let mut v = h.to_json();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("name");
+        o.insert(
+            "last_error_at".into(),
+            json!(h.last_error.as_ref().map(|e| format_ms(e.1 as i64))),
+        );
+        o.insert(
+            "last_check_at".into(),
+            json!(h.last_check_ms.map(|ms| format_ms(ms as i64))),
+        );
+    }
+    v
 }
 
 fn endpoints_json(gw: &Arc<Gateway>) -> Vec<Value> {

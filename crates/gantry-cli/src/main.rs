@@ -13,6 +13,7 @@ mod catalog_cmd;
 mod identity_cmd;
 mod persist;
 mod search_cmd;
+mod server_cmd;
 
 /// Gantry: many MCP servers behind curated endpoints.
 #[derive(Parser)]
@@ -28,7 +29,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve every endpoint over HTTP (`/mcp/<endpoint>`, `/mcp/<endpoint>/sse`, `/healthz`).
+    /// Serve every endpoint over HTTP (`/mcp/<endpoint>`, `/mcp/<endpoint>/sse`, `/healthz`,
+    /// `/readyz`).
     Serve {
         /// Config file: gantry TOML, or an mcpServers JSON file.
         #[arg(long, short, default_value = "gantry.toml")]
@@ -73,6 +75,9 @@ enum Command {
     /// API keys: create (shown once), list, revoke.
     #[command(subcommand)]
     Key(identity_cmd::KeyCommand),
+    /// Servers of a running gateway and their health (via the admin API).
+    #[command(subcommand)]
+    Server(server_cmd::ServerCommand),
 }
 
 /// mimalloc: the hot path allocates many small, short-lived buffers (JSON values, HTTP
@@ -119,6 +124,7 @@ fn load(path: &std::path::Path) -> anyhow::Result<gantry_config::Config> {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Search(args) => search_cmd::run(args).await,
+        Command::Server(cmd) => server_cmd::run(cmd).await,
         Command::Catalog(cmd) => tokio::task::spawn_blocking(move || catalog_cmd::run(cmd)).await?,
         Command::User(cmd) => tokio::task::spawn_blocking(move || identity_cmd::user(cmd)).await?,
         Command::Team(cmd) => tokio::task::spawn_blocking(move || identity_cmd::team(cmd)).await?,

@@ -9,6 +9,7 @@
 
 mod error;
 mod expand;
+mod health;
 mod mcp_json;
 mod model;
 pub mod raw;
@@ -17,6 +18,7 @@ mod validate;
 use std::path::Path;
 
 pub use error::ConfigError;
+pub use health::*;
 pub use model::*;
 
 /// Loads and validates a config file: TOML, or an `mcpServers` JSON file when the name ends

@@ -48,6 +48,8 @@ pub struct Config {
     pub endpoints: BTreeMap<String, EndpointConfig>,
     /// How callers authenticate.
     pub auth: AuthConfig,
+    /// Readiness, the spawn cap and the servers' default health settings (`[health]`).
+    pub health: crate::HealthSettings,
 }
 
 /// `[auth]`.
@@ -121,6 +123,9 @@ pub struct ServerConfig {
     pub max_message_bytes: usize,
     /// Which protocol era to speak to the server.
     pub protocol: ProtocolChoice,
+    /// Health checks, circuit breaker and crash-loop detection (`[health]` with the
+    /// server's `[servers.<name>.health]` over it).
+    pub health: crate::HealthConfig,
     /// Per-tool overrides that apply on every endpoint, by the server's own tool name.
     pub tools: BTreeMap<String, Override>,
     /// Per-prompt overrides, by the server's own prompt name.

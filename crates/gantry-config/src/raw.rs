@@ -40,6 +40,36 @@ pub struct RawConfig {
     pub endpoints: BTreeMap<Spanned<String>, RawEndpoint>,
     /// `[auth]`.
     pub auth: Option<RawAuth>,
+    /// `[health]`: health checks, circuit breakers, readiness (defaults for every server).
+    pub health: Option<Spanned<RawHealth>>,
+}
+
+/// `[health]` and `[servers.<name>.health]`: durations in seconds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    /// Seconds between health checks; 0 disables them (default 30).
+    pub interval: Option<Spanned<f64>>,
+    /// Seconds one check may take (default 10).
+    pub timeout: Option<Spanned<f64>>,
+    /// Seconds beyond which an answer is slow: degraded (default 2).
+    pub slow: Option<Spanned<f64>>,
+    /// Consecutive failed checks that make a server unhealthy (default 3).
+    pub unhealthy_after: Option<Spanned<i64>>,
+    /// Consecutive transport failures that open the circuit; 0 disables it (default 5).
+    pub circuit_failures: Option<Spanned<i64>>,
+    /// Seconds within which those failures must fall (default 60).
+    pub circuit_window: Option<Spanned<f64>>,
+    /// Seconds an open circuit waits before a half-open probe (default 30).
+    pub circuit_cooldown: Option<Spanned<f64>>,
+    /// Restarts within `crash_loop_window` that make a crash loop (default 5).
+    pub crash_loop_restarts: Option<Spanned<i64>>,
+    /// Seconds over which restarts are counted (default 60).
+    pub crash_loop_window: Option<Spanned<f64>>,
+    /// `attempted` (default) or `require_all`: when `/readyz` answers 200 (`[health]` only).
+    pub readyz: Option<Spanned<String>>,
+    /// Most stdio servers started at once (default 8; `[health]` only).
+    pub max_concurrent_spawns: Option<Spanned<i64>>,
 }
 
 /// `[auth]`: how callers authenticate.
@@ -120,6 +150,8 @@ pub struct RawServer {
     pub max_message_bytes: Option<Spanned<i64>>,
     /// `auto` (default), `legacy` or `2026-07-28`: which protocol era to speak to it.
     pub protocol: Option<Spanned<String>>,
+    /// `[servers.<name>.health]`: this server's overrides of `[health]`.
+    pub health: Option<Spanned<RawHealth>>,
     /// Overrides by the server's own tool name.
     #[serde(default)]
     pub tools: BTreeMap<String, RawOverride>,

@@ -14,6 +14,7 @@ use crate::model::*;
 use crate::raw::{RawConfig, RawEndpoint, RawOverride, RawServer};
 
 mod auth;
+mod health;
 
 /// Where errors point: the file and its text.
 pub(crate) struct Source<'a> {
@@ -176,6 +177,15 @@ fn build(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
         );
     }
     let auth = auth::build_auth(src, raw.auth.as_ref())?;
+    let health = health::build_settings(src, raw.health.as_ref())?;
+    for s in servers.values_mut() {
+        s.health = health.defaults.clone();
+    }
+    for (name, server) in &raw.servers {
+        if let (Some(h), Some(s)) = (&server.health, servers.get_mut(name.get_ref())) {
+            s.health = health::build_server(src, name.get_ref(), &health.defaults, h)?;
+        }
+    }
     Ok(Config {
         source: src.file.to_path_buf(),
         listen,
@@ -189,6 +199,7 @@ fn build(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
         servers,
         endpoints,
         auth,
+        health,
     })
 }
 
@@ -399,6 +410,7 @@ pub(crate) fn build_server(
                 ));
             }
         },
+        health: crate::HealthConfig::default(),
         tools: overrides(
             src,
             &f("tools"),

@@ -17,6 +17,7 @@ pub mod endpoint;
 mod mcp_headers;
 mod mrtr;
 pub mod progressive;
+pub mod readiness;
 pub(crate) mod router;
 pub mod session;
 pub mod upstream;
@@ -132,6 +133,7 @@ impl Gateway {
             authenticators,
             admin,
         } = options;
+        upstream::health::set_spawn_limit(config.health.max_concurrent_spawns);
         let http = upstream::http_client();
         let (tx, rx) = mpsc::channel(SERVER_EVENT_QUEUE);
         let servers: BTreeMap<String, Arc<ServerGroup>> = config

@@ -1,5 +1,5 @@
 //! The HTTP front: Streamable HTTP on `/mcp/<endpoint>`, the legacy HTTP+SSE transport on
-//! `/mcp/<endpoint>/sse` + `/mcp/<endpoint>/message`, and `/healthz`.
+//! `/mcp/<endpoint>/sse` + `/mcp/<endpoint>/message`, `/healthz` and `/readyz`.
 //!
 //! Every error a client can cause is answered here, in one place, with the HTTP status and
 //! JSON-RPC error the spec asks for and a message that says what to fix.
@@ -71,6 +71,9 @@ async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> HttpResponse {
     if path == "/healthz" {
         return text(StatusCode::OK, "ok\n");
     }
+    if path == "/readyz" {
+        return readyz(gw);
+    }
     if path == "/admin" || path.starts_with("/admin/") {
         return admin(gw, req).await;
     }
@@ -125,6 +128,27 @@ async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> HttpResponse {
         }
         _ => text(StatusCode::NOT_FOUND, &format!("not found: {path}\n")),
     }
+}
+
+/// `/readyz`: 200 or 503 with every server's health (see [`crate::readiness`]).
+fn readyz(gw: &Gateway) -> HttpResponse {
+    let r = gw.readiness();
+    let status = if r.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut body = serde_json::to_vec_pretty(&r.to_json()).unwrap_or_default();
+    body.push(b'\n');
+    let mut resp = Response::new(ResponseBody::Full(Full::new(Bytes::from(body))));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
 }
 
 /// `/admin/...`: the admin API, when one is served (`gantry serve` serves it).

@@ -391,11 +391,26 @@ fn is_input_required(result: &Value) -> bool {
 /// server before the gateway gives up.
 const MAX_INPUT_ROUNDS: usize = 16;
 
+/// Sends a call, read or get to its server ([`forward_to`]) and tells the server's circuit
+/// breaker how it went.
+async fn forward(
+    gw: &Gateway,
+    session: &Arc<Session>,
+    method_name: &str,
+    target: Target,
+    link: Arc<dyn ClientLink>,
+) -> Result<Value, RpcError> {
+    let health = target.lane.health().clone();
+    let outcome = forward_to(gw, session, method_name, target, link).await;
+    health.record(&outcome);
+    outcome
+}
+
 /// Sends a call, read or get to its server. A 2026-07-28 server that needs input answers
 /// `input_required`: a 2026-07-28 client gets that answer with the server's `requestState`
 /// sealed (so the retry returns to the same server, unaltered); a legacy client is asked the
 /// questions on its session, and the gateway retries with the answers.
-async fn forward(
+async fn forward_to(
     gw: &Gateway,
     session: &Arc<Session>,
     method_name: &str,
@@ -599,8 +614,11 @@ async fn complete(
     };
     let lane = ep.servers()[server].lane(caps);
     let (peer, _) = lane.ready_peer().await?;
-    peer.request(method::COMPLETE, Some(params), Some(link))
-        .await
+    let outcome = peer
+        .request(method::COMPLETE, Some(params), Some(link))
+        .await;
+    lane.health().record(&outcome);
+    outcome
 }
 
 async fn set_level(

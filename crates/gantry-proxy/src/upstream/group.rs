@@ -17,6 +17,7 @@ use gantry_config::ServerConfig;
 use tokio::sync::mpsc;
 
 use super::caps::ClientCaps;
+use super::health::{self, HealthReport, ServerHealth};
 use super::server::{Catalog, CatalogSink, ServerEvent, UpstreamServer};
 use super::transport::HttpClient;
 
@@ -30,6 +31,8 @@ pub struct ServerGroup {
     events: mpsc::Sender<ServerEvent>,
     default: Arc<UpstreamServer>,
     lanes: RwLock<HashMap<Arc<str>, Arc<UpstreamServer>>>,
+    /// Health checks and the circuit breaker, shared by every lane.
+    health: Arc<ServerHealth>,
 }
 
 // === impl ServerGroup ===
@@ -55,6 +58,11 @@ impl ServerGroup {
                 "listing the server's last known catalog (stale) until it answers"
             );
         }
+        let health = Arc::new(ServerHealth::new(
+            cfg.name.as_str().into(),
+            cfg.health.clone(),
+            matches!(cfg.transport, gantry_config::TransportConfig::Stdio(_)),
+        ));
         let default = UpstreamServer::start(
             cfg.clone(),
             ClientCaps::none(),
@@ -62,14 +70,28 @@ impl ServerGroup {
             events.clone(),
             seed,
             sink,
+            health.clone(),
         );
-        Arc::new(ServerGroup {
+        let group = Arc::new(ServerGroup {
             cfg,
             http,
             events,
             default,
             lanes: RwLock::new(HashMap::new()),
-        })
+            health: health.clone(),
+        });
+        tokio::spawn(health::run_checks(Arc::downgrade(&group), health));
+        group
+    }
+
+    /// The server's health and circuit breaker.
+    pub fn health(&self) -> &Arc<ServerHealth> {
+        &self.health
+    }
+
+    /// The server's health report (status, reasons, checks, restarts, circuit).
+    pub fn health_report(&self) -> HealthReport {
+        self.health.report(&self.default)
     }
 
     /// The server's name.
@@ -116,6 +138,7 @@ impl ServerGroup {
             self.events.clone(),
             None,
             None,
+            self.health.clone(),
         );
         lane.touch();
         lanes.insert(caps.key().clone(), lane.clone());
@@ -164,6 +187,7 @@ impl ServerGroup {
         for l in lanes {
             l.stop().await;
         }
+        self.health.stop();
         self.default.stop().await;
     }
 }

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, watch};
 
 use super::caps::ClientCaps;
+use super::health::ServerHealth;
 use super::peer::{BoxFuture, Peer, PeerEvents, ServerHello};
 use super::transport::{Transport, TransportContext};
 
@@ -210,6 +211,10 @@ pub struct UpstreamServer {
     rewatch: watch::Sender<u64>,
     /// The resources the server's last listen acknowledgement agreed to watch.
     acked: watch::Sender<std::collections::BTreeSet<String>>,
+    /// The server's health and circuit breaker, shared by its lanes (see [`super::health`]).
+    health: Arc<ServerHealth>,
+    /// Why the last connection closed, as its transport said.
+    closed_why: std::sync::Mutex<Option<String>>,
 }
 
 // === impl UpstreamServer ===
@@ -225,6 +230,7 @@ impl UpstreamServer {
         events: mpsc::Sender<ServerEvent>,
         seed: Option<Catalog>,
         sink: Option<Arc<dyn CatalogSink>>,
+        health: Arc<ServerHealth>,
     ) -> Arc<UpstreamServer> {
         let name: Arc<str> = cfg.name.as_str().into();
         let server = Arc::new(UpstreamServer {
@@ -251,6 +257,8 @@ impl UpstreamServer {
             watched: std::sync::Mutex::new(std::collections::BTreeSet::new()),
             rewatch: watch::channel(0).0,
             acked: watch::channel(std::collections::BTreeSet::new()).0,
+            health,
+            closed_why: std::sync::Mutex::new(None),
         });
         tokio::spawn(supervise(Arc::downgrade(&server)));
         server
@@ -269,6 +277,16 @@ impl UpstreamServer {
     /// The client capabilities this connection declares.
     pub fn caps(&self) -> &ClientCaps {
         &self.caps
+    }
+
+    /// The server's health and circuit breaker (shared by its lanes).
+    pub fn health(&self) -> &Arc<ServerHealth> {
+        &self.health
+    }
+
+    /// Whether this is the server's default lane, whose connection its health follows.
+    fn is_default_lane(&self) -> bool {
+        **self.caps.key() == **ClientCaps::none().key()
     }
 
     /// Records that a client used this connection.
@@ -319,8 +337,10 @@ impl UpstreamServer {
     }
 
     /// The live connection; while the first connection attempt is still under way (a lane
-    /// just started for a new client), waits for it to settle.
+    /// just started for a new client), waits for it to settle. Fails fast while the
+    /// server's circuit is open.
     pub async fn ready_peer(&self) -> Result<(Arc<Peer>, Arc<ServerHello>), RpcError> {
+        self.health.admit()?;
         if !self.attempted() {
             let _ = tokio::time::timeout(self.cfg.connect_timeout, self.first_attempt()).await;
         }
@@ -633,10 +653,19 @@ async fn supervise(server: Weak<UpstreamServer>) {
     let mut trigger = Trigger::Connect;
     loop {
         let Some(s) = server.upgrade() else { return };
-        match s.connect().await {
+        let slot = match s.cfg.transport {
+            TransportConfig::Stdio(_) => Some(super::health::spawn_slot().await),
+            _ => None,
+        };
+        let connected = s.connect().await;
+        drop(slot);
+        let reports = s.is_default_lane();
+        match connected {
             Ok((peer, hello)) => {
                 tracing::info!(server = %s.name, version = %hello.protocol_version, "server connected");
-                backoff.reset();
+                if reports {
+                    s.health.connected();
+                }
                 s.set_status(Status::Ready {
                     peer: peer.clone(),
                     hello: Arc::new(hello),
@@ -651,16 +680,33 @@ async fn supervise(server: Weak<UpstreamServer>) {
                     _ = s.closed.notified() => {}
                     _ = s.shutdown.notified() => { return; }
                 }
-                let error = "connection closed".to_owned();
+                let error = match s.closed_why.lock().expect("closed lock").take() {
+                    Some(why) => format!("connection closed: {why}"),
+                    None => "connection closed".to_owned(),
+                };
+                if reports {
+                    s.health.lost(&error);
+                }
+                // Only a connection that stayed up for a while resets the backoff: a server
+                // that dies right after each start backs off up to the ceiling.
+                if !reports || s.health.was_stable() {
+                    backoff.reset();
+                }
                 s.set_status(Status::Down { error });
             }
             Err(error) => {
                 tracing::warn!(server = %s.name, %error, "server failed to connect");
+                if reports {
+                    s.health.lost(&error);
+                }
                 s.set_status(Status::Down { error });
                 s.attempt_settled();
             }
         }
         let delay = backoff.next();
+        if reports {
+            s.health.restarting(delay);
+        }
         let shutdown = async { s.shutdown.notified().await };
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
@@ -818,8 +864,9 @@ impl PeerEvents for ServerLink {
         Box::pin(async move { Err(error) })
     }
 
-    fn closed(&self, _reason: &str) {
+    fn closed(&self, reason: &str) {
         if let Some(server) = self.0.upgrade() {
+            *server.closed_why.lock().expect("closed lock") = Some(reason.to_owned());
             server.closed.notify_one();
         }
     }

@@ -248,6 +248,7 @@ pub(crate) fn server_config(transport: TransportConfig, max_message_bytes: usize
         request_timeout: Duration::from_secs(30),
         max_message_bytes,
         protocol: gantry_config::ProtocolChoice::Auto,
+        health: Default::default(),
         tools: BTreeMap::new(),
         prompts: BTreeMap::new(),
     }
