@@ -649,7 +649,13 @@ async fn supervise(server: Weak<UpstreamServer>) {
                 }
                 tokio::select! {
                     _ = s.closed.notified() => {}
-                    _ = s.shutdown.notified() => { return; }
+                    _ = s.shutdown.notified() => {
+                        // Stopped while connecting: `stop` found no connection to close.
+                        if !peer.is_closed() {
+                            peer.close().await;
+                        }
+                        return;
+                    }
                 }
                 let error = "connection closed".to_owned();
                 s.set_status(Status::Down { error });
