@@ -82,6 +82,10 @@ pub enum Op {
     CatalogItems,
     /// Catalog changes.
     CatalogChanges,
+    /// The running config's source and the last reload's outcome.
+    GetConfig,
+    /// Reload the config file now.
+    ReloadConfig,
 }
 
 /// Every route: method, path under [`BASE`] (OpenAPI template syntax), operation.
@@ -109,6 +113,8 @@ pub const ROUTES: &[(&str, &str, Op)] = &[
     ("GET", "/endpoints/{name}", Op::GetEndpoint),
     ("GET", "/catalog/items", Op::CatalogItems),
     ("GET", "/catalog/changes", Op::CatalogChanges),
+    ("GET", "/config", Op::GetConfig),
+    ("POST", "/config/reload", Op::ReloadConfig),
 ];
 
 /// A route's path parameters, in order.
@@ -722,6 +728,46 @@ impl Admin {
                         names(gw.config().endpoints.keys())
                     ))
                 }),
+            Op::GetConfig => {
+                let config = gw.config();
+                ok(json!({
+                    "source": gw
+                        .config_source()
+                        .unwrap_or(&config.source)
+                        .display()
+                        .to_string(),
+                    "imports": config
+                        .imports
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>(),
+                    "servers": config.servers.keys().collect::<Vec<_>>(),
+                    "endpoints": config.endpoints.keys().collect::<Vec<_>>(),
+                    "last_reload": gw.last_reload().map(|r| reload_json(&r)),
+                }))
+            }
+            Op::ReloadConfig => {
+                tracing::info!(by = %who.subject, "config reload requested through the admin API");
+                let record = gw.reload(gantry_proxy::reload::Trigger::Admin).await;
+                match &record.outcome {
+                    Ok(_) => ok(reload_json(&record)),
+                    // The error envelope, with the reload's located error beside it.
+                    Err(f) => Ok((
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        json!({
+                            "error": {
+                                "status": 422,
+                                "code": "invalid_config",
+                                "message": format!(
+                                    "the config was not reloaded; the running config stays in force: {}",
+                                    f.message
+                                ),
+                            },
+                            "reload": reload_json(&record),
+                        }),
+                    )),
+                }
+            }
             Op::CatalogItems => {
                 let server = q.get("server");
                 let items = self
@@ -1000,7 +1046,8 @@ fn safe_url(url: &str) -> String {
 fn servers_json(gw: &Arc<Gateway>) -> Vec<Value> {
     let states = gw.catalog_states();
     let health = gw.health_reports();
-    gw.config()
+    let config = gw.config();
+    config
         .servers
         .values()
         .map(|cfg| {
@@ -1013,8 +1060,7 @@ fn servers_json(gw: &Arc<Gateway>) -> Vec<Value> {
                 gantry_config::TransportConfig::Sse(h) => ("sse", safe_url(&h.url)),
             };
             let state = states.iter().find(|s| s.server == cfg.name);
-            let endpoints: Vec<&str> = gw
-                .config()
+            let endpoints: Vec<&str> = config
                 .endpoints
                 .values()
                 .filter(|e| e.servers.contains(&cfg.name))
@@ -1054,6 +1100,13 @@ fn health_json(h: &gantry_proxy::upstream::HealthReport) -> Value {
             json!(h.last_check_ms.map(|ms| format_ms(ms as i64))),
         );
     }
+    v
+}
+
+/// A reload's outcome, with its time formatted.
+fn reload_json(r: &gantry_proxy::reload::Record) -> Value {
+    let mut v = r.to_json();
+    v["at"] = Value::from(format_ms(r.at_ms as i64));
     v
 }
 

@@ -177,6 +177,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             if let Some(l) = listen {
                 c.listen = l;
             }
+            let reload = reload_source(&config, listen, data_dir.clone());
             if let Err(why) = c.check_listen(c.listen) {
                 bail!("{why}");
             }
@@ -190,6 +191,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {}", c.listen))?;
             let dir = persist::data_dir(&c, data_dir);
+            c.data_dir = dir.clone();
             let (persist, cache) = persist::Persist::open(&c, &dir).await?;
             tracing::info!(db = %dir.join(gantry_store::DB_FILE).display(), "database");
             // OpenID providers are discovered in the background; their tokens are refused
@@ -215,9 +217,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     catalog: cache,
                     authenticators: identity.authenticators.clone(),
                     admin: Some(identity.admin.clone()),
+                    reload: Some(reload),
                 },
             );
             check_manual_naming(&gw).await?;
+            gw.watch_config();
             let addr = listener.local_addr()?;
             for name in gw.config().endpoints.keys() {
                 tracing::info!("endpoint http://{addr}/mcp/{name} (legacy SSE: /mcp/{name}/sse)");
@@ -256,7 +260,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let dir = persist::data_dir(&c, data_dir);
             let (persist, cache) = persist::Persist::open(&c, &dir).await?;
             let gw = Gateway::start_with_catalog(c, cache);
-            let ep = gw.endpoint(&name).cloned().expect("the endpoint was kept");
+            let ep = gw.endpoint(&name).expect("the endpoint was kept");
             check_manual_naming(&gw).await?;
             tokio::select! {
                 r = gantry_proxy::client::stdio::serve(gw.clone(), ep) => r?,
@@ -266,6 +270,29 @@ async fn run(command: Command) -> anyhow::Result<()> {
             persist.close().await;
             Ok(())
         }
+    }
+}
+
+/// How `gantry serve` loads its config again on a hot reload: the same file, with the same
+/// command-line overrides.
+fn reload_source(
+    path: &std::path::Path,
+    listen: Option<std::net::SocketAddr>,
+    data_dir: Option<PathBuf>,
+) -> gantry_proxy::reload::Source {
+    let file = path.to_path_buf();
+    gantry_proxy::reload::Source {
+        path: file.clone(),
+        load: Arc::new(move || {
+            let mut c = gantry_config::load(&file)?;
+            if let Some(l) = listen {
+                c.listen = l;
+            }
+            if let Some(d) = &data_dir {
+                c.data_dir = d.clone();
+            }
+            Ok(c)
+        }),
     }
 }
 

@@ -21,6 +21,9 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 pub struct Config {
     /// The file it came from.
     pub source: PathBuf,
+    /// The `mcpServers` files it imports (`import = [...]`), resolved: a hot reload watches
+    /// them with the config file.
+    pub imports: Vec<PathBuf>,
     /// Where the HTTP listener binds.
     pub listen: SocketAddr,
     /// The data directory (the database, `gantry.db`, lives here); created with mode 0700
@@ -53,7 +56,7 @@ pub struct Config {
 }
 
 /// `[auth]`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct AuthConfig {
     /// OpenID providers whose JWT access tokens are accepted (`[[auth.oidc]]`), in file order.
     pub oidc: Vec<OidcConfig>,
@@ -108,8 +111,9 @@ pub enum ControlPlaneGrant {
     },
 }
 
-/// One upstream MCP server.
-#[derive(Clone, Debug)]
+/// One upstream MCP server. Equality compares every field: a hot reload restarts a server
+/// whose config is not equal to the running one's.
+#[derive(Clone, Debug, PartialEq)]
 pub struct ServerConfig {
     /// Its name in the config (`[servers.<name>]`).
     pub name: String,
@@ -214,8 +218,9 @@ pub enum Naming {
     Manual,
 }
 
-/// One published endpoint.
-#[derive(Clone, Debug)]
+/// One published endpoint. Equality compares every field (a hot reload rebuilds an endpoint
+/// whose config changed).
+#[derive(Clone, Debug, PartialEq)]
 pub struct EndpointConfig {
     /// Its name, the last segment of `/mcp/<name>`.
     pub name: String,

@@ -127,8 +127,10 @@ fn build(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
     });
 
     let mut servers = BTreeMap::new();
+    let mut imports = Vec::new();
     for path in raw.import.iter().flatten() {
         let import = resolve_relative(src.file, &src.expand(path, "import")?);
+        imports.push(import.clone());
         let text = std::fs::read_to_string(&import).map_err(|e| {
             src.err(
                 path,
@@ -188,6 +190,7 @@ fn build(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
     }
     Ok(Config {
         source: src.file.to_path_buf(),
+        imports,
         listen,
         data_dir,
         max_body_bytes,

@@ -113,7 +113,8 @@ pub fn grant(
 /// The gateway's authenticators, its limiter of failed attempts, and each endpoint's URLs.
 pub(crate) struct Front {
     authenticators: Vec<Arc<dyn Authenticator>>,
-    limiter: FailureLimiter,
+    /// Shared by the fronts of every config a hot reload installs.
+    limiter: Arc<FailureLimiter>,
     /// Endpoint name → (canonical URL, metadata URL).
     urls: HashMap<String, (String, String)>,
     base: String,
@@ -122,6 +123,21 @@ pub(crate) struct Front {
 
 impl Front {
     pub(crate) fn new(config: &Config, authenticators: Vec<Arc<dyn Authenticator>>) -> Front {
+        let limiter = FailureLimiter::new(MAX_FAILURES, FAILURE_WINDOW, FAILURE_SOURCES);
+        Front::with_limiter(config, authenticators, Arc::new(limiter))
+    }
+
+    /// The front of a reloaded `config`: the same authenticators and the same memory of
+    /// failed attempts, the new endpoints' URLs.
+    pub(crate) fn reconfigured(&self, config: &Config) -> Front {
+        Front::with_limiter(config, self.authenticators.clone(), self.limiter.clone())
+    }
+
+    fn with_limiter(
+        config: &Config,
+        authenticators: Vec<Arc<dyn Authenticator>>,
+        limiter: Arc<FailureLimiter>,
+    ) -> Front {
         let base = config.public_base();
         let urls = config
             .endpoints
@@ -138,7 +154,7 @@ impl Front {
             .collect();
         Front {
             authenticators,
-            limiter: FailureLimiter::new(MAX_FAILURES, FAILURE_WINDOW, FAILURE_SOURCES),
+            limiter,
             urls,
             base,
             // Where clients get tokens: as configured, else the OpenID providers Gantry
@@ -167,12 +183,12 @@ pub(crate) type Refusal = Response<ResponseBody>;
 
 /// Decides whether the request may use `ep`, and as whom.
 pub(crate) async fn admit(
-    gw: &crate::Gateway,
+    state: &crate::State,
     ep: &Endpoint,
     headers: &http::HeaderMap,
     peer: Option<SocketAddr>,
 ) -> Result<Caller, Refusal> {
-    let front = &gw.front;
+    let front = &state.front;
     let cfg = ep.config();
     let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.ip());
     let refuse = |e: AuthError| {
@@ -372,8 +388,8 @@ fn json_body(status: StatusCode, body: &Value) -> Response<ResponseBody> {
 
 /// Answers `GET /.well-known/oauth-protected-resource[/mcp/<endpoint>]` (RFC 9728): `rest`
 /// is what follows the well-known prefix.
-pub(crate) fn metadata(gw: &crate::Gateway, rest: &str) -> Response<ResponseBody> {
-    let front = &gw.front;
+pub(crate) fn metadata(state: &crate::State, rest: &str) -> Response<ResponseBody> {
+    let front = &state.front;
     let doc = |resource: &str, name: &str, scopes: Vec<String>| {
         let mut d = json!({
             "resource": resource,
@@ -386,7 +402,7 @@ pub(crate) fn metadata(gw: &crate::Gateway, rest: &str) -> Response<ResponseBody
         }
         d
     };
-    let endpoints = &gw.config().endpoints;
+    let endpoints = &state.config.endpoints;
     let body = match rest.strip_prefix("/mcp/") {
         Some(name) => {
             let name = name.strip_suffix('/').unwrap_or(name);

@@ -18,6 +18,7 @@ mod mcp_headers;
 mod mrtr;
 pub mod progressive;
 pub mod readiness;
+pub mod reload;
 pub(crate) mod router;
 pub mod session;
 pub mod upstream;
@@ -87,22 +88,41 @@ pub struct Options {
     pub authenticators: Vec<Arc<dyn gantry_auth::Authenticator>>,
     /// The admin API, if served.
     pub admin: Option<Arc<dyn AdminHandler>>,
+    /// Where the config comes from, to load it again on a hot reload (`None`: the config
+    /// is only ever the one the gateway started with, unless [`Gateway::apply`] is called).
+    pub reload: Option<reload::Source>,
+}
+
+/// What the config determines, as one immutable snapshot: a hot reload builds a new one and
+/// swaps it in whole ([`reload`]). A request reads it once (`Gateway::state`: one read lock,
+/// one `Arc` clone) and uses that snapshot throughout.
+pub struct State {
+    /// The config in force.
+    pub config: Arc<Config>,
+    /// The servers by name.
+    pub servers: BTreeMap<String, Arc<ServerGroup>>,
+    /// The endpoints by name.
+    pub endpoints: HashMap<String, Arc<Endpoint>>,
+    /// Endpoints a reload removed (for a clearer 404).
+    pub removed_endpoints: std::collections::BTreeSet<String>,
+    /// Authentication of endpoint callers, with the endpoints' URLs.
+    front: access::Front,
 }
 
 /// The running gateway.
 pub struct Gateway {
-    config: Config,
+    state: RwLock<Arc<State>>,
     authenticators: Vec<Arc<dyn gantry_auth::Authenticator>>,
     admin: Option<Arc<dyn AdminHandler>>,
-    servers: BTreeMap<String, Arc<ServerGroup>>,
-    endpoints: HashMap<String, Arc<Endpoint>>,
     sessions: RwLock<HashMap<String, Arc<Session>>>,
     /// Stateless calls waiting for their client's answers (see [`mrtr`]).
     parking: mrtr::Parking,
     /// Seals every `requestState` the gateway hands out.
     sealer: mrtr::Sealer,
-    /// Authentication of endpoint callers.
-    front: access::Front,
+    /// What starting a server needs besides its config (servers added by a reload).
+    starter: reload::Starter,
+    /// Hot reload: where the config comes from, the last outcome, servers being retired.
+    reloads: reload::Reloads,
 }
 
 // === impl Gateway ===
@@ -132,23 +152,22 @@ impl Gateway {
             catalog: mut cache,
             authenticators,
             admin,
+            reload,
         } = options;
         upstream::health::set_spawn_limit(config.health.max_concurrent_spawns);
-        let http = upstream::http_client();
         let (tx, rx) = mpsc::channel(SERVER_EVENT_QUEUE);
+        let starter = reload::Starter {
+            http: upstream::http_client(),
+            events: tx,
+            sink: cache.sink.clone(),
+        };
         let servers: BTreeMap<String, Arc<ServerGroup>> = config
             .servers
             .values()
             .map(|cfg| {
                 (
                     cfg.name.clone(),
-                    ServerGroup::start(
-                        cfg.clone(),
-                        http.clone(),
-                        tx.clone(),
-                        cache.seeds.remove(&cfg.name),
-                        cache.sink.clone(),
-                    ),
+                    starter.start(cfg.clone(), cache.seeds.remove(&cfg.name)),
                 )
             })
             .collect();
@@ -164,25 +183,36 @@ impl Gateway {
             })
             .collect();
         let front = access::Front::new(&config, authenticators.clone());
-        let gw = Arc::new(Gateway {
+        let state = State {
             front,
-            config,
-            authenticators,
-            admin,
+            config: Arc::new(config),
             servers,
             endpoints,
+            removed_endpoints: Default::default(),
+        };
+        let gw = Arc::new(Gateway {
+            state: RwLock::new(Arc::new(state)),
+            authenticators,
+            admin,
             sessions: RwLock::new(HashMap::new()),
             parking: mrtr::Parking::default(),
             sealer: mrtr::Sealer::random(),
+            starter,
+            reloads: reload::Reloads::new(reload),
         });
         tokio::spawn(fan_out(Arc::downgrade(&gw), rx));
         tokio::spawn(reap_idle_sessions(Arc::downgrade(&gw)));
         gw
     }
 
+    /// The config-derived state in force (a snapshot: a reload swaps in a new one).
+    pub fn state(&self) -> Arc<State> {
+        self.state.read().expect("state lock").clone()
+    }
+
     /// The config the gateway runs.
-    pub fn config(&self) -> &Config {
-        &self.config
+    pub fn config(&self) -> Arc<Config> {
+        self.state().config.clone()
     }
 
     /// The authenticators bearer tokens are checked with, in order (the first that knows a
@@ -197,13 +227,14 @@ impl Gateway {
     }
 
     /// The servers by name.
-    pub fn servers(&self) -> &BTreeMap<String, Arc<ServerGroup>> {
-        &self.servers
+    pub fn servers(&self) -> BTreeMap<String, Arc<ServerGroup>> {
+        self.state().servers.clone()
     }
 
     /// Every server's catalog and whether it is stale, in name order.
     pub fn catalog_states(&self) -> Vec<CatalogState> {
-        self.servers
+        self.state()
+            .servers
             .values()
             .map(|g| {
                 let lane = g.default_lane();
@@ -223,21 +254,23 @@ impl Gateway {
     }
 
     /// An endpoint by name.
-    pub fn endpoint(&self, name: &str) -> Option<&Arc<Endpoint>> {
-        self.endpoints.get(name)
+    pub fn endpoint(&self, name: &str) -> Option<Arc<Endpoint>> {
+        self.state().endpoints.get(name).cloned()
     }
 
     /// Waits until every server's first connection attempt has settled (connected with its
     /// catalog loaded, or failed). Used by the `manual` naming check before serving.
     pub async fn settle(&self) {
-        for s in self.servers.values() {
+        let state = self.state();
+        for s in state.servers.values() {
             s.default_lane().first_attempt().await;
         }
     }
 
     /// Clashes that `manual` naming leaves unresolved, per endpoint.
     pub fn naming_problems(&self) -> Vec<String> {
-        self.endpoints
+        self.state()
+            .endpoints
             .values()
             .filter(|ep| matches!(ep.config().naming, gantry_config::Naming::Manual))
             .flat_map(|ep| {
@@ -268,12 +301,24 @@ impl Gateway {
         s
     }
 
-    /// Makes a session reachable by id and by the notifications of its servers.
+    /// Makes a session reachable by id and by the notifications of its servers. A session
+    /// opened on an endpoint that a reload just rebuilt moves to the new build; one opened on
+    /// an endpoint a reload just removed is closed at once.
     pub fn register_session(&self, s: Arc<Session>) {
-        self.sessions
-            .write()
-            .expect("sessions lock")
-            .insert(s.id().to_owned(), s);
+        let mut sessions = self.sessions.write().expect("sessions lock");
+        // Under the sessions lock: a reload swaps the state before it re-points sessions
+        // under this lock, so either it sees this session or this sees its state.
+        let ep = s.endpoint();
+        match self.state().endpoints.get(ep.name()) {
+            Some(current) if Arc::ptr_eq(current, &ep) => {}
+            Some(current) => s.set_endpoint(current.clone()),
+            None => {
+                drop(sessions);
+                s.close();
+                return;
+            }
+        }
+        sessions.insert(s.id().to_owned(), s);
     }
 
     /// A session by id; finding it counts as hearing from the client.
@@ -292,7 +337,7 @@ impl Gateway {
 
     /// Drops sessions idle for longer than `session_idle_timeout`; returns how many.
     pub fn reap_idle_sessions(&self) -> usize {
-        let limit = self.config.session_idle_timeout;
+        let limit = self.config().session_idle_timeout;
         let idle: Vec<String> = self
             .sessions
             .read()
@@ -315,7 +360,7 @@ impl Gateway {
             .map(|s| s.caps().key().clone())
             .collect();
         let mut stopped = 0;
-        for g in self.servers.values() {
+        for g in self.state().servers.values() {
             stopped += g.stop_idle_lanes(LANE_IDLE, |k| in_use.contains(k)).await;
         }
         stopped
@@ -380,7 +425,7 @@ impl Gateway {
             // Boxed: a task's future is copied a few times as it is spawned.
             let mut outcome = Box::pin(router::handle(&gw, &s, req, link)).await;
             if let Some(m) = method {
-                outcome = router::finish_stateless(s.endpoint(), &m, outcome);
+                outcome = router::finish_stateless(&s.endpoint(), &m, outcome);
             }
             s.untrack(&id);
             let _ = sink.send(Message::Response(Response { id, outcome })).await;
@@ -393,16 +438,19 @@ impl Gateway {
         for s in self.all_sessions() {
             self.close_session(s.id());
         }
-        let stops = self.servers.values().map(|s| s.stop());
+        let state = self.state();
+        let stops = state.servers.values().map(|s| s.stop());
         for stop in stops {
             stop.await;
         }
+        self.reloads.stop_retiring().await;
     }
 
     fn on_server_event(&self, event: ServerEvent) {
         match event {
             ServerEvent::Changed { server, lane, said } => {
-                let Some(caps) = self
+                let state = self.state();
+                let Some(caps) = state
                     .servers
                     .get(&*server)
                     .and_then(|g| g.lane_by_key(&lane))
@@ -410,7 +458,7 @@ impl Gateway {
                 else {
                     return;
                 };
-                for ep in self.endpoints.values() {
+                for ep in state.endpoints.values() {
                     if ep.server_index(&server).is_none() {
                         continue;
                     }
@@ -444,7 +492,7 @@ impl Gateway {
             // A listen stream hears of changes on any lane: the notice only says "list
             // again", and the change may concern every client (an HTTP server's tools).
             let other_lane = &**s.caps().key() != lane && !s.is_listening();
-            if !Arc::ptr_eq(s.endpoint(), ep) || !s.is_initialized() || other_lane {
+            if !Arc::ptr_eq(&s.endpoint(), ep) || !s.is_initialized() || other_lane {
                 continue;
             }
             for (changed, m) in kinds {
@@ -483,7 +531,7 @@ impl Gateway {
 /// Checks for idle sessions at a tenth of the idle timeout (at most once a minute).
 async fn reap_idle_sessions(gw: std::sync::Weak<Gateway>) {
     let period = match gw.upgrade() {
-        Some(g) => (g.config.session_idle_timeout / 10).min(std::time::Duration::from_secs(60)),
+        Some(g) => (g.config().session_idle_timeout / 10).min(std::time::Duration::from_secs(60)),
         None => return,
     };
     let mut tick = tokio::time::interval(period.max(std::time::Duration::from_millis(100)));

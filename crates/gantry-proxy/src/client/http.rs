@@ -77,8 +77,10 @@ async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> HttpResponse {
     if path == "/admin" || path.starts_with("/admin/") {
         return admin(gw, req).await;
     }
+    // The config-derived state, read once per request (a hot reload swaps it whole).
+    let state = gw.state();
     if let Some(rest) = path.strip_prefix(access::WELL_KNOWN) {
-        return access::metadata(gw, rest);
+        return access::metadata(&state, rest);
     }
     let Some(rest) = path.strip_prefix("/mcp/") else {
         return text(
@@ -90,22 +92,27 @@ async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> HttpResponse {
         Some((n, t)) => (n, t),
         None => (rest, ""),
     };
-    let Some(ep) = gw.endpoint(name).cloned() else {
-        let mut known: Vec<&str> = gw.config().endpoints.keys().map(String::as_str).collect();
+    let Some(ep) = state.endpoints.get(name).cloned() else {
+        let mut known: Vec<&str> = state.config.endpoints.keys().map(String::as_str).collect();
         known.sort();
+        let removed = if state.removed_endpoints.contains(name) {
+            "it was removed from the config by a reload; "
+        } else {
+            ""
+        };
         return text(
             StatusCode::NOT_FOUND,
             &format!(
-                "unknown endpoint {name:?}: this gateway serves [{}]\n",
+                "unknown endpoint {name:?}: {removed}this gateway serves [{}]\n",
                 known.join(", ")
             ),
         );
     };
-    if let Err(resp) = check_origin(gw, &req) {
+    if let Err(resp) = check_origin(&state.config, &req) {
         return resp;
     }
     let peer = req.extensions().get::<ClientAddr>().map(|p| p.0);
-    let caller = match access::admit(gw, &ep, req.headers(), peer).await {
+    let caller = match access::admit(&state, &ep, req.headers(), peer).await {
         Ok(c) => c,
         Err(resp) => return resp,
     };
@@ -153,7 +160,7 @@ fn readyz(gw: &Gateway) -> HttpResponse {
 
 /// `/admin/...`: the admin API, when one is served (`gantry serve` serves it).
 async fn admin(gw: &Arc<Gateway>, req: Request<Incoming>) -> HttpResponse {
-    if let Err(resp) = check_origin(gw, &req) {
+    if let Err(resp) = check_origin(&gw.config(), &req) {
         return resp;
     }
     let Some(handler) = gw.admin().cloned() else {
@@ -168,13 +175,15 @@ async fn admin(gw: &Arc<Gateway>, req: Request<Incoming>) -> HttpResponse {
 
 /// Browsers send `Origin`; only configured origins may reach the gateway (DNS rebinding).
 #[allow(clippy::result_large_err)]
-fn check_origin(gw: &Gateway, req: &Request<Incoming>) -> Result<(), HttpResponse> {
+fn check_origin(
+    config: &gantry_config::Config,
+    req: &Request<Incoming>,
+) -> Result<(), HttpResponse> {
     let Some(origin) = req.headers().get(header::ORIGIN) else {
         return Ok(());
     };
     let origin = origin.to_str().unwrap_or_default();
-    let allowed = gw
-        .config()
+    let allowed = config
         .allowed_origins
         .iter()
         .any(|g| gantry_core::names::glob_match(g, origin));
@@ -248,7 +257,7 @@ fn session_of(
         ));
     };
     match gw.session(id) {
-        Some(s) if Arc::ptr_eq(s.endpoint(), ep) && same_caller(&s, caller) => Ok(s),
+        Some(s) if s.endpoint().name() == ep.name() && same_caller(&s, caller) => Ok(s),
         _ => Err(rpc_error(
             StatusCode::NOT_FOUND,
             None,
@@ -421,7 +430,7 @@ async fn legacy_post(
         .unwrap_or_default()
         .to_owned();
     let session = match gw.session(&id) {
-        Some(s) if Arc::ptr_eq(s.endpoint(), ep) && same_caller(&s, caller) => s,
+        Some(s) if s.endpoint().name() == ep.name() && same_caller(&s, caller) => s,
         _ => {
             return rpc_error(
                 StatusCode::NOT_FOUND,

@@ -112,21 +112,41 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub(crate) fn new(cfg: EndpointConfig, servers: Vec<Arc<ServerGroup>>) -> Endpoint {
-        let ep = Endpoint {
+        let ep = Endpoint::build(cfg, servers, HashMap::new());
+        ep.changes_to_announce(&ClientCaps::none());
+        ep
+    }
+
+    /// The endpoint rebuilt by a hot reload (new config or new servers) in place of
+    /// `previous`: it starts from the lists `previous` last announced, so the next
+    /// [`Endpoint::changes_to_announce`] tells clients what the rebuild changed.
+    pub(crate) fn succeed(
+        cfg: EndpointConfig,
+        servers: Vec<Arc<ServerGroup>>,
+        previous: &Endpoint,
+    ) -> Endpoint {
+        let announced = previous.announced.lock().expect("announced lock").clone();
+        Endpoint::build(cfg, servers, announced)
+    }
+
+    fn build(
+        cfg: EndpointConfig,
+        servers: Vec<Arc<ServerGroup>>,
+        announced: HashMap<Arc<str>, Arc<View>>,
+    ) -> Endpoint {
+        Endpoint {
             name: cfg.name.clone(),
             servers,
             views: RwLock::new(HashMap::new()),
             entitled: RwLock::new(HashMap::new()),
-            announced: std::sync::Mutex::new(HashMap::new()),
+            announced: std::sync::Mutex::new(announced),
             server_info: json!({
                 "name": format!("gantry/{}", cfg.name),
                 "title": format!("Gantry endpoint {}", cfg.name),
                 "version": env!("CARGO_PKG_VERSION"),
             }),
             cfg,
-        };
-        ep.changes_to_announce(&ClientCaps::none());
-        ep
+        }
     }
 
     /// The endpoint's name.

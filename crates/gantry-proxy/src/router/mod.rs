@@ -26,7 +26,7 @@ pub(crate) async fn handle(
     req: Request,
     link: Arc<dyn ClientLink>,
 ) -> Result<Value, RpcError> {
-    let ep = session.endpoint();
+    let ep = &*session.endpoint();
     if req.method == method::INITIALIZE && !session.is_stateless() {
         return Ok(initialize(session, &req).await);
     }
@@ -143,7 +143,7 @@ async fn initialize(session: &Arc<Session>, req: &Request) -> Value {
             .cloned()
             .unwrap_or(json!({})),
     });
-    let ep = session.endpoint();
+    let ep = &*session.endpoint();
     // Starts the lanes that declare this client's capabilities, if they are new.
     let capabilities = endpoint_capabilities(ep, &session.caps()).await;
     let mut result = json!({
@@ -254,7 +254,7 @@ fn list(
     key: &str,
     items: impl Fn(&View) -> (&Vec<Value>, Option<crate::upstream::CacheHint>),
 ) -> Result<Value, RpcError> {
-    let ep = session.endpoint();
+    let ep = &*session.endpoint();
     let view = ep.view_for(caps, &session.caller().grant);
     let (all, hint) = items(&view);
     let start = match req.params_obj().and_then(|p| p.get("cursor")) {

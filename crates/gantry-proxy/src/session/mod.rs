@@ -65,7 +65,9 @@ pub struct RequestScope {
 /// it, or the context of one stateless (2026-07-28) request or listen stream.
 pub struct Session {
     id: String,
-    endpoint: Arc<Endpoint>,
+    /// The endpoint, re-pointed by a hot reload that rebuilds it (`crate::reload`); each
+    /// request reads it once (an uncontended per-session lock).
+    endpoint: std::sync::RwLock<Arc<Endpoint>>,
     /// A 2026-07-28 client: no server→client requests, no session.
     stateless: bool,
     listen: Option<Listen>,
@@ -119,7 +121,7 @@ impl Session {
             } else {
                 random_id()
             },
-            endpoint,
+            endpoint: std::sync::RwLock::new(endpoint),
             stateless,
             listen,
             scope: std::sync::OnceLock::new(),
@@ -205,9 +207,14 @@ impl Session {
         &self.id
     }
 
-    /// The endpoint this session is on.
-    pub fn endpoint(&self) -> &Arc<Endpoint> {
-        &self.endpoint
+    /// The endpoint this session is on (its current build: a hot reload may replace it).
+    pub fn endpoint(&self) -> Arc<Endpoint> {
+        self.endpoint.read().expect("endpoint lock").clone()
+    }
+
+    /// Moves the session to `ep`, the rebuilt endpoint of the same name (hot reload).
+    pub(crate) fn set_endpoint(&self, ep: Arc<Endpoint>) {
+        *self.endpoint.write().expect("endpoint lock") = ep;
     }
 
     /// What the client declared.

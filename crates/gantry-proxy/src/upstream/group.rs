@@ -175,6 +175,13 @@ impl ServerGroup {
         stale.len()
     }
 
+    /// Every running lane, the default one first.
+    pub(crate) fn all_lanes(&self) -> Vec<Arc<UpstreamServer>> {
+        let mut all = vec![self.default.clone()];
+        all.extend(self.lanes.read().expect("lanes lock").values().cloned());
+        all
+    }
+
     /// Stops every lane.
     pub async fn stop(&self) {
         let lanes: Vec<_> = self

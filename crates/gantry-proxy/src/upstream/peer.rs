@@ -409,8 +409,19 @@ impl Peer {
 
     /// Closes the connection and fails what is pending.
     pub async fn close(&self) {
-        self.mark_closed("closed by the gateway".into());
+        self.close_because("closed by the gateway".into()).await;
+    }
+
+    /// Closes the connection; what is pending fails with "server … is not connected:
+    /// `reason`".
+    pub(crate) async fn close_because(&self, reason: String) {
+        self.mark_closed(reason);
         self.transport.close().await;
+    }
+
+    /// How many requests to the server await their response.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.pending.lock().expect("pending lock").len()
     }
 
     fn closed_error(&self) -> RpcError {

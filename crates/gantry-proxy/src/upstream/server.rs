@@ -678,7 +678,13 @@ async fn supervise(server: Weak<UpstreamServer>) {
                 }
                 tokio::select! {
                     _ = s.closed.notified() => {}
-                    _ = s.shutdown.notified() => { return; }
+                    _ = s.shutdown.notified() => {
+                        // Stopped while connecting: `stop` found no connection to close.
+                        if !peer.is_closed() {
+                            peer.close().await;
+                        }
+                        return;
+                    }
                 }
                 let error = match s.closed_why.lock().expect("closed lock").take() {
                     Some(why) => format!("connection closed: {why}"),
