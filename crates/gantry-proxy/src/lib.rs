@@ -73,6 +73,8 @@ pub struct Gateway {
     parking: mrtr::Parking,
     /// Seals every `requestState` the gateway hands out.
     sealer: mrtr::Sealer,
+    /// Calls in flight to all servers; refuses new ones once the gateway drains.
+    drain: Arc<upstream::Drain>,
 }
 
 // === impl Gateway ===
@@ -87,6 +89,7 @@ impl Gateway {
     /// stale) until it answers, and every catalog read goes to the sink.
     pub fn start_with_catalog(config: Config, mut cache: CatalogCache) -> Arc<Gateway> {
         let http = upstream::http_client();
+        let drain = Arc::new(upstream::Drain::default());
         let (tx, rx) = mpsc::channel(SERVER_EVENT_QUEUE);
         let servers: BTreeMap<String, Arc<ServerGroup>> = config
             .servers
@@ -100,6 +103,7 @@ impl Gateway {
                         tx.clone(),
                         cache.seeds.remove(&cfg.name),
                         cache.sink.clone(),
+                        drain.clone(),
                     ),
                 )
             })
@@ -122,6 +126,7 @@ impl Gateway {
             sessions: RwLock::new(HashMap::new()),
             parking: mrtr::Parking::default(),
             sealer: mrtr::Sealer::random(),
+            drain,
         });
         tokio::spawn(fan_out(Arc::downgrade(&gw), rx));
         tokio::spawn(reap_idle_sessions(Arc::downgrade(&gw)));
@@ -314,15 +319,30 @@ impl Gateway {
         session.track(id, task.abort_handle());
     }
 
-    /// Stops every server and closes every session.
+    /// Calls in flight to all servers.
+    pub fn in_flight(&self) -> usize {
+        self.drain.in_flight()
+    }
+
+    /// The first step of a graceful shutdown: new calls to servers are refused (the gateway
+    /// is shutting down) and the calls in flight get up to `grace` to finish. Returns how
+    /// many were still in flight when it stopped waiting. [`Gateway::shutdown`] follows.
+    pub async fn drain(&self, grace: std::time::Duration) -> usize {
+        self.drain.drain(grace).await
+    }
+
+    /// Stops every server (all at once, each within a bound; a stdio server's process group
+    /// ends and is reaped) and closes every session.
     pub async fn shutdown(&self) {
         for s in self.all_sessions() {
             self.close_session(s.id());
         }
-        let stops = self.servers.values().map(|s| s.stop());
-        for stop in stops {
-            stop.await;
+        let mut stops = tokio::task::JoinSet::new();
+        for s in self.servers.values() {
+            let s = s.clone();
+            stops.spawn(async move { s.stop().await });
         }
+        while stops.join_next().await.is_some() {}
     }
 
     fn on_server_event(&self, event: ServerEvent) {

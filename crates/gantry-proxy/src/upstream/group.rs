@@ -17,6 +17,7 @@ use gantry_config::ServerConfig;
 use tokio::sync::mpsc;
 
 use super::caps::ClientCaps;
+use super::limits::{Drain, Limiter};
 use super::server::{Catalog, CatalogSink, ServerEvent, UpstreamServer};
 use super::transport::HttpClient;
 
@@ -30,6 +31,8 @@ pub struct ServerGroup {
     events: mpsc::Sender<ServerEvent>,
     default: Arc<UpstreamServer>,
     lanes: RwLock<HashMap<Arc<str>, Arc<UpstreamServer>>>,
+    /// `max_in_flight`, over every lane.
+    limiter: Arc<Limiter>,
 }
 
 // === impl ServerGroup ===
@@ -44,7 +47,9 @@ impl ServerGroup {
         events: mpsc::Sender<ServerEvent>,
         seed: Option<Catalog>,
         sink: Option<Arc<dyn CatalogSink>>,
+        drain: Arc<Drain>,
     ) -> Arc<ServerGroup> {
+        let limiter = Limiter::new(cfg.name.as_str().into(), cfg.max_in_flight, drain);
         if let Some(c) = &seed {
             tracing::info!(
                 server = %cfg.name,
@@ -62,6 +67,7 @@ impl ServerGroup {
             events.clone(),
             seed,
             sink,
+            limiter.clone(),
         );
         Arc::new(ServerGroup {
             cfg,
@@ -69,6 +75,7 @@ impl ServerGroup {
             events,
             default,
             lanes: RwLock::new(HashMap::new()),
+            limiter,
         })
     }
 
@@ -116,6 +123,7 @@ impl ServerGroup {
             self.events.clone(),
             None,
             None,
+            self.limiter.clone(),
         );
         lane.touch();
         lanes.insert(caps.key().clone(), lane.clone());
@@ -152,18 +160,25 @@ impl ServerGroup {
         stale.len()
     }
 
-    /// Stops every lane.
+    /// Calls in flight to the server (all lanes).
+    pub fn in_flight(&self) -> usize {
+        self.limiter.in_flight()
+    }
+
+    /// Stops every lane, all at once, and waits until each has closed its connection.
     pub async fn stop(&self) {
-        let lanes: Vec<_> = self
+        let mut lanes: Vec<_> = self
             .lanes
             .write()
             .expect("lanes lock")
             .drain()
             .map(|(_, l)| l)
             .collect();
+        lanes.push(self.default.clone());
+        let mut stops = tokio::task::JoinSet::new();
         for l in lanes {
-            l.stop().await;
+            stops.spawn(async move { l.stop().await });
         }
-        self.default.stop().await;
+        while stops.join_next().await.is_some() {}
     }
 }

@@ -4,12 +4,14 @@
 
 pub mod caps;
 pub mod group;
+pub mod limits;
 pub mod peer;
 pub mod server;
 pub(crate) mod transport;
 
 pub use caps::ClientCaps;
 pub use group::ServerGroup;
+pub use limits::Drain;
 pub use peer::{BoxFuture, ClientLink, Peer, PeerEvents, ServerHello};
 pub use server::{
     CacheHint, Catalog, CatalogSink, Changes, ListHints, ServerEvent, Status, Trigger,
