@@ -956,7 +956,25 @@ impl PeerEvents for ServerLink {
 
 #[cfg(test)]
 mod tests {
-    use super::CacheHint;
+    use super::{Backoff, CacheHint};
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_its_ceiling_and_starts_over() {
+        let mut b = Backoff::new();
+        let mut base = Backoff::FIRST;
+        for _ in 0..12 {
+            let d = b.next();
+            assert!(
+                d >= base.mul_f64(0.79) && d <= base.mul_f64(1.21),
+                "{d:?} vs {base:?}"
+            );
+            base = (base * 2).min(Backoff::CEILING);
+        }
+        assert_eq!(base, Backoff::CEILING);
+        assert!(b.next() <= Backoff::CEILING.mul_f64(1.21));
+        b.reset();
+        assert!(b.next() <= Backoff::FIRST.mul_f64(1.21));
+    }
 
     #[test]
     fn merged_cache_hint_is_as_cautious_as_its_most_cautious_part() {
