@@ -231,10 +231,29 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 "admin API http://{addr}/admin/api/v1 (control-plane credentials only)"
             );
             gantry_proxy::client::http::serve(gw.clone(), listener, shutdown_signal()).await;
-            tracing::info!("shutting down");
+            // Graceful: the listener is closed; calls in flight get `shutdown_grace` to finish
+            // (new calls are refused), a second signal cuts it short; then sessions close and
+            // every server stops (stdio process groups ended and reaped).
+            let grace = gw.config().shutdown_grace;
+            tracing::info!(
+                in_flight = gw.in_flight(),
+                ?grace,
+                "shutting down: no new connections; letting calls in flight finish"
+            );
+            let left = tokio::select! {
+                left = gw.drain(grace) => left,
+                _ = shutdown_signal() => gw.in_flight(),
+            };
+            if left > 0 {
+                tracing::warn!(
+                    in_flight = left,
+                    "calls still in flight at the end of the grace period are cut off"
+                );
+            }
             gw.shutdown().await;
             let sync = identity.sync.clone();
             let _ = tokio::task::spawn_blocking(move || sync.close(Duration::from_secs(5))).await;
+            tracing::info!("stopped");
             persist.close().await;
             Ok(())
         }

@@ -54,3 +54,13 @@ pub fn from_toml_str(
 ) -> Result<Config, ConfigError> {
     validate::load_toml(path, text, env)
 }
+
+/// Parses an `mcpServers` JSON text as if it came from `path`, reading `${VARS}` through
+/// `env` (as [`load`] does for a `.json` file).
+pub fn from_mcp_json_str(
+    path: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    mcp_json::load(path, text, env)
+}

@@ -16,6 +16,11 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Default limit on one message from a server.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
+/// Default limit on requests in flight to one server.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+/// Default time in-flight calls get to finish after SIGTERM.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// The whole validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -45,6 +50,9 @@ pub struct Config {
     pub authorization_servers: Vec<String>,
     /// Browser origins allowed to call the gateway, as globs (`http://localhost:*`).
     pub allowed_origins: Vec<String>,
+    /// After SIGTERM: how long calls in flight may still finish before sessions and servers
+    /// are closed.
+    pub shutdown_grace: Duration,
     /// Upstream servers by name, in name order.
     pub servers: BTreeMap<String, ServerConfig>,
     /// Endpoints by name.
@@ -121,10 +129,19 @@ pub struct ServerConfig {
     pub transport: TransportConfig,
     /// How long to wait for a connection and the `initialize` handshake.
     pub connect_timeout: Duration,
+    /// How long the gateway waits for one page of the server's lists (`tools/list`, …) when
+    /// it reads the catalog.
+    pub list_timeout: Duration,
     /// How long to wait for a response to any other request.
     pub request_timeout: Duration,
     /// Largest message accepted from the server, in bytes.
     pub max_message_bytes: usize,
+    /// Most requests in flight to the server at once (all its connections together); past
+    /// it a call fails at once with "server busy" instead of queueing.
+    pub max_in_flight: usize,
+    /// Per-tool request timeouts (`[servers.X.tools.T] timeout`), by the server's own tool
+    /// name; other requests use `request_timeout`.
+    pub tool_timeouts: BTreeMap<String, Duration>,
     /// Which protocol era to speak to the server.
     pub protocol: ProtocolChoice,
     /// Health checks, circuit breaker and crash-loop detection (`[health]` with the

@@ -30,6 +30,8 @@ pub struct RawConfig {
     /// `authorization_servers = ["https://login.example.com"]`: the issuers clients get
     /// tokens from, published in the protected-resource metadata.
     pub authorization_servers: Option<Vec<Spanned<String>>>,
+    /// `shutdown_grace = "10s"`: how long in-flight calls may finish after SIGTERM.
+    pub shutdown_grace: Option<Spanned<RawDuration>>,
     /// `import = ["claude_desktop_config.json"]`: mcpServers files whose servers are added.
     pub import: Option<Vec<Spanned<String>>>,
     /// `[servers.<name>]`.
@@ -144,10 +146,14 @@ pub struct RawServer {
     pub headers: BTreeMap<String, Spanned<String>>,
     /// Seconds to connect and initialize (default 30).
     pub connect_timeout: Option<Spanned<f64>>,
+    /// How long one page of the server's lists may take (default 30 s).
+    pub list_timeout: Option<Spanned<RawDuration>>,
     /// Seconds to wait for any other response (default 300).
     pub request_timeout: Option<Spanned<f64>>,
     /// Largest message accepted from the server, in bytes.
     pub max_message_bytes: Option<Spanned<i64>>,
+    /// Most requests in flight to the server at once (default 64); more get "server busy".
+    pub max_in_flight: Option<Spanned<i64>>,
     /// `auto` (default), `legacy` or `2026-07-28`: which protocol era to speak to it.
     pub protocol: Option<Spanned<String>>,
     /// `[servers.<name>.health]`: this server's overrides of `[health]`.
@@ -172,6 +178,19 @@ pub struct RawOverride {
     pub description: Option<String>,
     /// Annotations merged over the server's.
     pub annotations: Option<serde_json::Map<String, Value>>,
+    /// `timeout = "5s"`: the tool's own request timeout (server-level tool overrides only).
+    pub timeout: Option<Spanned<RawDuration>>,
+}
+
+/// A duration as written: a number of seconds (`30`, `0.5`) or a string with a unit
+/// (`"500ms"`, `"5s"`, `"2m"`, `"1h"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawDuration {
+    /// Seconds.
+    Seconds(f64),
+    /// A number followed by `ms`, `s`, `m` or `h`.
+    Text(String),
 }
 
 /// `[endpoints.<name>]`.

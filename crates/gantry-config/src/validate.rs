@@ -11,7 +11,7 @@ use toml::Spanned;
 use crate::error::{ConfigError, Located, line_col};
 use crate::expand::expand;
 use crate::model::*;
-use crate::raw::{RawConfig, RawEndpoint, RawOverride, RawServer};
+use crate::raw::{RawConfig, RawDuration, RawEndpoint, RawOverride, RawServer};
 
 mod auth;
 mod health;
@@ -116,6 +116,10 @@ fn build(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
         }
         authorization_servers.push(expanded);
     }
+    let shutdown_grace = match &raw.shutdown_grace {
+        None => DEFAULT_SHUTDOWN_GRACE,
+        Some(d) => duration(src, d, "shutdown_grace", true)?,
+    };
     let allowed_origins = raw.allowed_origins.unwrap_or_else(|| {
         vec![
             "http://localhost:*".into(),
@@ -199,6 +203,7 @@ fn build(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
         allow_public_on_network: raw.allow_public_on_network.unwrap_or(false),
         authorization_servers,
         allowed_origins,
+        shutdown_grace,
         servers,
         endpoints,
         auth,
@@ -284,6 +289,57 @@ fn positive(
         Some(n) if *n.get_ref() > 0 => Ok(Some(*n.get_ref() as usize)),
         Some(n) => Err(src.err(n, field, "expected a positive whole number")),
     }
+}
+
+/// A duration written as seconds (`30`, `0.5`) or with a unit (`"500ms"`, `"5s"`, `"2m"`,
+/// `"1h"`); zero only where `zero_ok`.
+fn duration(
+    src: &Source<'_>,
+    v: &Spanned<RawDuration>,
+    field: &str,
+    zero_ok: bool,
+) -> Result<Duration, ConfigError> {
+    let expected = "expected a duration: a number of seconds or a string like \"500ms\", \"5s\", \"2m\", \"1h\"";
+    let secs = match v.get_ref() {
+        RawDuration::Seconds(n) => Some(*n),
+        RawDuration::Text(t) => parse_duration(t),
+    };
+    match secs {
+        Some(n) if n.is_finite() && (n > 0.0 || (zero_ok && n == 0.0)) && n <= 1e9 => {
+            Ok(Duration::from_secs_f64(n))
+        }
+        Some(_) => Err(src.err(
+            v,
+            field,
+            if zero_ok {
+                "expected a duration of 0 or more (at most 1e9 seconds)"
+            } else {
+                "expected a positive duration (at most 1e9 seconds)"
+            },
+        )),
+        None => Err(src.err(v, field, expected)),
+    }
+}
+
+/// `"500ms"`, `"5s"`, `"1.5m"`, `"1h"` → seconds.
+pub(crate) fn parse_duration(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    if num.is_empty() || num.starts_with('.') || num.ends_with('.') {
+        return None;
+    }
+    let n: f64 = num.parse().ok()?;
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return None,
+    };
+    Some(n * scale)
 }
 
 fn seconds(
@@ -393,6 +449,10 @@ pub(crate) fn build_server(
         name: name.to_owned(),
         transport,
         connect_timeout: seconds(src, raw.connect_timeout.as_ref(), &f("connect_timeout"), 30)?,
+        list_timeout: match &raw.list_timeout {
+            None => Duration::from_secs(30),
+            Some(d) => duration(src, d, &f("list_timeout"), false)?,
+        },
         request_timeout: seconds(
             src,
             raw.request_timeout.as_ref(),
@@ -401,6 +461,18 @@ pub(crate) fn build_server(
         )?,
         max_message_bytes: positive(src, raw.max_message_bytes.as_ref(), &f("max_message_bytes"))?
             .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES),
+        max_in_flight: positive(src, raw.max_in_flight.as_ref(), &f("max_in_flight"))?
+            .unwrap_or(DEFAULT_MAX_IN_FLIGHT),
+        tool_timeouts: {
+            let mut out = BTreeMap::new();
+            for (tool, o) in &raw.tools {
+                if let Some(t) = &o.timeout {
+                    let field = f(&format!("tools.{tool}.timeout"));
+                    out.insert(tool.clone(), duration(src, t, &field, false)?);
+                }
+            }
+            out
+        },
         protocol: match raw.protocol.as_ref().map(|p| (p, p.get_ref().as_str())) {
             None | Some((_, "auto")) => ProtocolChoice::Auto,
             Some((_, "legacy")) => ProtocolChoice::Legacy,
@@ -418,11 +490,13 @@ pub(crate) fn build_server(
             src,
             &f("tools"),
             raw.tools.iter().map(|(k, v)| (k.clone(), v)),
+            true,
         )?,
         prompts: overrides(
             src,
             &f("prompts"),
             raw.prompts.iter().map(|(k, v)| (k.clone(), v)),
+            false,
         )?,
     })
 }
@@ -431,9 +505,17 @@ fn overrides<'a>(
     src: &Source<'_>,
     field: &str,
     items: impl Iterator<Item = (String, &'a RawOverride)>,
+    timeout_ok: bool,
 ) -> Result<BTreeMap<String, Override>, ConfigError> {
     let mut out = BTreeMap::new();
     for (key, raw) in items {
+        if let Some(t) = raw.timeout.as_ref().filter(|_| !timeout_ok) {
+            return Err(src.err(
+                t,
+                format!("{field}.{key}.timeout"),
+                "`timeout` is set per tool on the server: [servers.NAME.tools.TOOL] timeout = \"5s\"",
+            ));
+        }
         let name = match &raw.name {
             Some(n) if !names::is_valid(n.get_ref()) => {
                 return Err(src.err(
@@ -580,7 +662,7 @@ fn build_endpoint(
             }
             items.push((key.clone(), v));
         }
-        overrides(src, &f(kind), items.into_iter())
+        overrides(src, &f(kind), items.into_iter(), false)
     };
     let tools = qualified("tools", &raw.tools)?;
     let prompts = qualified("prompts", &raw.prompts)?;

@@ -72,6 +72,9 @@ pub mod code {
     pub const UPSTREAM_TIMEOUT: i64 = -32011;
     /// Gantry: the connection to the server broke while the request was in flight.
     pub const UPSTREAM_CLOSED: i64 = -32012;
+    /// Gantry: the server already has `max_in_flight` requests in flight; nothing was sent
+    /// (retry later). Also: the gateway is shutting down and takes no new upstream calls.
+    pub const UPSTREAM_BUSY: i64 = -32013;
 }
 
 /// Method names the gateway routes on.

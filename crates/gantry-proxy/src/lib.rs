@@ -123,6 +123,8 @@ pub struct Gateway {
     starter: reload::Starter,
     /// Hot reload: where the config comes from, the last outcome, servers being retired.
     reloads: reload::Reloads,
+    /// Calls in flight to all servers; refuses new ones once the gateway drains.
+    drain: Arc<upstream::Drain>,
 }
 
 // === impl Gateway ===
@@ -155,11 +157,13 @@ impl Gateway {
             reload,
         } = options;
         upstream::health::set_spawn_limit(config.health.max_concurrent_spawns);
+        let drain = Arc::new(upstream::Drain::default());
         let (tx, rx) = mpsc::channel(SERVER_EVENT_QUEUE);
         let starter = reload::Starter {
             http: upstream::http_client(),
             events: tx,
             sink: cache.sink.clone(),
+            drain: drain.clone(),
         };
         let servers: BTreeMap<String, Arc<ServerGroup>> = config
             .servers
@@ -199,6 +203,7 @@ impl Gateway {
             sealer: mrtr::Sealer::random(),
             starter,
             reloads: reload::Reloads::new(reload),
+            drain,
         });
         tokio::spawn(fan_out(Arc::downgrade(&gw), rx));
         tokio::spawn(reap_idle_sessions(Arc::downgrade(&gw)));
@@ -433,16 +438,31 @@ impl Gateway {
         session.track(id, task.abort_handle());
     }
 
-    /// Stops every server and closes every session.
+    /// Calls in flight to all servers.
+    pub fn in_flight(&self) -> usize {
+        self.drain.in_flight()
+    }
+
+    /// The first step of a graceful shutdown: new calls to servers are refused (the gateway
+    /// is shutting down) and the calls in flight get up to `grace` to finish. Returns how
+    /// many were still in flight when it stopped waiting. [`Gateway::shutdown`] follows.
+    pub async fn drain(&self, grace: std::time::Duration) -> usize {
+        self.drain.drain(grace).await
+    }
+
+    /// Stops every server (all at once, each within a bound; a stdio server's process group
+    /// ends and is reaped) and closes every session.
     pub async fn shutdown(&self) {
         for s in self.all_sessions() {
             self.close_session(s.id());
         }
         let state = self.state();
-        let stops = state.servers.values().map(|s| s.stop());
-        for stop in stops {
-            stop.await;
+        let mut stops = tokio::task::JoinSet::new();
+        for s in state.servers.values() {
+            let s = s.clone();
+            stops.spawn(async move { s.stop().await });
         }
+        while stops.join_next().await.is_some() {}
         self.reloads.stop_retiring().await;
     }
 

@@ -247,6 +247,10 @@ pub fn server_changes(old: &ServerConfig, new: &ServerConfig) -> Vec<&'static st
             "max_message_bytes",
         ),
         (old.protocol != new.protocol, "protocol"),
+        (old.list_timeout != new.list_timeout, "list_timeout"),
+        (old.max_in_flight != new.max_in_flight, "max_in_flight"),
+        (old.tool_timeouts != new.tool_timeouts, "tools.*.timeout"),
+        (old.health != new.health, "health"),
         (old.tools != new.tools, "tools"),
         (old.prompts != new.prompts, "prompts"),
     ] {
@@ -451,6 +455,8 @@ pub(crate) struct Starter {
     pub(crate) http: crate::upstream::transport::HttpClient,
     pub(crate) events: mpsc::Sender<ServerEvent>,
     pub(crate) sink: Option<Arc<dyn CatalogSink>>,
+    /// Calls in flight to all servers (`max_in_flight`, draining at shutdown).
+    pub(crate) drain: Arc<crate::upstream::Drain>,
 }
 
 impl Starter {
@@ -461,6 +467,7 @@ impl Starter {
             self.events.clone(),
             seed,
             self.sink.clone(),
+            self.drain.clone(),
         )
     }
 }

@@ -500,3 +500,79 @@ fn oidc_and_public_url_errors_name_file_line_and_field() {
     let e = err("public_url = \"gantry.example.com\"\n");
     assert!(e.contains("not an http:// or https:// URL"), "{e}");
 }
+
+#[test]
+fn fault_tolerance_keys_load_with_units_and_defaults() {
+    let c = load(
+        r#"
+shutdown_grace = "1.5s"
+[servers.a]
+command = "a"
+max_in_flight = 3
+[servers.a.tools.slow]
+timeout = "500ms"
+[servers.a.tools.slower]
+timeout = 120
+[servers.a.tools.renamed]
+name = "other"
+[servers.b]
+command = "b"
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.shutdown_grace, Duration::from_millis(1500));
+    let a = &c.servers["a"];
+    assert_eq!(a.max_in_flight, 3);
+    assert_eq!(a.tool_timeouts["slow"], Duration::from_millis(500));
+    assert_eq!(a.tool_timeouts["slower"], Duration::from_secs(120));
+    assert!(!a.tool_timeouts.contains_key("renamed"));
+    let b = &c.servers["b"];
+    assert_eq!(b.max_in_flight, DEFAULT_MAX_IN_FLIGHT);
+    assert!(b.tool_timeouts.is_empty());
+    let d = load("[servers.a]\ncommand = \"a\"\n").unwrap();
+    assert_eq!(d.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
+    let zero = load("shutdown_grace = 0\n[servers.a]\ncommand = \"a\"\n").unwrap();
+    assert_eq!(zero.shutdown_grace, Duration::ZERO);
+}
+
+#[test]
+fn fault_tolerance_key_errors_are_located() {
+    let e = err("[servers.a]\ncommand = \"a\"\n[servers.a.tools.t]\ntimeout = \"5 parsecs\"\n");
+    assert!(
+        e.starts_with("gantry.toml:4:11: servers.a.tools.t.timeout: expected a duration"),
+        "{e}"
+    );
+    let e = err("[servers.a]\ncommand = \"a\"\n[servers.a.tools.t]\ntimeout = \"0s\"\n");
+    assert!(
+        e.contains("servers.a.tools.t.timeout: expected a positive duration"),
+        "{e}"
+    );
+    let e = err("[servers.a]\ncommand = \"a\"\nmax_in_flight = 0\n");
+    assert!(
+        e.starts_with("gantry.toml:3:17: servers.a.max_in_flight: expected a positive"),
+        "{e}"
+    );
+    let e = err("shutdown_grace = \"soon\"\n[servers.a]\ncommand = \"a\"\n");
+    assert!(
+        e.starts_with("gantry.toml:1:18: shutdown_grace: expected a duration"),
+        "{e}"
+    );
+    let e = err("[servers.a]\ncommand = \"a\"\n[endpoints.e.tools.\"a/t\"]\ntimeout = \"5s\"\n");
+    assert!(
+        e.contains("endpoints.e.tools.a/t.timeout: `timeout` is set per tool on the server"),
+        "{e}"
+    );
+    let e = err("[servers.a]\ncommand = \"a\"\n[servers.a.prompts.p]\ntimeout = \"5s\"\n");
+    assert!(e.contains("servers.a.prompts.p.timeout"), "{e}");
+}
+
+#[test]
+fn durations_parse_with_units() {
+    assert_eq!(parse_duration("500ms"), Some(0.5));
+    assert_eq!(parse_duration("5s"), Some(5.0));
+    assert_eq!(parse_duration("1.5m"), Some(90.0));
+    assert_eq!(parse_duration("1h"), Some(3600.0));
+    for bad in ["", "s", "5", "5 parsecs", ".5s", "5.s", "1e3s", "-1s", "ms"] {
+        assert_eq!(parse_duration(bad), None, "{bad}");
+    }
+}

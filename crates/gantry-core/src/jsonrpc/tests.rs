@@ -92,3 +92,24 @@ fn error_without_id_has_null_id() {
         json!({"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"nope"}})
     );
 }
+
+/// Found by the `jsonrpc_message` fuzz target: a number that is not an exact `i64`/`u64`
+/// is read as the nearest `f64` (serde_json's `float_roundtrip`), so a message re-parsed after
+/// it passed through the gateway carries the same value; without it the digits changed on
+/// every pass (…130495e22, then …130497e22).
+#[test]
+fn numbers_keep_their_value_through_parse_and_serialize() {
+    let input = br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"t","progress":1444444888813049615013,"total":0.30000000000000004,"x":1e-320}}"#;
+    let once = Message::from_slice(input).unwrap().to_vec();
+    let twice = Message::from_slice(&once).unwrap().to_vec();
+    assert_eq!(
+        String::from_utf8(once.clone()).unwrap(),
+        String::from_utf8(twice).unwrap()
+    );
+    let v: Value = serde_json::from_slice(&once).unwrap();
+    assert_eq!(
+        v["params"]["progress"].as_f64(),
+        Some(1_444_444_888_813_049_615_013.0)
+    );
+    assert_eq!(v["params"]["total"].as_f64(), Some(0.30000000000000004));
+}

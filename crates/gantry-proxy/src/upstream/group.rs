@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use super::caps::ClientCaps;
 use super::health::{self, HealthReport, ServerHealth};
+use super::limits::{Drain, Limiter};
 use super::server::{Catalog, CatalogSink, ServerEvent, UpstreamServer};
 use super::transport::HttpClient;
 
@@ -33,6 +34,8 @@ pub struct ServerGroup {
     lanes: RwLock<HashMap<Arc<str>, Arc<UpstreamServer>>>,
     /// Health checks and the circuit breaker, shared by every lane.
     health: Arc<ServerHealth>,
+    /// `max_in_flight`, over every lane.
+    limiter: Arc<Limiter>,
 }
 
 // === impl ServerGroup ===
@@ -47,7 +50,9 @@ impl ServerGroup {
         events: mpsc::Sender<ServerEvent>,
         seed: Option<Catalog>,
         sink: Option<Arc<dyn CatalogSink>>,
+        drain: Arc<Drain>,
     ) -> Arc<ServerGroup> {
+        let limiter = Limiter::new(cfg.name.as_str().into(), cfg.max_in_flight, drain);
         if let Some(c) = &seed {
             tracing::info!(
                 server = %cfg.name,
@@ -71,6 +76,7 @@ impl ServerGroup {
             seed,
             sink,
             health.clone(),
+            limiter.clone(),
         );
         let group = Arc::new(ServerGroup {
             cfg,
@@ -79,6 +85,7 @@ impl ServerGroup {
             default,
             lanes: RwLock::new(HashMap::new()),
             health: health.clone(),
+            limiter,
         });
         tokio::spawn(health::run_checks(Arc::downgrade(&group), health));
         group
@@ -139,6 +146,7 @@ impl ServerGroup {
             None,
             None,
             self.health.clone(),
+            self.limiter.clone(),
         );
         lane.touch();
         lanes.insert(caps.key().clone(), lane.clone());
@@ -182,19 +190,26 @@ impl ServerGroup {
         all
     }
 
-    /// Stops every lane.
+    /// Calls in flight to the server (all lanes).
+    pub fn in_flight(&self) -> usize {
+        self.limiter.in_flight()
+    }
+
+    /// Stops every lane, all at once, and waits until each has closed its connection.
     pub async fn stop(&self) {
-        let lanes: Vec<_> = self
+        let mut lanes: Vec<_> = self
             .lanes
             .write()
             .expect("lanes lock")
             .drain()
             .map(|(_, l)| l)
             .collect();
+        lanes.push(self.default.clone());
+        let mut stops = tokio::task::JoinSet::new();
         for l in lanes {
-            l.stop().await;
+            stops.spawn(async move { l.stop().await });
         }
         self.health.stop();
-        self.default.stop().await;
+        while stops.join_next().await.is_some() {}
     }
 }

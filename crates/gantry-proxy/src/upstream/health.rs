@@ -585,13 +585,6 @@ impl ServerHealth {
         r.last_latency = None;
     }
 
-    /// How long the connection that just ended stayed up, if it did.
-    pub(crate) fn was_stable(&self) -> bool {
-        let r = self.record.lock().expect("health lock");
-        r.connected_at
-            .is_some_and(|t| t.elapsed() >= self.cfg.crash_loop_window)
-    }
-
     /// The default lane restarts in `delay`; returns the crash loop, if it is in one.
     pub(crate) fn restarting(&self, delay: Duration) -> Option<(u32, Duration)> {
         let now = Instant::now();

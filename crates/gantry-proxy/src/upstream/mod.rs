@@ -5,6 +5,7 @@
 pub mod caps;
 pub mod group;
 pub mod health;
+pub mod limits;
 pub mod peer;
 pub mod server;
 pub(crate) mod transport;
@@ -12,6 +13,7 @@ pub(crate) mod transport;
 pub use caps::ClientCaps;
 pub use group::ServerGroup;
 pub use health::{HealthReport, HealthStatus, ServerHealth};
+pub use limits::Drain;
 pub use peer::{BoxFuture, ClientLink, Peer, PeerEvents, ServerHello};
 pub use server::{
     CacheHint, Catalog, CatalogSink, Changes, ListHints, ServerEvent, Status, Trigger,

@@ -22,6 +22,7 @@ use gantry_core::{Id, Message, Notification, Request, Response, RpcError};
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 
+use super::limits::Limiter;
 use super::transport::{Transport, TransportEvent};
 
 /// A boxed future, for the object-safe traits below.
@@ -82,6 +83,10 @@ pub struct Peer {
     close_reason: Mutex<Option<String>>,
     events: Arc<dyn PeerEvents>,
     request_timeout: Duration,
+    /// Per-tool timeouts of `tools/call`, by the server's own tool name.
+    tool_timeouts: Arc<std::collections::BTreeMap<String, Duration>>,
+    /// The server's bound on calls in flight (shared by its lanes).
+    limiter: Arc<Limiter>,
     /// Set once the server speaks 2026-07-28: the `_meta` entries every request carries.
     envelope: OnceLock<Map<String, Value>>,
 }
@@ -96,6 +101,8 @@ impl Peer {
         rx: mpsc::Receiver<TransportEvent>,
         events: Arc<dyn PeerEvents>,
         request_timeout: Duration,
+        tool_timeouts: Arc<std::collections::BTreeMap<String, Duration>>,
+        limiter: Arc<Limiter>,
     ) -> Arc<Peer> {
         let peer = Arc::new(Peer {
             server,
@@ -108,6 +115,8 @@ impl Peer {
             close_reason: Mutex::new(None),
             events,
             request_timeout,
+            tool_timeouts,
+            limiter,
             envelope: OnceLock::new(),
         });
         tokio::spawn(read_loop(Arc::downgrade(&peer), rx));
@@ -230,17 +239,20 @@ impl Peer {
         self.envelope.get().is_some()
     }
 
-    /// Sends a request and waits for its result within the server's request timeout.
+    /// Sends a client's request and waits for its result within the server's request timeout
+    /// (a tool's own `timeout` for `tools/call`), then cancels it upstream.
     ///
-    /// Messages the server relates to this request go to `link`. A `_meta.progressToken` in
-    /// `params` is replaced by the upstream id and restored on the way back.
+    /// It counts against the server's `max_in_flight`: past the bound it fails at once with
+    /// [`code::UPSTREAM_BUSY`] and nothing is sent. Messages the server relates to this
+    /// request go to `link`. A `_meta.progressToken` in `params` is replaced by the upstream
+    /// id and restored on the way back.
     pub async fn request(
         self: &Arc<Self>,
         method: &str,
         params: Option<Value>,
         link: Option<Arc<dyn ClientLink>>,
     ) -> Result<Value, RpcError> {
-        self.request_with(method, params, link, self.request_timeout)
+        self.request_with_headers(method, params, link, Vec::new())
             .await
     }
 
@@ -252,11 +264,26 @@ impl Peer {
         link: Option<Arc<dyn ClientLink>>,
         headers: Vec<(::http::HeaderName, ::http::HeaderValue)>,
     ) -> Result<Value, RpcError> {
-        let timeout = self.request_timeout;
+        let _permit = self.limiter.acquire()?;
+        let timeout = self.timeout_for(method, params.as_ref());
         let mut params = params;
         self.prepare(&mut params);
         self.send_request(method, params, link, timeout, headers)
             .await
+    }
+
+    /// The timeout of one request: the tool's own for `tools/call`, else the server's.
+    fn timeout_for(&self, method: &str, params: Option<&Value>) -> Duration {
+        if method == method::TOOLS_CALL
+            && !self.tool_timeouts.is_empty()
+            && let Some(t) = params
+                .and_then(|p| p.get("name"))
+                .and_then(Value::as_str)
+                .and_then(|name| self.tool_timeouts.get(name))
+        {
+            return *t;
+        }
+        self.request_timeout
     }
 
     /// A request that may wait up to `timeout` (a listen stream waits for as long as the
@@ -315,6 +342,9 @@ impl Peer {
             return Err(self.closed_error());
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let tool_name = (method == method::TOOLS_CALL)
+            .then(|| params.as_ref()?.get("name")?.as_str().map(str::to_owned))
+            .flatten();
         let progress_token = params
             .as_mut()
             .and_then(|p| p.get_mut("_meta"))
@@ -387,8 +417,13 @@ impl Peer {
             Err(_) => Err(RpcError::new(
                 code::UPSTREAM_TIMEOUT,
                 format!(
-                    "server {} did not answer {method} within {:?}; the request was cancelled",
-                    self.server, timeout
+                    "server {} did not answer {method}{} within {:?}; the request was cancelled",
+                    self.server,
+                    match tool_name.as_deref() {
+                        Some(t) => format!(" (tool {t:?})"),
+                        None => String::new(),
+                    },
+                    timeout
                 ),
             )),
         };
@@ -422,6 +457,11 @@ impl Peer {
     /// How many requests to the server await their response.
     pub(crate) fn in_flight(&self) -> usize {
         self.pending.lock().expect("pending lock").len()
+    }
+
+    /// Why the connection closed, once it has.
+    pub fn close_reason(&self) -> Option<String> {
+        self.close_reason.lock().expect("reason lock").clone()
     }
 
     fn closed_error(&self) -> RpcError {
@@ -651,7 +691,12 @@ async fn read_loop(peer: std::sync::Weak<Peer>, mut rx: mpsc::Receiver<Transport
                 }
             }
             TransportEvent::Closed { reason } => {
-                tracing::warn!(server = %peer.server, %reason, "upstream connection closed");
+                if peer.is_closed() {
+                    // Closed by the gateway (stop, restart): expected.
+                    tracing::debug!(server = %peer.server, %reason, "upstream connection closed");
+                } else {
+                    tracing::warn!(server = %peer.server, %reason, "upstream connection closed");
+                }
                 if peer.mark_closed(reason.clone()) {
                     peer.events.closed(&reason);
                 }

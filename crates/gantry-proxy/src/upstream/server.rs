@@ -16,10 +16,11 @@ use gantry_config::{ProtocolChoice, ServerConfig, TransportConfig};
 use gantry_core::protocol::{code, method};
 use gantry_core::{Notification, Request, RpcError};
 use serde_json::{Value, json};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 use super::caps::ClientCaps;
 use super::health::ServerHealth;
+use super::limits::Limiter;
 use super::peer::{BoxFuture, Peer, PeerEvents, ServerHello};
 use super::transport::{Transport, TransportContext};
 
@@ -27,6 +28,15 @@ use super::transport::{Transport, TransportContext};
 const EVENT_QUEUE: usize = 256;
 /// Most pages followed when listing one kind of item.
 const MAX_PAGES: usize = 1000;
+/// A connection that lasted less than this ended in a crash: the backoff goes on growing
+/// instead of starting over.
+const STABLE: Duration = Duration::from_secs(10);
+/// From this many failures in a row (failed starts, or connections that did not last
+/// [`STABLE`]), the server is reported as crash-looping.
+const CRASH_LOOP: u32 = 3;
+/// Longest [`UpstreamServer::stop`] waits for the supervisor to close the connection (the
+/// staged stdio shutdown takes at most 3 × 2 s).
+const STOP_LIMIT: Duration = Duration::from_secs(10);
 
 /// Which lists changed between two views, or which lists a server said changed.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -200,9 +210,18 @@ pub struct UpstreamServer {
     /// Bumped after each connection attempt settles (connected with its catalog loaded, or
     /// failed).
     attempts: watch::Sender<u64>,
-    closed: Notify,
     events: mpsc::Sender<ServerEvent>,
-    shutdown: Notify,
+    /// Set to stop the server; the supervisor closes the connection and ends.
+    shutdown: watch::Sender<bool>,
+    /// Set by the supervisor when it has ended (the connection, if any, closed).
+    done: watch::Sender<bool>,
+    /// The connection being set up (transport up, handshake under way), so that a stop or a
+    /// connect timeout can close it in stages rather than drop it.
+    connecting: std::sync::Mutex<Option<Arc<Peer>>>,
+    /// The server's bound on calls in flight, shared by its lanes.
+    limiter: Arc<Limiter>,
+    /// Per-tool `tools/call` timeouts, shared by the server's connections.
+    tool_timeouts: Arc<std::collections::BTreeMap<String, Duration>>,
     /// Where read catalogs go (the default lane only).
     sink: Option<Arc<dyn CatalogSink>>,
     /// Resources clients subscribed to, for a 2026-07-28 server's listen stream.
@@ -213,8 +232,6 @@ pub struct UpstreamServer {
     acked: watch::Sender<std::collections::BTreeSet<String>>,
     /// The server's health and circuit breaker, shared by its lanes (see [`super::health`]).
     health: Arc<ServerHealth>,
-    /// Why the last connection closed, as its transport said.
-    closed_why: std::sync::Mutex<Option<String>>,
 }
 
 // === impl UpstreamServer ===
@@ -223,6 +240,9 @@ impl UpstreamServer {
     /// Creates the server and starts connecting in the background. It lists `seed` (the
     /// last known catalog) until the server answers, and hands each catalog it reads to
     /// `sink`.
+    // Each argument is a different shared part of the server group; a struct for them would
+    // only be unpacked here.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         cfg: ServerConfig,
         caps: ClientCaps,
@@ -231,8 +251,10 @@ impl UpstreamServer {
         seed: Option<Catalog>,
         sink: Option<Arc<dyn CatalogSink>>,
         health: Arc<ServerHealth>,
+        limiter: Arc<Limiter>,
     ) -> Arc<UpstreamServer> {
         let name: Arc<str> = cfg.name.as_str().into();
+        let tool_timeouts = Arc::new(cfg.tool_timeouts.clone());
         let server = Arc::new(UpstreamServer {
             ctx: TransportContext {
                 server: name.clone(),
@@ -250,15 +272,17 @@ impl UpstreamServer {
             )),
             catalog_version: std::sync::atomic::AtomicU64::new(0),
             attempts: watch::channel(0).0,
-            closed: Notify::new(),
             events,
-            shutdown: Notify::new(),
+            shutdown: watch::channel(false).0,
+            done: watch::channel(false).0,
+            connecting: std::sync::Mutex::new(None),
+            limiter,
+            tool_timeouts,
             sink,
             watched: std::sync::Mutex::new(std::collections::BTreeSet::new()),
             rewatch: watch::channel(0).0,
             acked: watch::channel(std::collections::BTreeSet::new()).0,
             health,
-            closed_why: std::sync::Mutex::new(None),
         });
         tokio::spawn(supervise(Arc::downgrade(&server)));
         server
@@ -420,10 +444,29 @@ impl UpstreamServer {
         (!wanted.is_empty()).then(|| json!({ "notifications": wanted }))
     }
 
-    /// Stops the server: closes the connection and ends the supervisor.
+    /// Stops the server and waits (at most 10 s) until its connection is closed: a stdio
+    /// server's process group ended (stdin closed, then SIGTERM, then SIGKILL) and reaped,
+    /// also when it was still starting.
     pub async fn stop(&self) {
-        self.shutdown.notify_one();
-        if let Status::Ready { peer, .. } = self.status() {
+        self.shutdown.send_replace(true);
+        let mut done = self.done.subscribe();
+        if tokio::time::timeout(STOP_LIMIT, done.wait_for(|d| *d))
+            .await
+            .is_err()
+        {
+            tracing::warn!(server = %self.name, "the server did not stop within {STOP_LIMIT:?}");
+        }
+    }
+
+    /// Calls in flight to the server (all its lanes).
+    pub fn in_flight(&self) -> usize {
+        self.limiter.in_flight()
+    }
+
+    /// Closes the connection being set up, if any.
+    async fn close_connecting(&self) {
+        let peer = self.connecting.lock().expect("connecting lock").take();
+        if let Some(peer) = peer {
             peer.close().await;
         }
     }
@@ -454,11 +497,19 @@ impl UpstreamServer {
                 Ok(done) => Ok(done),
             }
         };
-        match tokio::time::timeout(timeout, attempt).await {
+        let outcome = tokio::time::timeout(timeout, attempt).await;
+        let half_open = self.connecting.lock().expect("connecting lock").take();
+        match outcome {
             Ok(r) => r,
-            Err(_) => Err(format!(
-                "no answer to server/discover or initialize within {timeout:?}"
-            )),
+            Err(_) => {
+                // Ended in stages in the background; the supervisor goes on.
+                if let Some(peer) = half_open {
+                    tokio::spawn(async move { peer.close().await });
+                }
+                Err(format!(
+                    "no answer to server/discover or initialize within {timeout:?}"
+                ))
+            }
         }
     }
 
@@ -485,7 +536,10 @@ impl UpstreamServer {
             rx,
             events,
             self.cfg.request_timeout,
+            self.tool_timeouts.clone(),
+            self.limiter.clone(),
         );
+        *self.connecting.lock().expect("connecting lock") = Some(peer.clone());
         if probe_modern {
             // Half the budget for the probe, so a server that ignores unknown methods still
             // gets its `initialize`.
@@ -555,15 +609,29 @@ impl UpstreamServer {
             next.templates.clear();
         }
         if caps.get("tools").is_some() {
-            next.hints.tools = list_into(&peer, method::TOOLS_LIST, "tools", &mut next.tools).await;
+            next.hints.tools = list_into(
+                &peer,
+                self.cfg.list_timeout,
+                method::TOOLS_LIST,
+                "tools",
+                &mut next.tools,
+            )
+            .await;
         }
         if caps.get("prompts").is_some() {
-            next.hints.prompts =
-                list_into(&peer, method::PROMPTS_LIST, "prompts", &mut next.prompts).await;
+            next.hints.prompts = list_into(
+                &peer,
+                self.cfg.list_timeout,
+                method::PROMPTS_LIST,
+                "prompts",
+                &mut next.prompts,
+            )
+            .await;
         }
         if caps.get("resources").is_some() {
             next.hints.resources = list_into(
                 &peer,
+                self.cfg.list_timeout,
                 method::RESOURCES_LIST,
                 "resources",
                 &mut next.resources,
@@ -571,6 +639,7 @@ impl UpstreamServer {
             .await;
             next.hints.templates = list_into(
                 &peer,
+                self.cfg.list_timeout,
                 method::RESOURCE_TEMPLATES_LIST,
                 "resourceTemplates",
                 &mut next.templates,
@@ -609,6 +678,7 @@ impl UpstreamServer {
 /// list's cache hint (the most cautious over its pages), if the server gave one.
 async fn list_into(
     peer: &Arc<Peer>,
+    timeout: Duration,
     method: &str,
     key: &str,
     into: &mut Vec<Value>,
@@ -618,7 +688,7 @@ async fn list_into(
     let mut hints = Vec::new();
     for _ in 0..MAX_PAGES {
         let params = cursor.take().map(|c| json!({"cursor": c}));
-        match peer.request(method, params, None).await {
+        match peer.request_with(method, params, None, timeout).await {
             Ok(mut result) => {
                 hints.push(CacheHint::of(&result));
                 if let Some(Value::Array(page)) = result.get_mut(key).map(Value::take) {
@@ -647,21 +717,47 @@ async fn list_into(
     None
 }
 
-/// Keeps one server connected until it is stopped or dropped.
+/// Keeps one server connected until it is stopped or dropped, then closes its connection.
 async fn supervise(server: Weak<UpstreamServer>) {
+    let Some(mut stop) = server.upgrade().map(|s| s.shutdown.subscribe()) else {
+        return;
+    };
+    keep_connected(&server, &mut stop).await;
+    if let Some(s) = server.upgrade() {
+        s.done.send_replace(true);
+    }
+}
+
+/// Resolves once the server is told to stop.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|v| *v).await;
+}
+
+async fn keep_connected(server: &Weak<UpstreamServer>, stop: &mut watch::Receiver<bool>) {
     let mut backoff = Backoff::new();
     let mut trigger = Trigger::Connect;
+    // Failed starts and connections that did not last `STABLE`, in a row.
+    let mut failures: u32 = 0;
     loop {
         let Some(s) = server.upgrade() else { return };
-        let slot = match s.cfg.transport {
-            TransportConfig::Stdio(_) => Some(super::health::spawn_slot().await),
-            _ => None,
-        };
-        let connected = s.connect().await;
-        drop(slot);
+        // Health is reported by the default lane only; a stdio start waits for a spawn slot.
         let reports = s.is_default_lane();
-        match connected {
+        let attempt = tokio::select! {
+            r = async {
+                let _slot = match s.cfg.transport {
+                    TransportConfig::Stdio(_) => Some(super::health::spawn_slot().await),
+                    _ => None,
+                };
+                s.connect().await
+            } => r,
+            () = stopped(stop) => {
+                s.close_connecting().await;
+                return;
+            }
+        };
+        let (error, failed_attempt) = match attempt {
             Ok((peer, hello)) => {
+                let since = tokio::time::Instant::now();
                 tracing::info!(server = %s.name, version = %hello.protocol_version, "server connected");
                 if reports {
                     s.health.connected();
@@ -670,53 +766,73 @@ async fn supervise(server: Weak<UpstreamServer>) {
                     peer: peer.clone(),
                     hello: Arc::new(hello),
                 });
-                s.refresh_catalog(Changes::default(), trigger).await;
+                tokio::select! {
+                    () = s.refresh_catalog(Changes::default(), trigger) => {}
+                    () = stopped(stop) => {
+                        peer.close().await;
+                        return;
+                    }
+                }
                 trigger = Trigger::Reconnect;
                 s.attempt_settled();
                 if peer.is_modern() {
                     tokio::spawn(listen(Arc::downgrade(&s), peer.clone()));
                 }
                 tokio::select! {
-                    _ = s.closed.notified() => {}
-                    _ = s.shutdown.notified() => {
-                        // Stopped while connecting: `stop` found no connection to close.
-                        if !peer.is_closed() {
-                            peer.close().await;
-                        }
+                    () = peer.wait_closed() => {}
+                    () = stopped(stop) => {
+                        peer.close().await;
                         return;
                     }
                 }
-                let error = match s.closed_why.lock().expect("closed lock").take() {
-                    Some(why) => format!("connection closed: {why}"),
-                    None => "connection closed".to_owned(),
-                };
-                if reports {
-                    s.health.lost(&error);
-                }
-                // Only a connection that stayed up for a while resets the backoff: a server
-                // that dies right after each start backs off up to the ceiling.
-                if !reports || s.health.was_stable() {
+                if since.elapsed() >= STABLE {
                     backoff.reset();
+                    failures = 0;
                 }
-                s.set_status(Status::Down { error });
+                let reason = peer
+                    .close_reason()
+                    .unwrap_or_else(|| "connection closed".into());
+                // Whatever the process left behind (its group) ends in the background.
+                tokio::spawn(async move { peer.close().await });
+                (format!("connection lost: {reason}"), false)
             }
-            Err(error) => {
-                tracing::warn!(server = %s.name, %error, "server failed to connect");
-                if reports {
-                    s.health.lost(&error);
-                }
-                s.set_status(Status::Down { error });
-                s.attempt_settled();
-            }
+            Err(error) => (error, true),
+        };
+        failures += 1;
+        if reports {
+            s.health.lost(&error);
         }
         let delay = backoff.next();
         if reports {
             s.health.restarting(delay);
         }
-        let shutdown = async { s.shutdown.notified().await };
+        if failures >= CRASH_LOOP {
+            tracing::warn!(
+                server = %s.name,
+                failures,
+                next_attempt_in = ?delay,
+                ceiling = ?Backoff::CEILING,
+                %error,
+                "server is crash-looping: {failures} failures in a row; next attempt in {delay:.1?}"
+            );
+        } else {
+            tracing::warn!(server = %s.name, %error, next_attempt_in = ?delay, "server failed; reconnecting");
+        }
+        let shown = if failures >= CRASH_LOOP {
+            format!(
+                "{error} (crash loop: {failures} failures in a row, next attempt in {delay:.1?})"
+            )
+        } else {
+            error
+        };
+        s.set_status(Status::Down { error: shown });
+        if failed_attempt {
+            s.attempt_settled();
+        }
+        drop(s);
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = shutdown => { return; }
+            () = stopped(stop) => { return; }
         }
     }
 }
@@ -870,17 +986,32 @@ impl PeerEvents for ServerLink {
         Box::pin(async move { Err(error) })
     }
 
-    fn closed(&self, reason: &str) {
-        if let Some(server) = self.0.upgrade() {
-            *server.closed_why.lock().expect("closed lock") = Some(reason.to_owned());
-            server.closed.notify_one();
-        }
+    fn closed(&self, _reason: &str) {
+        // The supervisor waits on the peer itself (`Peer::wait_closed`).
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::CacheHint;
+    use super::{Backoff, CacheHint};
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_its_ceiling_and_starts_over() {
+        let mut b = Backoff::new();
+        let mut base = Backoff::FIRST;
+        for _ in 0..12 {
+            let d = b.next();
+            assert!(
+                d >= base.mul_f64(0.79) && d <= base.mul_f64(1.21),
+                "{d:?} vs {base:?}"
+            );
+            base = (base * 2).min(Backoff::CEILING);
+        }
+        assert_eq!(base, Backoff::CEILING);
+        assert!(b.next() <= Backoff::CEILING.mul_f64(1.21));
+        b.reset();
+        assert!(b.next() <= Backoff::FIRST.mul_f64(1.21));
+    }
 
     #[test]
     fn merged_cache_hint_is_as_cautious_as_its_most_cautious_part() {

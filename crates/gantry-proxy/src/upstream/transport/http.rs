@@ -350,11 +350,15 @@ impl Shared {
             Box::pin(self.request_stream(resp.into_body(), id)).await;
         } else {
             let error = if status == StatusCode::ACCEPTED || has_empty_body(&resp) {
-                format!("the server accepted the request (HTTP {status}) but did not answer it")
+                format!(
+                    "server {} accepted the request (HTTP {status}) but did not answer it",
+                    self.server
+                )
             } else {
                 format!(
-                    "the server answered HTTP {status} with content type {}; expected \
+                    "server {} answered HTTP {status} with content type {}; expected \
                      application/json or text/event-stream",
+                    self.server,
                     content_type(&resp).unwrap_or("(none)")
                 )
             };
@@ -373,14 +377,14 @@ impl Shared {
             Ok(b) => b,
             Err(BodyError::TooLarge) => {
                 let msg = format!(
-                    "the server's response is larger than max_message_bytes ({} bytes)",
-                    self.max
+                    "server {} sent a response larger than max_message_bytes ({} bytes)",
+                    self.server, self.max
                 );
                 tracing::warn!(server = %self.server, max = self.max, "refused a response larger than max_message_bytes");
                 return Some(Err(RpcError::new(code::INTERNAL_ERROR, msg)));
             }
             Err(BodyError::Read(e)) => {
-                let msg = format!("reading the server's response failed: {e}");
+                let msg = format!("reading the response of server {} failed: {e}", self.server);
                 return Some(Err(RpcError::new(code::UPSTREAM_CLOSED, msg)));
             }
         };
@@ -390,12 +394,18 @@ impl Shared {
                 if !self.emit(msg, Some(id)).await {
                     return None;
                 }
-                let msg = "the server's JSON reply is not the response to this request";
+                let msg = format!(
+                    "the JSON reply of server {} is not the response to this request",
+                    self.server
+                );
                 Some(Err(RpcError::new(code::INTERNAL_ERROR, msg)))
             }
             Err(e) => {
                 tracing::warn!(server = %self.server, error = %e, body = %excerpt(&bytes), "the server's reply is not a JSON-RPC message");
-                let msg = format!("the server's reply is not a JSON-RPC message: {e}");
+                let msg = format!(
+                    "the reply of server {} is not a JSON-RPC message: {e}",
+                    self.server
+                );
                 Some(Err(RpcError::new(code::INTERNAL_ERROR, msg)))
             }
         }
@@ -414,9 +424,9 @@ impl Shared {
                 StreamEnd::Broken(e) => last_error = e,
                 StreamEnd::TooLarge => {
                     let msg = format!(
-                        "a message on the response stream is larger than max_message_bytes \
-                         ({} bytes)",
-                        self.max
+                        "server {} sent a message larger than max_message_bytes ({} bytes) \
+                         on the response stream",
+                        self.server, self.max
                     );
                     tracing::warn!(server = %self.server, max = self.max, "dropped a response stream with a message larger than max_message_bytes");
                     self.fail(id, RpcError::new(code::INTERNAL_ERROR, msg))
@@ -434,8 +444,9 @@ impl Shared {
             let Some(last_id) = state.last_id.clone() else {
                 tracing::warn!(server = %self.server, %id, reason = %last_error, "response stream ended before the response");
                 let msg = format!(
-                    "the server closed the stream before answering ({last_error}) and gave no \
-                     event id to resume it"
+                    "server {} closed the stream before answering ({last_error}) and gave no \
+                     event id to resume it",
+                    self.server
                 );
                 self.fail(id, RpcError::new(code::UPSTREAM_CLOSED, msg))
                     .await;
@@ -444,8 +455,9 @@ impl Shared {
             body = loop {
                 if attempts >= RESUME_ATTEMPTS {
                     let msg = format!(
-                        "the server closed the stream before answering, and resuming it failed \
-                         {attempts} times (last: {last_error})"
+                        "server {} closed the stream before answering, and resuming it failed \
+                         {attempts} times (last: {last_error})",
+                        self.server
                     );
                     self.fail(id, RpcError::new(code::UPSTREAM_CLOSED, msg))
                         .await;
@@ -627,7 +639,7 @@ impl Shared {
         }
         tracing::warn!(server = %self.server, %status, body = %shown, "the server refused a message");
         let Some(id) = id else { return };
-        let error = rpc_error.unwrap_or_else(|| http_status_error(status, &shown));
+        let error = rpc_error.unwrap_or_else(|| http_status_error(&self.server, status, &shown));
         self.fail(id, error).await;
     }
 
@@ -636,7 +648,10 @@ impl Shared {
     async fn session_expired(&self, id: Option<Id>) {
         tracing::warn!(server = %self.server, "the server no longer knows the session");
         if let Some(id) = id {
-            let msg = "the server's session expired; it must be initialized again";
+            let msg = format!(
+                "the session of server {} expired; it must be initialized again",
+                self.server
+            );
             self.fail(id, RpcError::new(code::UPSTREAM_CLOSED, msg))
                 .await;
         }
@@ -871,14 +886,14 @@ pub(super) fn unreachable_error(
     tracing::warn!(server, url = %shown, error = %why, "POST to the server failed");
     RpcError::new(
         code::UPSTREAM_UNAVAILABLE,
-        format!("cannot reach the server at {shown}: {why}"),
+        format!("cannot reach server {server} at {shown}: {why}"),
     )
 }
 
 /// The error for a request the server refused with `status` and no JSON-RPC error in the
 /// body (`shown`: an excerpt of it).
-pub(super) fn http_status_error(status: StatusCode, shown: &str) -> RpcError {
-    let mut msg = format!("the server answered HTTP {status}");
+pub(super) fn http_status_error(server: &str, status: StatusCode, shown: &str) -> RpcError {
+    let mut msg = format!("server {server} answered HTTP {status}");
     if !shown.is_empty() {
         let _ = write!(msg, ": {shown}");
     }

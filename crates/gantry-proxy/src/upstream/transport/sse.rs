@@ -382,7 +382,7 @@ impl Shared {
         let error = body
             .ok()
             .and_then(|b| rpc_error_in(&b))
-            .unwrap_or_else(|| http_status_error(status, &shown));
+            .unwrap_or_else(|| http_status_error(&self.server, status, &shown));
         self.fail(id, error).await;
     }
 

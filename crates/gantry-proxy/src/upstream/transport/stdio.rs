@@ -9,7 +9,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use gantry_config::StdioConfig;
-use gantry_core::Message;
+use gantry_core::protocol::code;
+use gantry_core::{Id, Message, RpcError};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
@@ -151,11 +152,31 @@ async fn read_stdout(
 ) {
     let mut reader = BufReader::with_capacity(64 * 1024, stdout);
     let mut line = Vec::with_capacity(4096);
+    let mut ignored: u64 = 0;
     let reason = loop {
         match read_line_bounded(&mut reader, &mut line, max).await {
             Ok(LineRead::Eof) => break None,
             Ok(LineRead::TooLong) => {
-                tracing::warn!(server = %server, max, "dropped a stdout line longer than max_message_bytes");
+                // `line` holds the start of the line: if it is a response, its caller learns
+                // why at once instead of waiting for the timeout.
+                let id = response_id(&line);
+                tracing::warn!(server = %server, max, ?id, "dropped a stdout line longer than max_message_bytes");
+                if let Some(id) = id {
+                    let error = RpcError::new(
+                        code::INTERNAL_ERROR,
+                        format!(
+                            "server {server} sent a response larger than max_message_bytes \
+                             ({max} bytes); it was dropped"
+                        ),
+                    );
+                    if events
+                        .send(TransportEvent::Failed { id, error })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
                 continue;
             }
             Ok(LineRead::Line) => {}
@@ -176,8 +197,14 @@ async fn read_stdout(
                 }
             }
             Err(e) => {
-                let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
-                tracing::warn!(server = %server, error = %e, line = %shown, "ignored a stdout line that is not a JSON-RPC message");
+                // Logged, but not without bound: a server printing garbage in a loop must
+                // not flood the log.
+                ignored += 1;
+                if ignored <= 10 || ignored.is_power_of_two() {
+                    let shown =
+                        String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
+                    tracing::warn!(server = %server, error = %e, line = %shown, ignored, "ignored a stdout line that is not a JSON-RPC message");
+                }
             }
         }
     };
@@ -196,6 +223,29 @@ async fn read_stdout(
     };
     let _ = events.send(TransportEvent::Closed { reason }).await;
 }
+
+/// The numeric id of a JSON-RPC response, read from the start of its line (`"id"` is
+/// usually among the first keys); `None` when it is not found there or the line is a request.
+fn response_id(head: &[u8]) -> Option<Id> {
+    let text = std::str::from_utf8(head)
+        .unwrap_or_else(|e| std::str::from_utf8(&head[..e.valid_up_to()]).expect("valid prefix"));
+    if !text.trim_start().starts_with('{') || text.contains("\"method\"") {
+        return None;
+    }
+    let at = text.find("\"id\"")? + 4;
+    let rest = text[at..].trim_start().strip_prefix(':')?.trim_start();
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit() && c != '-')
+        .unwrap_or(rest.len());
+    // The number must be complete (something follows it in the line).
+    if end == rest.len() {
+        return None;
+    }
+    rest[..end].parse::<i64>().ok().map(Id::Num)
+}
+
+/// How much of a too-long line is kept, to find its id.
+const HEAD: usize = 256;
 
 enum LineRead {
     Line,
@@ -229,7 +279,10 @@ async fn read_line_bounded<R: AsyncRead + Unpin>(
         if !too_long {
             if buf.len() + take > max + 1 {
                 too_long = true;
-                buf.clear();
+                // Keep the head only.
+                let room = HEAD.saturating_sub(buf.len());
+                buf.extend_from_slice(&chunk[..take.min(room)]);
+                buf.truncate(HEAD);
             } else {
                 buf.extend_from_slice(&chunk[..take]);
             }
@@ -247,4 +300,54 @@ async fn read_line_bounded<R: AsyncRead + Unpin>(
 
 fn memchr(b: &[u8]) -> Option<usize> {
     b.iter().position(|c| *c == b'\n')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_of_a_response_is_found_at_the_start_of_its_line() {
+        assert_eq!(
+            response_id(br#"{"jsonrpc":"2.0","id":42,"result":{"content":[{"text":"xxxx"#),
+            Some(Id::Num(42))
+        );
+        assert_eq!(
+            response_id(br#"{"id" : 7 , "jsonrpc":"2.0","result"#),
+            Some(Id::Num(7))
+        );
+        // A request from the server, an id cut off, no id, not JSON.
+        assert_eq!(
+            response_id(br#"{"jsonrpc":"2.0","id":3,"method":"sampling/createMessage""#),
+            None
+        );
+        assert_eq!(response_id(br#"{"jsonrpc":"2.0","id":12"#), None);
+        assert_eq!(response_id(br#"{"jsonrpc":"2.0","result":{"a":"#), None);
+        assert_eq!(response_id(b"garbage \"id\": 5,"), None);
+        assert_eq!(response_id(&[0xff, 0xfe, b'{']), None);
+    }
+
+    #[tokio::test]
+    async fn a_too_long_line_keeps_its_head_and_the_next_line_is_read() {
+        let mut text = br#"{"jsonrpc":"2.0","id":9,"result":""#.to_vec();
+        text.extend(std::iter::repeat_n(b'x', 10_000));
+        text.extend_from_slice(b"\"}\n{\"ok\":1}\n");
+        let mut reader = BufReader::with_capacity(64, &text[..]);
+        let mut line = Vec::new();
+        assert!(matches!(
+            read_line_bounded(&mut reader, &mut line, 1000)
+                .await
+                .unwrap(),
+            LineRead::TooLong
+        ));
+        assert_eq!(line.len(), HEAD);
+        assert_eq!(response_id(&line), Some(Id::Num(9)));
+        assert!(matches!(
+            read_line_bounded(&mut reader, &mut line, 1000)
+                .await
+                .unwrap(),
+            LineRead::Line
+        ));
+        assert_eq!(line, b"{\"ok\":1}\n");
+    }
 }

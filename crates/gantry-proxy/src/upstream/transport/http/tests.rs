@@ -529,7 +529,7 @@ async fn unreachable_server_fails_requests() {
     let error = expect_failed(next_event(&mut rx, "Failed").await, 1);
     assert_eq!(error.code, code::UPSTREAM_UNAVAILABLE);
     assert!(
-        error.message.contains("cannot reach the server"),
+        error.message.contains("cannot reach server test at"),
         "{error:?}"
     );
     // A notification that cannot be delivered is only logged.

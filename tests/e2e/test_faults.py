@@ -1,0 +1,620 @@
+"""Fault injection with real processes: a faulty server and a healthy one behind one endpoint.
+
+Faulty server: tests/fixtures/fault_server.py (stdio, or a minimal Streamable HTTP server),
+which hangs on initialize or on a call, streams progress forever, writes garbage to stdout,
+crashes mid-call or in a loop, ignores SIGTERM, starts a grandchild, and over HTTP drops the
+connection, answers 500 or answers slowly. Healthy server: npm server-everything (stdio).
+Client: raw JSON-RPC over Streamable HTTP (httpx), to see the exact error codes and timings.
+
+After every test Gantry gets SIGTERM and must exit cleanly, leaving no process behind: every
+process Gantry started carries a tag in its environment (inherited by grandchildren, also
+after they are orphaned), and none may be alive once Gantry has exited; none of Gantry's
+children may ever be a zombie. All waits are bounded polls on a real condition.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from conftest import FIXTURES_DIR, free_port, tool
+
+pytestmark = pytest.mark.anyio
+
+FAULT = FIXTURES_DIR / "fault_server.py"
+
+UNAVAILABLE, TIMEOUT, CLOSED, BUSY = -32010, -32011, -32012, -32013
+
+
+# ---------------------------------------------------------------------------------------------
+# processes
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def tagged(tag: str) -> list[tuple[int, str]]:
+    """Live processes whose environment carries the tag: (pid, command line)."""
+    needle = f"GANTRY_FAULT_TAG={tag}".encode()
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        if needle in _read(f"/proc/{d}/environ").split(b"\0"):
+            cmd = _read(f"/proc/{d}/cmdline").replace(b"\0", b" ").decode(errors="replace").strip()
+            out.append((int(d), cmd))
+    return out
+
+
+def stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, ppid, pgid) of a process, or None when it is gone."""
+    raw = _read(f"/proc/{pid}/stat").decode(errors="replace")
+    if not raw:
+        return None
+    fields = raw[raw.rindex(")") + 2:].split()
+    return fields[0], int(fields[1]), int(fields[2])
+
+
+def zombie_children(pid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            s = stat(int(d))
+            if s and s[1] == pid and s[0] == "Z":
+                out.append(int(d))
+    return out
+
+
+def rss_kb(pid: int) -> int:
+    for line in _read(f"/proc/{pid}/status").decode().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+async def until(condition, what: str, timeout: float = 20.0):
+    """`poll` for async tests: the event loop runs meanwhile."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await anyio.sleep(0.05)
+
+
+async def apoll(condition, what: str, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await anyio.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------------------------
+# a raw legacy session
+
+
+class Session:
+    """A legacy (2025-11-25) session over Streamable HTTP, with raw JSON-RPC."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = httpx.AsyncClient(timeout=60.0, trust_env=False)
+        self.sid: str | None = None
+        self.next_id = 0
+
+    async def __aenter__(self) -> "Session":
+        init = await self.request("initialize", {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "fault-test", "version": "1"}})
+        assert "result" in init, init
+        await self.http.post(self.url, json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+                             headers=self.headers())
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.http.aclose()
+
+    def headers(self) -> dict:
+        h = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
+        if self.sid:
+            h["Mcp-Session-Id"] = self.sid
+        return h
+
+    async def request(self, method: str, params: dict | None = None, seen: list | None = None) -> dict:
+        """The JSON-RPC response; messages before it (progress) go to `seen`."""
+        self.next_id += 1
+        rid = self.next_id
+        body = {"jsonrpc": "2.0", "id": rid, "method": method}
+        if params is not None:
+            body["params"] = params
+        async with self.http.stream("POST", self.url, json=body, headers=self.headers()) as resp:
+            self.sid = resp.headers.get("mcp-session-id", self.sid)
+            if resp.headers.get("content-type", "").startswith("text/event-stream"):
+                async for line in resp.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    msg = json.loads(line[5:])
+                    if msg.get("id") == rid and ("result" in msg or "error" in msg):
+                        return msg
+                    if seen is not None:
+                        seen.append(msg)
+                raise AssertionError(f"the response stream of {method} ended without an answer")
+            return json.loads(await resp.aread())
+
+    async def call(self, name: str, args: dict | None = None, **kw) -> tuple[dict, float]:
+        """(response, seconds it took)."""
+        t0 = time.monotonic()
+        r = await self.request("tools/call", {"name": name, "arguments": args or {}}, **kw)
+        return r, time.monotonic() - t0
+
+    async def text(self, name: str, args: dict | None = None) -> str:
+        r, _ = await self.call(name, args)
+        assert "result" in r, r
+        return r["result"]["content"][0]["text"]
+
+    async def tool_names(self) -> tuple[set[str], float]:
+        t0 = time.monotonic()
+        r = await self.request("tools/list")
+        return {t["name"] for t in r["result"]["tools"]}, time.monotonic() - t0
+
+
+def error_of(r: dict) -> tuple[int, str]:
+    assert "error" in r, f"expected an error, got {r}"
+    return r["error"]["code"], r["error"]["message"]
+
+
+async def healthy(s: Session) -> None:
+    """The healthy server answers, and quickly."""
+    r, took = await s.call("everything__echo", {"message": "still here"})
+    assert r["result"]["content"][0]["text"] == "Echo: still here", r
+    assert took < 2.0, took
+
+
+async def listed_promptly(s: Session, *, want: set[str] = frozenset()) -> set[str]:
+    names, took = await s.tool_names()
+    assert took < 1.0, f"tools/list took {took:.2f}s"
+    assert "everything__echo" in names
+    assert want <= names, (want, names)
+    return names
+
+
+# ---------------------------------------------------------------------------------------------
+# the gateway, with the leak check at the end
+
+
+class Gw:
+    def __init__(self, g, tag: str, state: Path) -> None:
+        self.g = g
+        self.tag = tag
+        self.state = state
+        self.url = g.endpoint_url("main")
+        self.checked = False
+
+    @property
+    def pid(self) -> int:
+        return self.g.proc.pid
+
+    def logs(self) -> str:
+        return self.g.proc.stderr_path.read_text(errors="replace")
+
+    def servers(self) -> list[tuple[int, str]]:
+        return [p for p in tagged(self.tag) if p[0] != self.pid]
+
+    def terminate(self, timeout: float = 20.0) -> float:
+        """SIGTERM; waits for the exit (bounded), checks it was clean and left nothing."""
+        t0 = time.monotonic()
+        self.g.proc.popen.send_signal(signal.SIGTERM)
+        rc = self.g.proc.popen.wait(timeout=timeout)
+        took = time.monotonic() - t0
+        self.checked = True
+        assert rc == 0, f"gantry exited with {rc}\n{self.logs()[-4000:]}"
+        left = self.servers()
+        assert not left, f"processes left behind after gantry exited: {left}"
+        return took
+
+    def no_zombies(self) -> None:
+        assert not zombie_children(self.pid), "gantry left zombie children"
+
+
+@pytest.fixture
+def start(gantry, tmp_path):
+    """`start(servers_toml, top="") -> Gw`: Gantry with endpoint `main` over every server."""
+    started: list[Gw] = []
+
+    def run(servers: str, top: str = "") -> Gw:
+        tag = uuid.uuid4().hex
+        state = tmp_path / f"state-{len(started)}"
+        state.mkdir()
+        text = top + "\n" + servers.replace("@STATE@", str(state)) + "\n[endpoints.main]\n"
+        g = gantry(text, env={"GANTRY_FAULT_TAG": tag, "RUST_LOG": "info,gantry::upstream::stderr=warn"})
+        gw = Gw(g, tag, state)
+        started.append(gw)
+        return gw
+
+    yield run
+    for gw in started:
+        if not gw.checked and gw.g.proc.alive():
+            gw.no_zombies()
+            gw.terminate()
+
+
+def everything() -> str:
+    return f"""
+[servers.everything]
+command = "{tool('mcp-server-everything')}"
+args = ["stdio"]
+"""
+
+
+def faulty(*flags: str, extra: str = "", name: str = "faulty") -> str:
+    args = ", ".join(json.dumps(a) for a in [str(FAULT), "--state-dir", "@STATE@", *flags])
+    return f"""
+[servers.{name}]
+command = "{sys.executable}"
+args = [{args}]
+{extra}
+"""
+
+
+async def ready(gw: Gw, *, want: set[str]) -> Session:
+    s = await Session(gw.url).__aenter__()
+
+    async def listed():
+        names, _ = await s.tool_names()
+        return want <= names
+
+    await apoll(listed, f"tools {sorted(want)} to be listed", timeout=30)
+    return s
+
+
+# ---------------------------------------------------------------------------------------------
+# the tests
+
+
+async def test_a_server_hanging_on_initialize_never_stalls_the_others(start) -> None:
+    gw = start(everything() + faulty("--hang-initialize", "--spawn-child", extra="connect_timeout = 1"))
+    s = await ready(gw, want={"everything__echo"})
+    try:
+        await listed_promptly(s)
+        r, took = await s.call("faulty__echo", {"message": "x"})
+        code, msg = error_of(r)
+        assert code == UNAVAILABLE and msg.startswith("server faulty is unavailable: "), r
+        assert took < 2.5, took
+        # It is retried with backoff, reported as crash-looping, and each hung attempt is
+        # ended (its process group too) before long.
+        await until(lambda: "server is crash-looping: 3 failures in a row" in gw.logs(), "the crash-loop report", 30)
+        r, _ = await s.call("faulty__echo", {"message": "x"})
+        code, msg = error_of(r)
+        assert "no answer to server/discover or initialize within 1s" in msg, msg
+        assert "crash loop: " in msg and "failures in a row, next attempt in" in msg, msg
+        running = [p for p in gw.servers() if "fault_server.py" in p[1]]
+        assert len(running) <= 2, running
+        gw.no_zombies()
+        await healthy(s)
+        await listed_promptly(s)
+    finally:
+        await s.__aexit__()
+
+
+async def test_a_call_that_hangs_times_out_per_tool_and_is_cancelled_upstream(start) -> None:
+    gw = start(everything() + faulty(extra='[servers.faulty.tools.hang]\ntimeout = "1s"'))
+    s = await ready(gw, want={"everything__echo", "faulty__hang"})
+    try:
+        outcome = {}
+
+        async def hang():
+            outcome["r"], outcome["took"] = await s.call("faulty__hang", {"marker": "h1"})
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(hang)
+            await until(lambda: (gw.state / "h1.started").exists(), "the hanging call to reach the server")
+            await healthy(s)
+            await listed_promptly(s)
+        code, msg = error_of(outcome["r"])
+        assert code == TIMEOUT, outcome
+        assert msg == 'server faulty did not answer tools/call (tool "hang") within 1s; the request was cancelled', msg
+        assert 0.9 < outcome["took"] < 3.0, outcome
+        await until(lambda: (gw.state / "h1.cancelled").exists(), "the server to see notifications/cancelled", 5)
+        # Other tools keep the server's own timeout, and the server still answers.
+        assert await s.text("faulty__echo", {"message": "after"}) == "fault: after"
+    finally:
+        await s.__aexit__()
+
+
+async def test_a_call_streaming_progress_forever_is_bounded(start) -> None:
+    gw = start(everything() + faulty(extra='[servers.faulty.tools.stream]\ntimeout = "2s"'))
+    s = await ready(gw, want={"everything__echo", "faulty__stream"})
+    try:
+        seen: list = []
+        t0 = time.monotonic()
+        r = None
+
+        async def run():
+            nonlocal r
+            r = await s.request("tools/call", {"name": "faulty__stream", "arguments": {"marker": "s1"},
+                                               "_meta": {"progressToken": "p1"}}, seen=seen)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            await until(lambda: (gw.state / "s1.started").exists(), "the stream to start")
+            await healthy(s)
+            await listed_promptly(s)
+        took = time.monotonic() - t0
+        code, msg = error_of(r)
+        assert code == TIMEOUT and 'tool "stream"' in msg, r
+        assert 1.9 < took < 4.0, took
+        progress = [m for m in seen if m.get("method") == "notifications/progress"]
+        assert len(progress) >= 10, len(progress)
+        assert all(m["params"]["progressToken"] == "p1" for m in progress)
+        await until(lambda: (gw.state / "s1.cancelled").exists(), "the server to see the cancellation", 5)
+        assert await s.text("faulty__echo", {"message": "ok"}) == "fault: ok"
+    finally:
+        await s.__aexit__()
+
+
+async def test_garbage_on_stdout_is_skipped_and_an_oversized_answer_fails_at_once(start) -> None:
+    gw = start(everything() + faulty("--garbage", extra="max_message_bytes = 65536"))
+    s = await ready(gw, want={"everything__echo", "faulty__echo"})
+    try:
+        assert await s.text("faulty__echo", {"message": "through garbage"}) == "fault: through garbage"
+        assert await s.text("faulty__garbage", {"lines": 200}) == "after garbage"
+        r, took = await s.call("faulty__big", {"bytes": 200_000})
+        code, msg = error_of(r)
+        assert code == -32603, r
+        assert msg == "server faulty sent a response larger than max_message_bytes (65536 bytes); it was dropped", msg
+        assert took < 2.0, took
+        assert await s.text("faulty__echo", {"message": "still"}) == "fault: still"
+        await healthy(s)
+        # Garbage is logged, but not line by line without end.
+        logged = gw.logs().count("ignored a stdout line that is not a JSON-RPC message")
+        assert 0 < logged < 60, logged
+    finally:
+        await s.__aexit__()
+
+
+async def test_kill_9_mid_call_fails_fast_restarts_and_leaves_nothing(start) -> None:
+    gw = start(everything() + faulty("--spawn-child", extra="protocol = \"legacy\""))
+    s = await ready(gw, want={"everything__echo", "faulty__hang"})
+    try:
+        pid = int(await s.text("faulty__pid"))
+        child = int((gw.state / "children").read_text().split()[0])
+        assert stat(child) is not None
+        outcome = {}
+
+        async def hang():
+            outcome["r"], outcome["took"] = await s.call("faulty__hang", {"marker": "k1"})
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(hang)
+            await until(lambda: (gw.state / "k1.started").exists(), "the call to reach the server")
+            killed = time.monotonic()
+            os.kill(pid, signal.SIGKILL)
+        code, msg = error_of(outcome["r"])
+        assert time.monotonic() - killed < 3.0
+        assert code == CLOSED, outcome
+        assert msg == "server faulty is not connected: process exited (signal: 9 (SIGKILL))", msg
+        # The rest of its process group (the grandchild) is ended and nothing is a zombie.
+        await until(lambda: stat(child) is None or stat(child)[0] == "Z" and stat(child)[1] != gw.pid,
+             "the old grandchild to be killed", 10)
+
+        async def echo_works():
+            r, _ = await s.call("faulty__echo", {"message": "back"})
+            return "result" in r
+
+        await apoll(echo_works, "the server to be restarted", 20)
+        assert int(await s.text("faulty__pid")) != pid
+        await healthy(s)
+        # A server that exits on its own mid-call: the same, with its exit status.
+        r, took = await s.call("faulty__crash")
+        code, msg = error_of(r)
+        assert code == CLOSED and msg == "server faulty is not connected: process exited (exit status: 3)", r
+        assert took < 3.0
+        await apoll(echo_works, "the server to be restarted again", 20)
+        gw.no_zombies()
+        await listed_promptly(s, want={"faulty__echo"})
+    finally:
+        await s.__aexit__()
+
+
+async def test_a_crash_loop_is_reported_and_backs_off(start) -> None:
+    gw = start(everything() + faulty("--exit-after-initialize", extra="protocol = \"legacy\""))
+    s = await ready(gw, want={"everything__echo"})
+    try:
+        await until(lambda: "server is crash-looping: 4 failures in a row" in gw.logs(), "four crashes in a row", 30)
+        r, took = await s.call("faulty__echo", {"message": "x"})
+        code, msg = error_of(r)
+        assert code == UNAVAILABLE and msg.startswith("server faulty is unavailable: connection lost: "), r
+        assert "crash loop: " in msg and "next attempt in" in msg, msg
+        assert took < 1.0
+        # Backoff: 0.25 s, 0.5 s, 1 s, 2 s, … (±20%): nowhere near a restart per few ms.
+        t0 = time.monotonic()
+        starts0 = len((gw.state / "starts").read_text().split())
+        await until(lambda: "server is crash-looping: 5 failures in a row" in gw.logs(), "a fifth crash", 30)
+        assert time.monotonic() - t0 > 1.0 or starts0 >= 5
+        assert len((gw.state / "starts").read_text().split()) <= 7
+        await healthy(s)
+        await listed_promptly(s)
+        gw.no_zombies()
+    finally:
+        await s.__aexit__()
+
+
+async def test_http_server_faults(start, spawn) -> None:
+    port = free_port()
+    state = Path(os.environ.get("TMPDIR", "/tmp")) / f"fault-http-{uuid.uuid4().hex}"
+    web = spawn([sys.executable, str(FAULT), "--http", str(port), "--state-dir", str(state)], name="fault-http")
+    web.wait_for_port(port)
+    gone = free_port()
+    gw = start(everything() + f"""
+[servers.web]
+url = "http://127.0.0.1:{port}/mcp"
+[servers.web.tools.sleep]
+timeout = "1s"
+[servers.gone]
+url = "http://127.0.0.1:{gone}/mcp"
+connect_timeout = 1
+""")
+    s = await ready(gw, want={"everything__echo", "web__echo"})
+    try:
+        assert await s.text("web__echo", {"message": "over http"}) == "fault: over http"
+        r, took = await s.call("web__drop")
+        code, msg = error_of(r)
+        assert code in (UNAVAILABLE, CLOSED) and "server web" in msg, r
+        assert took < 3.0, took
+        r, took = await s.call("web__fail500")
+        code, msg = error_of(r)
+        assert code == -32603 and msg == "server web answered HTTP 500 Internal Server Error: internal server error", r
+        assert took < 2.0
+        r, took = await s.call("web__sleep", {"seconds": 10})
+        code, msg = error_of(r)
+        assert code == TIMEOUT and msg.startswith('server web did not answer tools/call (tool "sleep") within 1s'), r
+        assert took < 3.0
+        r, took = await s.call("gone__echo", {"message": "x"})
+        code, msg = error_of(r)
+        assert code == UNAVAILABLE and msg.startswith("server gone is unavailable: "), r
+        assert took < 2.5
+        assert await s.text("web__echo", {"message": "after"}) == "fault: after"
+        await healthy(s)
+        await listed_promptly(s, want={"web__echo"})
+    finally:
+        await s.__aexit__()
+
+
+async def test_max_in_flight_refuses_at_once_without_queueing(start) -> None:
+    gw = start(everything() + faulty(extra='max_in_flight = 2\n[servers.faulty.tools.hang]\ntimeout = "3s"'))
+    s = await ready(gw, want={"everything__echo", "faulty__hang"})
+    try:
+        results = []
+
+        async def hang(marker):
+            results.append(await s.call("faulty__hang", {"marker": marker}))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(hang, "b1")
+            tg.start_soon(hang, "b2")
+            await until(lambda: (gw.state / "b1.started").exists() and (gw.state / "b2.started").exists(),
+                 "two calls in flight")
+            r, took = await s.call("faulty__echo", {"message": "third"})
+            code, msg = error_of(r)
+            assert code == BUSY, r
+            assert msg == "server faulty is busy: 2 calls in flight (max_in_flight = 2); nothing was sent, retry later"
+            assert took < 0.5, took
+            await healthy(s)
+        assert [error_of(r)[0] for r, _ in results] == [TIMEOUT, TIMEOUT]
+        assert await s.text("faulty__echo", {"message": "free again"}) == "fault: free again"
+    finally:
+        await s.__aexit__()
+
+
+async def test_sigterm_lets_calls_in_flight_finish_then_stops_everything(start) -> None:
+    gw = start(everything() + faulty("--spawn-child"), top='shutdown_grace = "10s"')
+    s = await ready(gw, want={"everything__echo", "faulty__sleep"})
+    try:
+        port = int(gw.g.server.port)
+        outcome = {}
+
+        async def slow():
+            outcome["r"], _ = await s.call("faulty__sleep", {"seconds": 2, "marker": "g1"})
+            outcome["at"] = time.monotonic()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(slow)
+            await until(lambda: (gw.state / "g1.started").exists(), "the call to reach the server")
+            gw.g.proc.popen.send_signal(signal.SIGTERM)
+            # New connections are refused at once, while the call is still running.
+            def refused():
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                    return False
+                except OSError:
+                    return True
+
+            await until(refused, "the listener to close", 5)
+            assert "r" not in outcome
+        assert outcome["r"]["result"]["content"][0]["text"] == "slept", outcome
+        rc = gw.g.proc.popen.wait(timeout=15)
+        gw.checked = True
+        assert rc == 0, gw.logs()[-3000:]
+        assert not gw.servers(), gw.servers()
+        assert "letting calls in flight finish" in gw.logs()
+    finally:
+        await s.__aexit__()
+
+
+async def test_sigterm_with_a_stubborn_server_kills_its_whole_group(start) -> None:
+    gw = start(
+        everything() + faulty("--ignore-sigterm", "--ignore-stdin-close", "--spawn-child"),
+        top='shutdown_grace = "1s"',
+    )
+    s = await ready(gw, want={"everything__echo", "faulty__hang"})
+    try:
+        async with anyio.create_task_group() as tg:
+
+            async def hang():
+                try:
+                    await s.call("faulty__hang", {"marker": "t1"})
+                except (httpx.HTTPError, AssertionError):
+                    pass  # the session is closed under it
+
+            tg.start_soon(hang)
+            await until(lambda: (gw.state / "t1.started").exists(), "the call to reach the server")
+            took = gw.terminate(timeout=20)
+            tg.cancel_scope.cancel()
+        # 1 s grace, then stdin close (2 s), SIGTERM (2 s), SIGKILL.
+        assert took < 8.0, took
+        assert "stdio server ignored SIGTERM; killing its process group" in gw.logs()
+    finally:
+        await s.__aexit__()
+
+
+async def test_memory_returns_near_baseline_after_a_burst_of_faults(start) -> None:
+    gw = start(everything() + faulty(extra='max_in_flight = 8\nmax_message_bytes = 65536\n'
+                                          '[servers.faulty.tools.hang]\ntimeout = "0.5s"'))
+    s = await ready(gw, want={"everything__echo", "faulty__echo"})
+    try:
+        for i in range(50):
+            await s.call("faulty__echo", {"message": str(i)})
+            await s.call("everything__echo", {"message": str(i)})
+        baseline = rss_kb(gw.pid)
+        codes: dict = {}
+
+        async def one(i):
+            name, args = [("faulty__echo", {"message": "m" * 1000}), ("faulty__big", {"bytes": 100_000}),
+                          ("faulty__hang", {"marker": f"m{i}"}), ("everything__echo", {"message": "e"})][i % 4]
+            r, _ = await s.call(name, args)
+            key = r["error"]["code"] if "error" in r else "ok"
+            codes[key] = codes.get(key, 0) + 1
+
+        for batch in range(10):
+            async with anyio.create_task_group() as tg:
+                for i in range(40):
+                    tg.start_soon(one, batch * 40 + i)
+        assert codes.get("ok", 0) > 0 and codes.get(TIMEOUT, 0) > 0 and codes.get(-32603, 0) > 0, codes
+        await healthy(s)
+        after = rss_kb(gw.pid)
+        print(f"RSS baseline {baseline} kB, after the burst {after} kB; outcomes {codes}")
+        assert after < max(baseline * 1.5, baseline + 8192), (baseline, after)
+        gw.no_zombies()
+    finally:
+        await s.__aexit__()
