@@ -154,7 +154,13 @@ async fn live_docs(config_path: &Path, args: &SearchArgs) -> anyhow::Result<Vec<
             .collect()
     } else {
         let limit = std::time::Duration::from_secs_f64(args.timeout);
-        let gw = gantry_proxy::Gateway::start_with_catalog(config.clone(), cache);
+        // Searching refreshes every server's catalog: lazy ones are started too.
+        let mut config = config.clone();
+        for s in config.servers.values_mut() {
+            s.start = gantry_config::StartMode::Eager;
+            s.idle_shutdown = None;
+        }
+        let gw = gantry_proxy::Gateway::start_with_catalog(config, cache);
         if tokio::time::timeout(limit, gw.settle()).await.is_err() {
             tracing::debug!("not every server answered within {limit:?}");
         }

@@ -61,6 +61,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Readiness, the spawn cap and the servers' default health settings (`[health]`).
     pub health: crate::HealthSettings,
+    /// The servers' default `start` and `idle_shutdown` (`[lifecycle]`).
+    pub lifecycle: Lifecycle,
 }
 
 /// `[auth]`.
@@ -144,6 +146,11 @@ pub struct ServerConfig {
     pub tool_timeouts: BTreeMap<String, Duration>,
     /// Which protocol era to speak to the server.
     pub protocol: ProtocolChoice,
+    /// When the server is started: with the gateway, or on first use (`start`).
+    pub start: StartMode,
+    /// Stop the server after this long without a request (`idle_shutdown`); `None`: never.
+    /// It starts again on the next request.
+    pub idle_shutdown: Option<Duration>,
     /// Health checks, circuit breaker and crash-loop detection (`[health]` with the
     /// server's `[servers.<name>.health]` over it).
     pub health: crate::HealthConfig,
@@ -163,6 +170,35 @@ pub enum ProtocolChoice {
     Legacy,
     /// Only 2026-07-28; a server that does not speak it fails to connect.
     Modern,
+}
+
+/// When a server is started (`start = "eager" | "lazy"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StartMode {
+    /// With the gateway (the default).
+    #[default]
+    Eager,
+    /// On the first request routed to it (or a list while its catalog is unknown).
+    Lazy,
+}
+
+impl StartMode {
+    /// `eager` or `lazy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StartMode::Eager => "eager",
+            StartMode::Lazy => "lazy",
+        }
+    }
+}
+
+/// The defaults of every server's `start` and `idle_shutdown` (`[lifecycle]`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Lifecycle {
+    /// `start`.
+    pub start: StartMode,
+    /// `idle_shutdown`; `None`: off.
+    pub idle_shutdown: Option<Duration>,
 }
 
 /// How Gantry reaches a server.

@@ -44,6 +44,19 @@ pub struct RawConfig {
     pub auth: Option<RawAuth>,
     /// `[health]`: health checks, circuit breakers, readiness (defaults for every server).
     pub health: Option<Spanned<RawHealth>>,
+    /// `[lifecycle]`: when servers start and stop (defaults for every server).
+    pub lifecycle: Option<RawLifecycle>,
+}
+
+/// `[lifecycle]`: the defaults of every server's `start` and `idle_shutdown`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLifecycle {
+    /// `eager` (default) or `lazy`.
+    pub start: Option<Spanned<String>>,
+    /// `"10m"`: stop a server after this long without a request; `0` or `"off"` (default):
+    /// never.
+    pub idle_shutdown: Option<Spanned<RawDuration>>,
 }
 
 /// `[health]` and `[servers.<name>.health]`: durations in seconds.
@@ -156,6 +169,10 @@ pub struct RawServer {
     pub max_in_flight: Option<Spanned<i64>>,
     /// `auto` (default), `legacy` or `2026-07-28`: which protocol era to speak to it.
     pub protocol: Option<Spanned<String>>,
+    /// `eager` (default: with the gateway) or `lazy` (on first use).
+    pub start: Option<Spanned<String>>,
+    /// Stop the server after this long without a request (`"10m"`); `0` or `"off"`: never.
+    pub idle_shutdown: Option<Spanned<RawDuration>>,
     /// `[servers.<name>.health]`: this server's overrides of `[health]`.
     pub health: Option<Spanned<RawHealth>>,
     /// Overrides by the server's own tool name.

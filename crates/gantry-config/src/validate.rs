@@ -187,6 +187,21 @@ fn build(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
     for s in servers.values_mut() {
         s.health = health.defaults.clone();
     }
+    let lifecycle = lifecycle(src, raw.lifecycle.as_ref())?;
+    for (name, s) in servers.iter_mut() {
+        // A key the server sets wins over `[lifecycle]` (imported servers never set one).
+        let own = raw
+            .servers
+            .iter()
+            .find(|(n, _)| n.get_ref() == name)
+            .map(|(_, r)| r);
+        if own.is_none_or(|r| r.start.is_none()) {
+            s.start = lifecycle.start;
+        }
+        if own.is_none_or(|r| r.idle_shutdown.is_none()) {
+            s.idle_shutdown = lifecycle.idle_shutdown;
+        }
+    }
     for (name, server) in &raw.servers {
         if let (Some(h), Some(s)) = (&server.health, servers.get_mut(name.get_ref())) {
             s.health = health::build_server(src, name.get_ref(), &health.defaults, h)?;
@@ -208,7 +223,65 @@ fn build(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
         endpoints,
         auth,
         health,
+        lifecycle,
     })
+}
+
+/// `[lifecycle]`: the servers' default `start` and `idle_shutdown`.
+fn lifecycle(
+    src: &Source<'_>,
+    raw: Option<&crate::raw::RawLifecycle>,
+) -> Result<Lifecycle, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Lifecycle::default());
+    };
+    Ok(Lifecycle {
+        start: match &raw.start {
+            Some(v) => start_mode(src, v, "lifecycle.start")?,
+            None => StartMode::Eager,
+        },
+        idle_shutdown: match &raw.idle_shutdown {
+            Some(v) => idle_shutdown(src, v, "lifecycle.idle_shutdown")?,
+            None => None,
+        },
+    })
+}
+
+fn start_mode(
+    src: &Source<'_>,
+    v: &Spanned<String>,
+    field: &str,
+) -> Result<StartMode, ConfigError> {
+    match v.get_ref().as_str() {
+        "eager" => Ok(StartMode::Eager),
+        "lazy" => Ok(StartMode::Lazy),
+        other => Err(src.err(
+            v,
+            field,
+            format!("unknown start {other:?}: expected \"eager\" (with the gateway) or \"lazy\" (on first use)"),
+        )),
+    }
+}
+
+/// `idle_shutdown`: a positive duration, or `0` / `"off"` for never.
+fn idle_shutdown(
+    src: &Source<'_>,
+    v: &Spanned<RawDuration>,
+    field: &str,
+) -> Result<Option<Duration>, ConfigError> {
+    if let RawDuration::Text(t) = v.get_ref()
+        && t.trim() == "off"
+    {
+        return Ok(None);
+    }
+    match duration(src, v, field, true) {
+        Ok(d) => Ok(Some(d).filter(|d| !d.is_zero())),
+        Err(_) => Err(src.err(
+            v,
+            field,
+            "expected a duration like \"10m\", \"90s\", \"1h\" (or 0 / \"off\": never)",
+        )),
+    }
 }
 
 /// A base URL: `http(s)://host[:port]`, no path, query or fragment; a trailing `/` is dropped.
@@ -484,6 +557,14 @@ pub(crate) fn build_server(
                     format!("unknown protocol {other:?}: expected \"auto\", \"legacy\" or \"2026-07-28\""),
                 ));
             }
+        },
+        start: match &raw.start {
+            Some(v) => start_mode(src, v, &f("start"))?,
+            None => StartMode::Eager,
+        },
+        idle_shutdown: match &raw.idle_shutdown {
+            Some(v) => idle_shutdown(src, v, &f("idle_shutdown"))?,
+            None => None,
         },
         health: crate::HealthConfig::default(),
         tools: overrides(

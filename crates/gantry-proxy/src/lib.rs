@@ -249,6 +249,7 @@ impl Gateway {
                     status: match lane.status() {
                         Status::Ready { .. } => "ready".into(),
                         Status::Starting => "starting".into(),
+                        Status::Idle { .. } => "idle".into(),
                         Status::Down { error } => format!("down: {error}"),
                     },
                     stale: catalog.stale,
@@ -264,11 +265,15 @@ impl Gateway {
     }
 
     /// Waits until every server's first connection attempt has settled (connected with its
-    /// catalog loaded, or failed). Used by the `manual` naming check before serving.
+    /// catalog loaded, or failed); a lazy server not started yet is not waited for. Used by
+    /// the `manual` naming check before serving.
     pub async fn settle(&self) {
         let state = self.state();
         for s in state.servers.values() {
-            s.default_lane().first_attempt().await;
+            let lane = s.default_lane();
+            if !lane.is_idle() {
+                lane.first_attempt().await;
+            }
         }
     }
 

@@ -1,7 +1,8 @@
 //! `/readyz`: whether the gateway can serve, with every server's health.
 //!
 //! Ready (200) under `[health] readyz = "attempted"` (the default) once every configured
-//! server's first connection attempt has settled, connected or not: endpoints then serve
+//! server's first connection attempt has settled, connected or not (a lazy server that was
+//! never needed is `idle` and is not waited for): endpoints then serve
 //! every server that is up, and one that is down is listed as unhealthy with its reason
 //! without making the gateway unready (a dead server must not take the others out of a load
 //! balancer). Under `readyz = "require_all"` it is ready only while no server is unhealthy.
@@ -37,6 +38,7 @@ impl Readiness {
             "why": self.why,
             "summary": {
                 "healthy": count(HealthStatus::Healthy),
+                "idle": count(HealthStatus::Idle),
                 "degraded": count(HealthStatus::Degraded),
                 "unhealthy": count(HealthStatus::Unhealthy),
             },
@@ -63,7 +65,8 @@ impl Gateway {
         let servers = self.health_reports();
         let pending: Vec<&str> = servers
             .iter()
-            .filter(|r| !r.attempted)
+            // A lazy server that was never needed has not been tried, and need not be.
+            .filter(|r| !r.attempted && r.status != HealthStatus::Idle)
             .map(|r| r.server.as_str())
             .collect();
         let unhealthy: Vec<String> = servers

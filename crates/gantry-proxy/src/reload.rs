@@ -251,6 +251,8 @@ pub fn server_changes(old: &ServerConfig, new: &ServerConfig) -> Vec<&'static st
         (old.max_in_flight != new.max_in_flight, "max_in_flight"),
         (old.tool_timeouts != new.tool_timeouts, "tools.*.timeout"),
         (old.health != new.health, "health"),
+        (old.start != new.start, "start"),
+        (old.idle_shutdown != new.idle_shutdown, "idle_shutdown"),
         (old.tools != new.tools, "tools"),
         (old.prompts != new.prompts, "prompts"),
     ] {

@@ -576,3 +576,56 @@ fn durations_parse_with_units() {
         assert_eq!(parse_duration(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn start_and_idle_shutdown_default_from_lifecycle_and_servers_override_them() {
+    let c = load(
+        r#"
+[lifecycle]
+start = "lazy"
+idle_shutdown = "10m"
+[servers.a]
+command = "a"
+[servers.b]
+command = "b"
+start = "eager"
+idle_shutdown = "off"
+[servers.c]
+url = "http://127.0.0.1:1/mcp"
+idle_shutdown = 2
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.lifecycle.start, StartMode::Lazy);
+    assert_eq!(c.servers["a"].start, StartMode::Lazy);
+    assert_eq!(c.servers["a"].idle_shutdown, Some(Duration::from_secs(600)));
+    assert_eq!(c.servers["b"].start, StartMode::Eager);
+    assert_eq!(c.servers["b"].idle_shutdown, None);
+    assert_eq!(c.servers["c"].start, StartMode::Lazy);
+    assert_eq!(c.servers["c"].idle_shutdown, Some(Duration::from_secs(2)));
+    let plain = load("[servers.a]\ncommand = \"a\"\nidle_shutdown = 0\n").unwrap();
+    assert_eq!(plain.servers["a"].start, StartMode::Eager);
+    assert_eq!(plain.servers["a"].idle_shutdown, None);
+}
+
+#[test]
+fn bad_start_and_idle_shutdown_are_located() {
+    assert!(
+        err("[servers.a]\ncommand = \"a\"\nstart = \"later\"\n")
+            .starts_with("gantry.toml:3:9: servers.a.start: unknown start \"later\""),
+        "{}",
+        err("[servers.a]\ncommand = \"a\"\nstart = \"later\"\n")
+    );
+    let e = err("[servers.a]\ncommand = \"a\"\nidle_shutdown = \"soon\"\n");
+    assert!(
+        e.starts_with("gantry.toml:3:17: servers.a.idle_shutdown: expected a duration"),
+        "{e}"
+    );
+    let e = err("[lifecycle]\nidle_shutdown = -5\n");
+    assert!(
+        e.starts_with("gantry.toml:2:17: lifecycle.idle_shutdown: expected a duration"),
+        "{e}"
+    );
+    let e = err("[lifecycle]\nstrat = \"lazy\"\n");
+    assert!(e.contains("gantry.toml:2:1") && e.contains("strat"), "{e}");
+}

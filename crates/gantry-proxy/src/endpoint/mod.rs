@@ -528,8 +528,16 @@ impl Endpoint {
         let mut logging = false;
         let mut completions = false;
         for s in &self.servers {
-            let Status::Ready { hello, .. } = s.default_lane().status() else {
-                continue;
+            let hello = match s.default_lane().status() {
+                Status::Ready { hello, .. } => hello,
+                Status::Idle { .. } => {
+                    // A server not running on purpose offers what it last listed.
+                    let c = s.default_lane().catalog();
+                    prompts |= !c.prompts.is_empty();
+                    resources |= !c.resources.is_empty() || !c.templates.is_empty();
+                    continue;
+                }
+                _ => continue,
             };
             let c = &hello.capabilities;
             prompts |= c.get("prompts").is_some();

@@ -175,7 +175,8 @@ pub(crate) async fn await_lanes(ep: &Endpoint, caps: &ClientCaps) {
     let deadline = tokio::time::Instant::now() + INITIALIZE_WAIT;
     for group in ep.servers() {
         let lane = group.lane(caps);
-        if !lane.attempted() {
+        // An idle (lazy) server is not started by a handshake.
+        if !lane.attempted() && !lane.is_idle() {
             let _ = tokio::time::timeout_at(deadline, lane.first_attempt()).await;
         }
     }
@@ -255,6 +256,10 @@ fn list(
     items: impl Fn(&View) -> (&Vec<Value>, Option<crate::upstream::CacheHint>),
 ) -> Result<Value, RpcError> {
     let ep = &*session.endpoint();
+    // A lazy server whose catalog is unknown starts now; its items follow with list_changed.
+    for g in ep.servers() {
+        g.wake_unknown(caps);
+    }
     let view = ep.view_for(caps, &session.caller().grant);
     let (all, hint) = items(&view);
     let start = match req.params_obj().and_then(|p| p.get("cursor")) {
@@ -401,8 +406,11 @@ async fn forward(
     link: Arc<dyn ClientLink>,
 ) -> Result<Value, RpcError> {
     let health = target.lane.health().clone();
+    let lane = target.lane.clone();
     let outcome = forward_to(gw, session, method_name, target, link).await;
     health.record(&outcome);
+    // `idle_shutdown` counts from the end of the last call.
+    lane.note_request();
     outcome
 }
 
@@ -618,6 +626,7 @@ async fn complete(
         .request(method::COMPLETE, Some(params), Some(link))
         .await;
     lane.health().record(&outcome);
+    lane.note_request();
     outcome
 }
 

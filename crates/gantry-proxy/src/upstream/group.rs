@@ -1,7 +1,8 @@
 //! A configured server as a group of lanes: one upstream connection per set of client
 //! capabilities in use.
 //!
-//! The default lane declares no client capabilities; it starts with the gateway and serves
+//! The default lane declares no client capabilities; it starts with the gateway (or on first
+//! use, for a server with `start = "lazy"`, whose other lanes are created idle too) and serves
 //! every client that declared none (most do not). A client that declared sampling,
 //! elicitation or roots is served by a lane that declares exactly those, started on first
 //! use, so the server sees the capabilities that client really has and its server→client
@@ -77,6 +78,7 @@ impl ServerGroup {
             sink,
             health.clone(),
             limiter.clone(),
+            cfg.start == gantry_config::StartMode::Lazy,
         );
         let group = Arc::new(ServerGroup {
             cfg,
@@ -138,19 +140,39 @@ impl ServerGroup {
             return self.default.clone();
         }
         tracing::debug!(server = %self.name(), caps = %caps.key(), "starting a connection for a new set of client capabilities");
+        // A lazy server's new lane starts idle, listing what the default lane knows, and
+        // connects on the first request routed to it.
+        let lazy = self.cfg.start == gantry_config::StartMode::Lazy;
+        let seed = lazy.then(|| self.default.catalog_if_known()).flatten();
         let lane = UpstreamServer::start(
             self.cfg.clone(),
             caps.clone(),
             self.http.clone(),
             self.events.clone(),
-            None,
+            seed,
             None,
             self.health.clone(),
             self.limiter.clone(),
+            lazy,
         );
         lane.touch();
         lanes.insert(caps.key().clone(), lane.clone());
         lane
+    }
+
+    /// Starts the idle lanes (for clients with `caps`, and the default one) whose catalog
+    /// is unknown, in the background: a list is then answered without them, and their
+    /// items are announced with `list_changed` once they have connected.
+    pub(crate) fn wake_unknown(&self, caps: &ClientCaps) {
+        if self.cfg.start != gantry_config::StartMode::Lazy {
+            return;
+        }
+        let _ = self.default.wake_if_unknown();
+        if caps.key() != self.default.caps().key()
+            && let Some(l) = self.lanes.read().expect("lanes lock").get(caps.key())
+        {
+            let _ = l.wake_if_unknown();
+        }
     }
 
     /// The running lane with `key`, if any.

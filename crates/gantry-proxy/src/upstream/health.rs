@@ -41,6 +41,9 @@ use super::server::{Status, UpstreamServer};
 pub enum HealthStatus {
     /// Connected, answering, nothing to report.
     Healthy,
+    /// Not running on purpose (`start = "lazy"` and not started yet, or stopped by
+    /// `idle_shutdown`); it starts on the next request. Neither a failure nor a crash.
+    Idle,
     /// Serving, with something to watch: starting, reconnecting, slow, recent failures,
     /// a half-open circuit.
     Degraded,
@@ -49,10 +52,11 @@ pub enum HealthStatus {
 }
 
 impl HealthStatus {
-    /// `healthy`, `degraded` or `unhealthy`.
+    /// `healthy`, `idle`, `degraded` or `unhealthy`.
     pub fn as_str(self) -> &'static str {
         match self {
             HealthStatus::Healthy => "healthy",
+            HealthStatus::Idle => "idle",
             HealthStatus::Degraded => "degraded",
             HealthStatus::Unhealthy => "unhealthy",
         }
@@ -366,6 +370,7 @@ impl HealthReport {
 /// The connection, as [`assess`] sees it.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Conn {
+    Idle { stopped_after: Option<Duration> },
     Starting,
     Ready { closed: bool },
     Down { error: String },
@@ -410,6 +415,28 @@ pub(crate) fn assess(i: &Inputs) -> (HealthStatus, Vec<String>) {
         ));
     }
     match &i.conn {
+        Conn::Idle {
+            stopped_after: None,
+        } => found.push((
+            Idle,
+            format!(
+                "idle: start = \"lazy\", not started yet; it starts on the first request{}",
+                if i.stale {
+                    " (listing its last known catalog)"
+                } else {
+                    ""
+                }
+            ),
+        )),
+        Conn::Idle {
+            stopped_after: Some(d),
+        } => found.push((
+            Idle,
+            format!(
+                "idle: stopped after {} without a request (idle_shutdown); it starts on the next request",
+                secs(*d)
+            ),
+        )),
         Conn::Down { error } => found.push((Unhealthy, format!("down: {error}"))),
         Conn::Starting => found.push((
             Degraded,
@@ -474,7 +501,7 @@ pub(crate) fn assess(i: &Inputs) -> (HealthStatus, Vec<String>) {
             ),
         ));
     }
-    if i.stale {
+    if i.stale && !matches!(i.conn, Conn::Idle { .. }) {
         found.push((
             Degraded,
             "listing the last known catalog from an earlier run (stale)".into(),
@@ -585,6 +612,17 @@ impl ServerHealth {
         r.last_latency = None;
     }
 
+    /// The default lane was stopped on purpose (`idle_shutdown`): what its checks and
+    /// restarts said no longer applies.
+    pub(crate) fn idled(&self) {
+        let mut r = self.record.lock().expect("health lock");
+        r.connected_at = None;
+        r.check_failures = 0;
+        r.last_latency = None;
+        r.crash_loop = None;
+        r.recent_restarts.clear();
+    }
+
     /// The default lane restarts in `delay`; returns the crash loop, if it is in one.
     pub(crate) fn restarting(&self, delay: Duration) -> Option<(u32, Duration)> {
         let now = Instant::now();
@@ -653,6 +691,7 @@ impl ServerHealth {
     /// The report for the server whose default lane is `lane`.
     pub fn report(&self, lane: &UpstreamServer) -> HealthReport {
         let conn = match lane.status() {
+            Status::Idle { stopped_after } => Conn::Idle { stopped_after },
             Status::Starting => Conn::Starting,
             Status::Ready { peer, .. } => Conn::Ready {
                 closed: peer.is_closed(),

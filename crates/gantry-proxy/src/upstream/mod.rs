@@ -10,6 +10,9 @@ pub mod peer;
 pub mod server;
 pub(crate) mod transport;
 
+#[cfg(test)]
+mod lazy_tests;
+
 pub use caps::ClientCaps;
 pub use group::ServerGroup;
 pub use health::{HealthReport, HealthStatus, ServerHealth};

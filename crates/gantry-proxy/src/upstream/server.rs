@@ -8,6 +8,14 @@
 //! The default lane may start with the catalog persisted by an earlier run (marked
 //! [`Catalog::stale`]) so the endpoint lists it before the server answers; every catalog the
 //! server then lists goes to the gateway's [`CatalogSink`], which persists it off the hot path.
+//!
+//! **Lazy start and idle shutdown.** A lane of a server with `start = "lazy"` begins
+//! [`Status::Idle`]: no process, no connection, its catalog (the persisted one, if any)
+//! listed. The first request routed to it ([`UpstreamServer::ready_peer`]) wakes the
+//! supervisor and waits (within `connect_timeout`) for the connection. With `idle_shutdown`,
+//! a lane that had no request for that long (and has no call in flight) is closed cleanly
+//! (a stdio server's process group in stages) and goes back to `Idle`, keeping its catalog;
+//! that is no failure: no backoff, no restart counted. Health checks never wake a lane.
 
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
@@ -190,6 +198,12 @@ pub enum Status {
         /// The last error.
         error: String,
     },
+    /// Not running, on purpose: it starts on the next request routed to it.
+    Idle {
+        /// `None`: never started (`start = "lazy"`); `Some(d)`: stopped after `d` without a
+        /// request (`idle_shutdown`).
+        stopped_after: Option<Duration>,
+    },
 }
 
 /// One connection to a configured server (a lane of its [`super::ServerGroup`]), declaring
@@ -232,6 +246,19 @@ pub struct UpstreamServer {
     acked: watch::Sender<std::collections::BTreeSet<String>>,
     /// The server's health and circuit breaker, shared by its lanes (see [`super::health`]).
     health: Arc<ServerHealth>,
+    /// Starts [`Status::Idle`] and connects on first use.
+    lazy: bool,
+    /// Set by a request that found the lane idle; the supervisor clears it before it goes
+    /// idle and waits for it.
+    wanted: watch::Sender<bool>,
+    /// When a request was last routed to the lane, in ms since `created` (for
+    /// `idle_shutdown`; health checks and catalog reads do not count).
+    requested_ms: std::sync::atomic::AtomicU64,
+    /// No catalog is known: never listed, nothing persisted (a lazy lane is then started by
+    /// a list, so that its tools can appear).
+    unknown: std::sync::atomic::AtomicBool,
+    /// Bumped on every status change.
+    status_seq: watch::Sender<u64>,
 }
 
 // === impl UpstreamServer ===
@@ -252,8 +279,10 @@ impl UpstreamServer {
         sink: Option<Arc<dyn CatalogSink>>,
         health: Arc<ServerHealth>,
         limiter: Arc<Limiter>,
+        lazy: bool,
     ) -> Arc<UpstreamServer> {
         let name: Arc<str> = cfg.name.as_str().into();
+        let unknown = seed.is_none();
         let tool_timeouts = Arc::new(cfg.tool_timeouts.clone());
         let server = Arc::new(UpstreamServer {
             ctx: TransportContext {
@@ -265,7 +294,13 @@ impl UpstreamServer {
             caps,
             created: tokio::time::Instant::now(),
             used_ms: std::sync::atomic::AtomicU64::new(0),
-            status: RwLock::new(Status::Starting),
+            status: RwLock::new(if lazy {
+                Status::Idle {
+                    stopped_after: None,
+                }
+            } else {
+                Status::Starting
+            }),
             catalog: RwLock::new(Arc::new(
                 seed.map(|c| Catalog { stale: true, ..c })
                     .unwrap_or_default(),
@@ -283,6 +318,11 @@ impl UpstreamServer {
             rewatch: watch::channel(0).0,
             acked: watch::channel(std::collections::BTreeSet::new()).0,
             health,
+            lazy,
+            wanted: watch::channel(false).0,
+            requested_ms: std::sync::atomic::AtomicU64::new(0),
+            unknown: std::sync::atomic::AtomicBool::new(unknown),
+            status_seq: watch::channel(0).0,
         });
         tokio::spawn(supervise(Arc::downgrade(&server)));
         server
@@ -325,6 +365,53 @@ impl UpstreamServer {
         self.created.elapsed().saturating_sub(used)
     }
 
+    /// Records that a request is routed to this lane (or one just finished): the
+    /// `idle_shutdown` clock starts over.
+    pub(crate) fn note_request(&self) {
+        let ms = self.created.elapsed().as_millis() as u64;
+        self.requested_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long since a request was last routed to this lane (or since it was created).
+    fn unrequested_for(&self) -> Duration {
+        let at =
+            Duration::from_millis(self.requested_ms.load(std::sync::atomic::Ordering::Relaxed));
+        self.created.elapsed().saturating_sub(at)
+    }
+
+    /// Whether the lane is idle on purpose (lazy and not started yet, or stopped after
+    /// `idle_shutdown`).
+    pub fn is_idle(&self) -> bool {
+        matches!(
+            *self.status.read().expect("status lock"),
+            Status::Idle { .. }
+        )
+    }
+
+    /// Starts an idle lane (in the background); returns whether it was idle.
+    pub fn wake(&self) -> bool {
+        if !self.is_idle() {
+            return false;
+        }
+        if !self.wanted.send_replace(true) {
+            tracing::info!(server = %self.name, caps = %self.caps.key(), "starting the idle server: a request needs it");
+        }
+        true
+    }
+
+    /// Starts an idle lane whose catalog is unknown (nothing persisted, never listed), so
+    /// that a list can show its tools once it has connected (announced with `list_changed`).
+    pub(crate) fn wake_if_unknown(&self) -> bool {
+        self.unknown.load(std::sync::atomic::Ordering::Relaxed) && self.wake()
+    }
+
+    /// The catalog, unless none is known (never listed, nothing persisted).
+    pub(crate) fn catalog_if_known(&self) -> Option<Catalog> {
+        (!self.unknown.load(std::sync::atomic::Ordering::Relaxed))
+            .then(|| (*self.catalog()).clone())
+    }
+
     /// Whether the first connection attempt has settled.
     pub fn attempted(&self) -> bool {
         *self.attempts.borrow() > 0
@@ -357,16 +444,22 @@ impl UpstreamServer {
             Status::Down { error } => {
                 Err(self.unavailable(&format!("{error}; retrying in the background")))
             }
+            Status::Idle { .. } => Err(self.unavailable("idle; it starts on the next request")),
         }
     }
 
-    /// The live connection; while the first connection attempt is still under way (a lane
-    /// just started for a new client), waits for it to settle. Fails fast while the
-    /// server's circuit is open.
+    /// The live connection for a request routed to this lane; while the first connection
+    /// attempt is still under way (a lane just started for a new client), waits for it to
+    /// settle, and an idle lane is started and waited for, both within `connect_timeout`.
+    /// Fails fast while the server's circuit is open.
     pub async fn ready_peer(&self) -> Result<(Arc<Peer>, Arc<ServerHello>), RpcError> {
         self.health.admit()?;
-        if !self.attempted() {
-            let _ = tokio::time::timeout(self.cfg.connect_timeout, self.first_attempt()).await;
+        self.note_request();
+        let settled = *self.attempts.borrow();
+        if self.wake() || settled == 0 {
+            let mut rx = self.attempts.subscribe();
+            let next = rx.wait_for(|n| *n > settled);
+            let _ = tokio::time::timeout(self.cfg.connect_timeout, next).await;
         }
         self.peer()
     }
@@ -647,6 +740,8 @@ impl UpstreamServer {
             .await;
         }
         let next = Arc::new(next);
+        self.unknown
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         *self.catalog.write().expect("catalog lock") = next.clone();
         self.catalog_version
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
@@ -666,7 +761,22 @@ impl UpstreamServer {
 
     fn set_status(&self, status: Status) {
         *self.status.write().expect("status lock") = status;
+        self.status_seq.send_modify(|n| *n += 1);
         self.changed(Changes::default());
+    }
+
+    /// Waits until the status satisfies `f`.
+    pub async fn status_until(&self, f: impl Fn(&Status) -> bool) {
+        let mut seq = self.status_seq.subscribe();
+        loop {
+            seq.mark_unchanged();
+            if f(&self.status()) {
+                return;
+            }
+            if seq.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     fn attempt_settled(&self) {
@@ -733,13 +843,67 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|v| *v).await;
 }
 
+/// Waits until a request wants the idle lane (true) or the lane is stopped or dropped.
+async fn wanted(server: &Weak<UpstreamServer>, stop: &mut watch::Receiver<bool>) -> bool {
+    let Some(mut wanted) = server.upgrade().map(|s| s.wanted.subscribe()) else {
+        return false;
+    };
+    tokio::select! {
+        r = wanted.wait_for(|w| *w) => r.is_ok(),
+        () = stopped(stop) => false,
+    }
+}
+
+/// Resolves once the lane had no request for `idle` and no call is in flight (never when
+/// `idle` is `None`, or once the lane is dropped).
+async fn idle_for(server: &Weak<UpstreamServer>, idle: Option<Duration>) {
+    let Some(idle) = idle else {
+        return std::future::pending().await;
+    };
+    loop {
+        let Some(s) = server.upgrade() else {
+            return std::future::pending().await;
+        };
+        let quiet = s.unrequested_for();
+        if quiet >= idle && s.in_flight() == 0 {
+            return;
+        }
+        drop(s);
+        // A call in flight notes a request when it ends, so waiting `idle` again is enough.
+        let wait = if quiet >= idle { idle } else { idle - quiet };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Puts the lane to sleep: clears earlier wake-ups, then marks it idle (new requests wake
+/// it and wait) and resets what a clean stop must not leave behind in its health.
+fn go_idle(s: &UpstreamServer, after: Duration) {
+    s.wanted.send_replace(false);
+    if s.is_default_lane() {
+        s.health.idled();
+    }
+    tracing::info!(server = %s.name, caps = %s.caps.key(), "no request for {after:?}: stopping the server (idle_shutdown); it starts again on the next request");
+    s.set_status(Status::Idle {
+        stopped_after: Some(after),
+    });
+}
+
 async fn keep_connected(server: &Weak<UpstreamServer>, stop: &mut watch::Receiver<bool>) {
     let mut backoff = Backoff::new();
     let mut trigger = Trigger::Connect;
     // Failed starts and connections that did not last `STABLE`, in a row.
     let mut failures: u32 = 0;
+    let Some((lazy, idle)) = server.upgrade().map(|s| (s.lazy, s.cfg.idle_shutdown)) else {
+        return;
+    };
+    if lazy && !wanted(server, stop).await {
+        return;
+    }
     loop {
         let Some(s) = server.upgrade() else { return };
+        if s.is_idle() {
+            s.set_status(Status::Starting);
+        }
         // Health is reported by the default lane only; a stdio start waits for a spawn slot.
         let reports = s.is_default_lane();
         let attempt = tokio::select! {
@@ -778,12 +942,25 @@ async fn keep_connected(server: &Weak<UpstreamServer>, stop: &mut watch::Receive
                 if peer.is_modern() {
                     tokio::spawn(listen(Arc::downgrade(&s), peer.clone()));
                 }
-                tokio::select! {
-                    () = peer.wait_closed() => {}
+                let quiet = tokio::select! {
+                    () = peer.wait_closed() => false,
                     () = stopped(stop) => {
                         peer.close().await;
                         return;
                     }
+                    () = idle_for(server, idle) => true,
+                };
+                if quiet {
+                    // A clean stop, not a failure: no backoff, no restart counted.
+                    go_idle(&s, idle.unwrap_or_default());
+                    peer.close().await;
+                    backoff.reset();
+                    failures = 0;
+                    drop(s);
+                    if !wanted(server, stop).await {
+                        return;
+                    }
+                    continue;
                 }
                 if since.elapsed() >= STABLE {
                     backoff.reset();
@@ -830,9 +1007,21 @@ async fn keep_connected(server: &Weak<UpstreamServer>, stop: &mut watch::Receive
             s.attempt_settled();
         }
         drop(s);
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
+        let quiet = tokio::select! {
+            _ = tokio::time::sleep(delay) => false,
             () = stopped(stop) => { return; }
+            // Nobody needs a server that is down: stop retrying until a request comes.
+            () = idle_for(server, idle) => true,
+        };
+        if quiet {
+            if let Some(s) = server.upgrade() {
+                go_idle(&s, idle.unwrap_or_default());
+            }
+            backoff.reset();
+            failures = 0;
+            if !wanted(server, stop).await {
+                return;
+            }
         }
     }
 }

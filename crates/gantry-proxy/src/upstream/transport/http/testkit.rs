@@ -251,6 +251,8 @@ pub(crate) fn server_config(transport: TransportConfig, max_message_bytes: usize
         max_in_flight: gantry_config::DEFAULT_MAX_IN_FLIGHT,
         tool_timeouts: BTreeMap::new(),
         protocol: gantry_config::ProtocolChoice::Auto,
+        start: gantry_config::StartMode::Eager,
+        idle_shutdown: None,
         health: Default::default(),
         tools: BTreeMap::new(),
         prompts: BTreeMap::new(),
