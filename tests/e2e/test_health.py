@@ -254,5 +254,5 @@ command = "{tmp_path}/no-such-server"
     body = r.json()
     assert body["ready"] is False and body["rule"] == "require_all"
     assert body["why"].startswith('readyz = "require_all" and some servers are unhealthy: ghost (')
-    assert body["summary"] == {"healthy": 0, "degraded": 0, "unhealthy": 1}
+    assert body["summary"] == {"healthy": 0, "idle": 0, "degraded": 0, "unhealthy": 1}
     assert http.get("/healthz").status_code == 200

@@ -347,3 +347,15 @@ async fn an_invalid_file_is_reported_with_its_location_and_the_old_config_stays(
     gw.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn start_and_idle_shutdown_are_server_changes() {
+    let old = config(BASE);
+    let new = config(&BASE.replace(
+        "[servers.b]\n",
+        "[lifecycle]\nidle_shutdown = \"10m\"\n[servers.b]\nstart = \"lazy\"\n",
+    ));
+    let d = diff(&old, &new);
+    assert_eq!(d.servers_changed["a"], ["idle_shutdown"]);
+    assert_eq!(d.servers_changed["b"], ["start", "idle_shutdown"]);
+}

@@ -61,6 +61,7 @@ impl ServerGroup {
                 prompts = c.prompts.len(),
                 resources = c.resources.len(),
                 templates = c.templates.len(),
+                lazy = cfg.start == gantry_config::StartMode::Lazy,
                 "listing the server's last known catalog (stale) until it answers"
             );
         }

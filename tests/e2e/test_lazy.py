@@ -1,0 +1,203 @@
+"""Lazy start and idle shutdown (issue 7), end to end with real processes.
+
+`lazy` is tests/fixtures/flaky_server.py over stdio with `start = "lazy"` and
+`idle_shutdown = "2s"`; its tool `pid` answers the process id. Every process Gantry starts
+carries a tag in its environment, so the test sees exactly which server processes exist.
+Every wait is a bounded poll on a real condition.
+
+Run 1 (no persisted catalog): the server is not started with the gateway, `/readyz` is ready
+and says `idle`; a list starts it (its catalog is unknown) and its tools appear; after 2 s
+without a request its process is gone while its tools stay listed; a call starts it again.
+Run 2 (same data directory, so its catalog is persisted): a list does not start it; the
+first call does, and succeeds; it idles out again; the next call starts a new process.
+After SIGTERM no process is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from conftest import FIXTURES_DIR
+
+FLAKY = FIXTURES_DIR / "flaky_server.py"
+# Gantry processes (they carry the tag too).
+GATEWAYS: set[int] = set()
+H = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def tagged(tag: str) -> list[int]:
+    """Live (not zombie) processes whose environment carries the tag, Gantry's excepted."""
+    needle = f"GANTRY_LAZY_TAG={tag}".encode()
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit() and needle in _read(f"/proc/{d}/environ").split(b"\0"):
+            st = _read(f"/proc/{d}/stat").decode(errors="replace")
+            if st and st[st.rindex(")") + 2:].split()[0] != "Z" and int(d) not in GATEWAYS:
+                out.append(int(d))
+    return out
+
+
+def poll(condition, what: str, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.05)
+
+
+class Mcp:
+    """A legacy Streamable HTTP session, raw JSON-RPC."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.http = httpx.Client(timeout=30, trust_env=False)
+        self.n = 0
+        self.sid = None
+        r = self.post({"method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+        self.sid = r.headers["mcp-session-id"]
+        self.http.post(url, headers={**H, "mcp-session-id": self.sid},
+                       json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def post(self, body: dict) -> httpx.Response:
+        self.n += 1
+        headers = {**H, "mcp-session-id": self.sid} if self.sid else H
+        return self.http.post(self.url, headers=headers, json={"jsonrpc": "2.0", "id": self.n, **body})
+
+    def request(self, method: str, params: dict | None = None) -> dict:
+        r = self.post({"method": method, "params": params or {}})
+        assert r.status_code == 200, r.text
+        if r.headers.get("content-type", "").startswith("text/event-stream"):
+            for line in r.text.splitlines():
+                if line.startswith("data:"):
+                    msg = json.loads(line[5:])
+                    if msg.get("id") == self.n:
+                        return msg
+            raise AssertionError(f"no answer in {r.text!r}")
+        return r.json()
+
+    def tools(self) -> set[str]:
+        return {t["name"] for t in self.request("tools/list")["result"]["tools"]}
+
+    def pid(self) -> int:
+        answer = self.request("tools/call", {"name": "lazy__pid", "arguments": {}})
+        assert "result" in answer, answer
+        return int(answer["result"]["content"][0]["text"])
+
+
+def start_gateway(gantry, tmp_path: Path, tag: str):
+    state = tmp_path / "flaky-state"
+    state.mkdir(exist_ok=True)
+    g = gantry(
+        f"""
+data_dir = "{tmp_path / 'data'}"
+[health]
+interval = 0.5
+[servers.lazy]
+command = "{sys.executable}"
+args = ["{FLAKY}", "--state-dir", "{state}"]
+protocol = "legacy"
+start = "lazy"
+idle_shutdown = "2s"
+[endpoints.main]
+servers = ["lazy"]
+""",
+        env={"GANTRY_LAZY_TAG": tag, "RUST_LOG": "info"},
+    )
+    GATEWAYS.add(g.proc.pid)
+    return g
+
+
+def lazy_health(base_url: str) -> dict:
+    r = httpx.get(f"{base_url}/readyz", timeout=10, trust_env=False)
+    body = r.json()
+    assert r.status_code == 200 and body["ready"], body
+    return next(s for s in body["servers"] if s["name"] == "lazy")
+
+
+def terminate(g, tag: str) -> None:
+    g.proc.popen.send_signal(signal.SIGTERM)
+    rc = g.proc.popen.wait(timeout=30)
+    assert rc == 0, f"gantry exited with {rc}\n{g.proc.logs()}"
+    GATEWAYS.discard(g.proc.pid)
+    left = tagged(tag)
+    assert not left, f"processes left behind after gantry exited: {left}"
+
+
+def test_lazy_start_idle_shutdown_and_restart_on_use(gantry, tmp_path: Path):
+    # Run 1: nothing persisted yet.
+    tag = uuid.uuid4().hex
+    g = start_gateway(gantry, tmp_path, tag)
+    url = g.endpoint_url("main")
+    health = lazy_health(g.base_url)
+    assert health["status"] == "idle", health
+    assert "not started yet" in health["reason"], health
+    assert tagged(tag) == [], "a lazy server has no process before it is needed"
+
+    s = Mcp(url)
+    assert tagged(tag) == [], "initialize does not start it"
+    # Its catalog is unknown: the list starts it, its tools follow (list_changed).
+    poll(lambda: "lazy__pid" in s.tools(), "the lazy server's tools to be listed")
+    first = poll(lambda: tagged(tag), "the lazy server's process")
+    assert len(first) == 1, first
+
+    # No request for 2 s: its process ends, its tools stay listed, it is idle (not unhealthy).
+    poll(lambda: not tagged(tag), "the idle server's process to end", timeout=15)
+    assert "lazy__pid" in s.tools()
+    health = lazy_health(g.base_url)
+    assert health["status"] == "idle" and "idle_shutdown" in health["reason"], health
+
+    # The next call starts it again and succeeds.
+    pid = s.pid()
+    assert tagged(tag) == [pid], (pid, tagged(tag))
+    assert pid not in first
+    terminate(g, tag)
+
+    # Run 2: the catalog is persisted; a list shows it without starting the server.
+    tag = uuid.uuid4().hex
+    g = start_gateway(gantry, tmp_path, tag)
+    s = Mcp(g.endpoint_url("main"))
+    assert s.tools() == {"lazy__pid", "lazy__echo", "lazy__fail", "lazy__hang"}
+    health = lazy_health(g.base_url)
+    assert health["status"] == "idle" and "last known catalog" in health["reason"], health
+    # Give a wrongly started process time to show up.
+    time.sleep(1.0)
+    assert tagged(tag) == [], "a list of a known catalog does not start it"
+
+    t0 = time.monotonic()
+    pid = s.pid()
+    took = time.monotonic() - t0
+    assert tagged(tag) == [pid], "the first call started it, and it runs"
+    assert took < 10, took
+    answer = s.request("tools/call", {"name": "lazy__echo", "arguments": {"message": "hi"}})
+    assert answer["result"]["content"][0]["text"] == "flaky: hi", answer
+
+    poll(lambda: not tagged(tag), "the idle server's process to end", timeout=15)
+    assert "lazy__pid" in s.tools()
+    health = lazy_health(g.base_url)
+    assert health["status"] == "idle", health
+    logs = g.proc.stderr_path.read_text(errors="replace")
+    assert "crash" not in logs.lower(), logs[-3000:]
+
+    again = s.pid()
+    assert again != pid and tagged(tag) == [again]
+    terminate(g, tag)
