@@ -99,8 +99,8 @@ async fn a_lazy_server_waits_for_a_request_and_a_failing_one_goes_idle_when_unus
     gw.shutdown().await;
 }
 
-/// The stdio test server: answers initialize, tools/list, tools/call (with its pid) and any
-/// other request, and logs its start and its stop (stdin closed) to the file `$1`.
+/// The stdio test server: answers initialize, tools/list, tools/call (with its pid; the tool
+/// `slow` after a second) and any other request, and logs its start and its stop (stdin closed) to the file `$1`.
 const SERVER: &str = r#"log="$1"
 echo "start $$" >> "$log"
 while IFS= read -r line; do
@@ -108,6 +108,7 @@ while IFS= read -r line; do
   case "$line" in
     *'"method":"initialize"'*) printf '{"jsonrpc":"2.0","id":%s,"result":{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"sh","version":"1"}}}\n' "$id" ;;
     *'"method":"tools/list"'*) printf '{"jsonrpc":"2.0","id":%s,"result":{"tools":[{"name":"pid","inputSchema":{"type":"object"}}]}}\n' "$id" ;;
+    *'"name":"slow"'*) sleep 1; printf '{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"text","text":"slow"}]}}\n' "$id" ;;
     *'"method":"tools/call"'*) printf '{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"text","text":"%s"}]}}\n' "$id" "$$" ;;
     *'"id":'*) printf '{"jsonrpc":"2.0","id":%s,"result":{}}\n' "$id" ;;
   esac
@@ -139,12 +140,8 @@ async fn log_has(path: &Path, n: usize) -> Vec<String> {
         .unwrap_or_else(|_| panic!("the log never had {n} lines: {:?}", log_lines(path)))
 }
 
-/// A real process: a lazy server with no known catalog is started by a list, answers, is
-/// stopped cleanly after `idle_shutdown` (stdin closed, it exits) while its tools stay
-/// listed, and the next call starts a new process.
-#[tokio::test]
-async fn an_idle_server_stops_cleanly_keeps_its_catalog_and_starts_again_on_the_next_call() {
-    let dir = std::env::temp_dir().join(format!("gantry-lazy-{}", std::process::id()));
+fn sh_server(dir_name: &str) -> (std::path::PathBuf, std::path::PathBuf, Arc<Gateway>) {
+    let dir = std::env::temp_dir().join(format!("gantry-{dir_name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let script = dir.join("server.sh");
     let log = dir.join("log");
@@ -157,6 +154,56 @@ async fn an_idle_server_stops_cleanly_keeps_its_catalog_and_starts_again_on_the_
         script.display().to_string(),
         log.display().to_string()
     ));
+    (dir, log, gw)
+}
+
+/// A call in flight longer than `idle_shutdown` keeps the server up; the idle time counts
+/// from the call's end.
+#[tokio::test]
+async fn a_call_in_flight_postpones_the_idle_shutdown() {
+    let (dir, log, gw) = sh_server("lazy-busy");
+    let lane = gw.servers()["lazy"].default_lane().clone();
+    let (peer, _) = lane
+        .ready_peer()
+        .await
+        .expect("started on the first request");
+    let went_idle = tokio::spawn({
+        let lane = lane.clone();
+        async move {
+            lane.status_until(|s| idle_after(s).is_some()).await;
+            tokio::time::Instant::now()
+        }
+    });
+    // The call is in flight (the peer counts it) for a second; as the router does, its end
+    // is noted as a request.
+    let answer = peer
+        .request("tools/call", Some(json!({"name": "slow"})), None)
+        .await
+        .expect("the slow call answered");
+    lane.note_request();
+    let ended = tokio::time::Instant::now();
+    assert_eq!(answer["content"][0]["text"], "slow");
+    assert!(!went_idle.is_finished(), "stopped during the call");
+    let idle_at = tokio::time::timeout(Duration::from_secs(10), went_idle)
+        .await
+        .expect("it went idle after the call")
+        .unwrap();
+    assert!(idle_at >= ended + Duration::from_millis(300));
+    assert_eq!(
+        log_has(&log, 2).await.len(),
+        2,
+        "started once, stopped once"
+    );
+    gw.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A real process: a lazy server with no known catalog is started by a list, answers, is
+/// stopped cleanly after `idle_shutdown` (stdin closed, it exits) while its tools stay
+/// listed, and the next call starts a new process.
+#[tokio::test]
+async fn an_idle_server_stops_cleanly_keeps_its_catalog_and_starts_again_on_the_next_call() {
+    let (dir, log, gw) = sh_server("lazy");
     let group = gw.servers()["lazy"].clone();
     let lane = group.default_lane().clone();
     assert!(lane.is_idle());
