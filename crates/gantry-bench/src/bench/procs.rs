@@ -247,9 +247,20 @@ pub(crate) fn free_port() -> anyhow::Result<SocketAddr> {
 }
 
 impl Proc {
-    /// Sends `signal` to the process (not its group).
+    /// Whether the process is still ours to signal (started, not reaped).
+    pub(crate) fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Sends `signal` to the process (not its group); never to a reaped one.
     pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) -> anyhow::Result<()> {
+        if !self.running() {
+            bail!("{} has exited", self.name);
+        }
         let pid = i32::try_from(self.pid()).context("pid out of range")?;
+        if pid <= 0 {
+            bail!("{} has no pid", self.name);
+        }
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
             .with_context(|| format!("cannot signal {} ({signal})", self.name))
     }
@@ -322,6 +333,9 @@ pub(crate) fn all_processes() -> Vec<ProcInfo> {
 
 /// The descendants of `pid` (children, their children, …), found by parent pid.
 pub(crate) fn descendants(pid: u32) -> Vec<ProcInfo> {
+    if pid == 0 {
+        return Vec::new();
+    }
     let all = all_processes();
     let mut out: Vec<ProcInfo> = Vec::new();
     let mut parents = vec![pid];

@@ -483,7 +483,7 @@ async fn soak(
     }
 
     // --- Shutdown and leftovers.
-    report.shutdown = shutdown(&mut gantry, &topo.tag).await;
+    report.shutdown = shutdown(&mut gantry, gantry_pid, &topo.tag).await;
     drop(ups);
     let log = std::fs::read_to_string(dir.join("gantry-soak.log")).unwrap_or_default();
     report.reloads.applied = log.matches("config reloaded").count() as u64;
@@ -942,8 +942,7 @@ async fn recovery(addr: SocketAddr) -> Option<f64> {
 }
 
 /// SIGTERM to Gantry, its exit, and what of its children is left afterwards.
-async fn shutdown(gantry: &mut Proc, tag: &str) -> Shutdown {
-    let pid = gantry.pid();
+async fn shutdown(gantry: &mut Proc, pid: u32, tag: &str) -> Shutdown {
     let own_pgid = procs::proc_info(pid).map(|p| p.pgid);
     let before = procs::descendants(pid);
     let mut out = Shutdown {
@@ -959,7 +958,9 @@ async fn shutdown(gantry: &mut Proc, tag: &str) -> Shutdown {
         ..Shutdown::default()
     };
     let started = Instant::now();
-    if let Some(status) = gantry.exited() {
+    if !gantry.running() {
+        out.exit = "had already exited".into();
+    } else if let Some(status) = gantry.exited() {
         out.exit = format!("had already exited ({status})");
     } else if let Err(e) = gantry.signal(Signal::SIGTERM) {
         out.exit = format!("SIGTERM failed: {e}");
