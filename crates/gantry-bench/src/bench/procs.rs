@@ -368,3 +368,30 @@ pub(crate) fn rss_kib_of(pid: u32) -> Option<u64> {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_a_child_by_parent_and_marker() {
+        let mut child = Command::new("sleep")
+            .arg("5")
+            .env("GANTRY_SOAK_TEST_MARK", "m-1")
+            .spawn()
+            .expect("sleep");
+        let pid = child.id();
+        let mine = descendants(std::process::id());
+        let found = mine.iter().find(|p| p.pid == pid).cloned();
+        let marker = env_of(pid, "GANTRY_SOAK_TEST_MARK");
+        let _ = child.kill();
+        let _ = child.wait();
+        let found = found.expect("the child is a descendant");
+        assert_eq!(found.ppid, std::process::id());
+        assert!(found.cmd.starts_with("sleep 5"), "{}", found.cmd);
+        assert_eq!(marker.as_deref(), Some("m-1"));
+        assert!(descendants(0).is_empty());
+        // Reaped: gone, or at least not the same process any more.
+        assert!(proc_info(pid).is_none_or(|p| p.start != found.start));
+    }
+}
