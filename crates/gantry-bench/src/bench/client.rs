@@ -54,8 +54,13 @@ pub(crate) enum Failure {
     Status(u16, String),
     /// A JSON-RPC error response.
     Rpc(i64, String),
-    /// An answer that is not the one expected (wrong id, wrong text, bad JSON, lost).
+    /// An answer that is not the one expected (wrong id, wrong text, duplicated, bad JSON).
     Mismatch(String),
+    /// The request was sent but no answer came: the connection closed after sending, or
+    /// an SSE stream ended without the response.
+    Lost(String),
+    /// A tool result with `isError: true` (its text).
+    ToolError(String),
 }
 
 impl fmt::Display for Failure {
@@ -65,6 +70,8 @@ impl fmt::Display for Failure {
             Failure::Status(s, body) => write!(f, "HTTP {s}: {body}"),
             Failure::Rpc(code, m) => write!(f, "JSON-RPC error {code}: {m}"),
             Failure::Mismatch(m) => write!(f, "mismatch: {m}"),
+            Failure::Lost(m) => write!(f, "lost: {m}"),
+            Failure::ToolError(m) => write!(f, "tool error: {m}"),
         }
     }
 }
@@ -114,16 +121,20 @@ impl Conn {
             .ready()
             .await
             .map_err(|e| Failure::Transport(format!("connection closed: {e}")))?;
-        let resp = self
-            .sender
-            .send_request(req)
-            .await
-            .map_err(|e| Failure::Transport(format!("request: {e}")))?;
+        // A request that hyper never sent (the connection was already closed) is a transport
+        // failure; one that was sent and got no (complete) answer is lost.
+        let resp = self.sender.send_request(req).await.map_err(|e| {
+            if e.is_canceled() {
+                Failure::Transport(format!("request not sent: {e}"))
+            } else {
+                Failure::Lost(format!("connection failed after sending: {e}"))
+            }
+        })?;
         let (parts, body) = resp.into_parts();
         let body = body
             .collect()
             .await
-            .map_err(|e| Failure::Transport(format!("reading the body: {e}")))?
+            .map_err(|e| Failure::Lost(format!("reading the body: {e}")))?
             .to_bytes();
         Ok((parts.status, parts.headers, body))
     }
@@ -300,15 +311,23 @@ impl McpClient {
 
     /// `tools/call echo {message}` and checks that the text comes back unchanged.
     pub(crate) async fn echo(&mut self, message: &str) -> Result<(), Failure> {
+        self.echo_tool("echo", message).await
+    }
+
+    /// `tools/call <tool> {message}` of an echo tool (under whatever name the endpoint
+    /// gives it) and checks that the text comes back unchanged and only once.
+    pub(crate) async fn echo_tool(&mut self, tool: &str, message: &str) -> Result<(), Failure> {
         let args = format!(r#"{{"message":"{message}"}}"#);
-        let r: CallResult = self.request("tools/call", Some("echo"), &args).await?;
+        let r: CallResult = self.request("tools/call", Some(tool), &args).await?;
+        let text = r.content.first().and_then(|c| c.text.as_deref());
         if r.is_error {
-            return Err(Failure::Mismatch("echo answered isError: true".into()));
+            return Err(Failure::ToolError(text.unwrap_or("").to_owned()));
         }
-        match r.content.first().and_then(|c| c.text.as_deref()) {
-            Some(t) if t == message => Ok(()),
+        match text {
+            Some(t) if t == message && r.content.len() == 1 => Ok(()),
             other => Err(Failure::Mismatch(format!(
-                "echo of {message:?} answered {other:?}"
+                "{tool} of {message:?} answered {other:?} ({} content items)",
+                r.content.len()
             ))),
         }?;
         self.check_result_type(r.result_type.as_deref())
@@ -452,9 +471,19 @@ fn parse_result<T: for<'de> Deserialize<'de>>(
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
     let sse_msg;
     let msg: &[u8] = if is_sse {
-        sse_msg = sse_response(body, id).ok_or_else(|| {
-            Failure::Mismatch(format!("SSE stream ended without the response to id {id}"))
-        })?;
+        sse_msg = match sse_response(body, id) {
+            SseAnswer::One(m) => m,
+            SseAnswer::None => {
+                return Err(Failure::Lost(format!(
+                    "SSE stream ended without the response to id {id}"
+                )));
+            }
+            SseAnswer::Duplicated(n) => {
+                return Err(Failure::Mismatch(format!(
+                    "SSE stream carried {n} responses to id {id}"
+                )));
+            }
+        };
         sse_msg.as_bytes()
     } else {
         body
@@ -494,11 +523,25 @@ fn parse_result<T: for<'de> Deserialize<'de>>(
         .map_err(|e| Failure::Mismatch(format!("unexpected result ({e}): {}", excerpt(msg))))
 }
 
+/// What an SSE body holds for one request.
+#[derive(Debug, PartialEq)]
+enum SseAnswer {
+    /// The data of the one event that holds the response.
+    One(String),
+    /// No response to the request.
+    None,
+    /// That many responses to the same request.
+    Duplicated(usize),
+}
+
 /// The data of the SSE event that holds the response to `id`.
-fn sse_response(body: &[u8], id: u64) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?;
+fn sse_response(body: &[u8], id: u64) -> SseAnswer {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return SseAnswer::None;
+    };
     let mut data = String::new();
     let mut found = None;
+    let mut count = 0;
     for line in text.lines().chain(std::iter::once("")) {
         if let Some(d) = line.strip_prefix("data:") {
             if !data.is_empty() {
@@ -513,12 +556,17 @@ fn sse_response(body: &[u8], id: u64) -> Option<String> {
                 == Some(id)
                 && v.as_ref().and_then(|v| v.get("method")).is_none()
             {
+                count += 1;
                 found = Some(std::mem::take(&mut data));
             }
             data.clear();
         }
     }
-    found
+    match found {
+        Some(_) if count > 1 => SseAnswer::Duplicated(count),
+        Some(m) => SseAnswer::One(m),
+        None => SseAnswer::None,
+    }
 }
 
 /// The start of a body, for error messages.
@@ -539,10 +587,12 @@ mod tests {
     fn finds_the_response_in_an_sse_body() {
         let body = b"id: 1\ndata: \n\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\ndata: {\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{}}\n\n";
         assert_eq!(
-            sse_response(body, 4).as_deref(),
-            Some(r#"{"jsonrpc":"2.0","id":4,"result":{}}"#)
+            sse_response(body, 4),
+            SseAnswer::One(r#"{"jsonrpc":"2.0","id":4,"result":{}}"#.into())
         );
-        assert!(sse_response(body, 5).is_none());
+        assert_eq!(sse_response(body, 5), SseAnswer::None);
+        let twice = b"data: {\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{}}\n\ndata: {\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{}}\n\n";
+        assert_eq!(sse_response(twice, 4), SseAnswer::Duplicated(2));
     }
 
     #[test]

@@ -63,10 +63,10 @@ impl Errors {
 
     fn record(&mut self, f: &Failure) {
         match f {
-            Failure::Transport(_) => self.transport += 1,
+            Failure::Transport(_) | Failure::Lost(_) => self.transport += 1,
             Failure::Status(..) => self.http_status += 1,
             Failure::Rpc(..) => self.jsonrpc += 1,
-            Failure::Mismatch(_) => self.mismatch += 1,
+            Failure::Mismatch(_) | Failure::ToolError(_) => self.mismatch += 1,
         }
         self.note(f);
     }
@@ -242,7 +242,7 @@ async fn worker(
             Ok(()) => {}
             Err(f) => {
                 out.errors.record(&f);
-                if matches!(f, Failure::Transport(_)) {
+                if matches!(f, Failure::Transport(_) | Failure::Lost(_)) {
                     broken = true;
                     break;
                 }
@@ -367,7 +367,7 @@ pub(crate) async fn delete_sessions(
                 if let Err(f) = c.delete(id).await {
                     errors.cleanup += 1;
                     errors.note(&f);
-                    if matches!(f, Failure::Transport(_)) {
+                    if matches!(f, Failure::Transport(_) | Failure::Lost(_)) {
                         break;
                     }
                 }

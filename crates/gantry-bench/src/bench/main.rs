@@ -11,6 +11,9 @@
 //! 3. `tools/list` on an endpoint of 50 servers × 100 dummy tools;
 //! 4. calls to a stdio upstream through Gantry.
 //!
+//! `--soak` runs the soak instead (`soak.rs`): many sessions calling through restarts of
+//! servers and config reloads, for a bounded time, every answer checked.
+//!
 //! The exit status says whether everything worked (every answer checked), never whether a
 //! figure was good: timing is reported, not asserted.
 
@@ -18,6 +21,7 @@ mod client;
 mod load;
 mod procs;
 mod report;
+mod soak;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -72,6 +76,17 @@ struct Cli {
     /// Run the full benchmark even with debug builds (its figures then mean little).
     #[arg(long)]
     allow_debug: bool,
+    /// Run the soak instead of the benchmark: sessions calling through server kills,
+    /// upstream restarts and config reloads; fails only on lost or wrong answers, leftover
+    /// processes or Gantry dying (accepts debug builds).
+    #[arg(long)]
+    soak: bool,
+    /// Seconds of load in the soak.
+    #[arg(long, default_value_t = 30.0)]
+    soak_seconds: f64,
+    /// Concurrent sessions in the soak (half legacy sessions, half stateless 2026-07-28).
+    #[arg(long, default_value_t = 32)]
+    soak_sessions: usize,
 }
 
 /// Resolved settings.
@@ -109,6 +124,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if cli.soak {
+        return soak::main(&rt, &settings, cores, &cli);
+    }
     let report = match rt.block_on(run(&settings, cores)) {
         Ok(r) => r,
         Err(e) => {
@@ -158,7 +176,7 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     let debug_build = cfg!(debug_assertions)
         || gantry.components().any(|c| c.as_os_str() == "debug")
         || upstream.components().any(|c| c.as_os_str() == "debug");
-    if debug_build && !cli.quick && !cli.allow_debug {
+    if debug_build && !cli.quick && !cli.allow_debug && !cli.soak {
         bail!(
             "debug builds give meaningless figures: build with --release (scripts/bench does), or pass --quick or --allow-debug"
         );
@@ -280,7 +298,7 @@ async fn measure_all(s: &Settings, cores: &Cores, dir: &Path) -> anyhow::Result<
         url = toml_str(&format!("http://{up_addr}/mcp")),
     );
     eprintln!("bench: starting gantry on {gw_addr}");
-    let mut gantry = start_gantry(s, cores, dir, "gantry", &config, gw_addr)?;
+    let mut gantry = start_gantry(s, cores, dir, "gantry", &config, gw_addr, "warn")?;
     gantry.wait_healthy(gw_addr, ready_timeout).await?;
     eprintln!("bench: gantry is pid {}", gantry.pid());
     wait_tools(&mut gantry, gw_addr, "/mcp/bench", 2, ready_timeout).await?;
@@ -394,7 +412,7 @@ async fn measure_all(s: &Settings, cores: &Cores, dir: &Path) -> anyhow::Result<
         "bench: starting gantry with {LIST_SERVERS} HTTP servers and one stdio server on {gw2_addr}"
     );
     let started = Instant::now();
-    let mut gantry2 = start_gantry(s, cores, dir, "gantry-many", &config, gw2_addr)?;
+    let mut gantry2 = start_gantry(s, cores, dir, "gantry-many", &config, gw2_addr, "warn")?;
     gantry2.wait_healthy(gw2_addr, ready_timeout).await?;
     eprintln!("bench: gantry is pid {}", gantry2.pid());
     let expect = LIST_SERVERS * (LIST_TOOLS + 2);
@@ -484,6 +502,7 @@ fn start_gantry(
     name: &str,
     config: &str,
     addr: SocketAddr,
+    log: &str,
 ) -> anyhow::Result<Proc> {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
@@ -497,7 +516,7 @@ fn start_gantry(
             "--listen".into(),
             addr.to_string(),
             "--log".into(),
-            "warn".into(),
+            log.into(),
         ],
         cores,
         dir,

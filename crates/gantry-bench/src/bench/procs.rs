@@ -245,3 +245,153 @@ pub(crate) fn free_port() -> anyhow::Result<SocketAddr> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
     Ok(l.local_addr()?)
 }
+
+impl Proc {
+    /// Whether the process is still ours to signal (started, not reaped).
+    pub(crate) fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Sends `signal` to the process (not its group); never to a reaped one.
+    pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) -> anyhow::Result<()> {
+        if !self.running() {
+            bail!("{} has exited", self.name);
+        }
+        let pid = i32::try_from(self.pid()).context("pid out of range")?;
+        if pid <= 0 {
+            bail!("{} has no pid", self.name);
+        }
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
+            .with_context(|| format!("cannot signal {} ({signal})", self.name))
+    }
+
+    /// SIGKILL and reap at once (SIGKILL cannot be ignored, so the wait is short).
+    pub(crate) fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The exit status, once the process has exited (it is reaped then, and forgotten:
+    /// nothing is signalled under its pid any more).
+    pub(crate) fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok().flatten()?;
+        self.child = None;
+        Some(status)
+    }
+}
+
+/// What `/proc/<pid>/stat` says about a process.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct ProcInfo {
+    pub(crate) pid: u32,
+    pub(crate) ppid: u32,
+    pub(crate) pgid: u32,
+    /// `R`, `S`, `Z`, …
+    pub(crate) state: char,
+    /// Start time in clock ticks after boot: a pid with another start time is another process.
+    pub(crate) start: u64,
+    /// The command line, space-separated.
+    pub(crate) cmd: String,
+}
+
+/// One process, if it exists.
+pub(crate) fn proc_info(pid: u32) -> Option<ProcInfo> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // pid (comm) state ppid pgrp … starttime(22)
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    Some(ProcInfo {
+        pid,
+        state: f.first()?.chars().next()?,
+        ppid: f.get(1)?.parse().ok()?,
+        pgid: f.get(2)?.parse().ok()?,
+        start: f.get(19)?.parse().ok()?,
+        cmd,
+    })
+}
+
+/// Every process visible in `/proc`.
+pub(crate) fn all_processes() -> Vec<ProcInfo> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(proc_info)
+        .collect()
+}
+
+/// The descendants of `pid` (children, their children, …), found by parent pid.
+pub(crate) fn descendants(pid: u32) -> Vec<ProcInfo> {
+    if pid == 0 {
+        return Vec::new();
+    }
+    let all = all_processes();
+    let mut out: Vec<ProcInfo> = Vec::new();
+    let mut parents = vec![pid];
+    while let Some(p) = parents.pop() {
+        for c in all.iter().filter(|c| c.ppid == p) {
+            if !out.iter().any(|o| o.pid == c.pid) {
+                parents.push(c.pid);
+                out.push(c.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The value of environment variable `key` in process `pid` (readable for our own user's
+/// processes; a zombie has none).
+pub(crate) fn env_of(pid: u32, key: &str) -> Option<String> {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    env.split(|&c| c == 0).find_map(|e| {
+        let v = e.strip_prefix(key.as_bytes())?.strip_prefix(b"=")?;
+        Some(String::from_utf8_lossy(v).into_owned())
+    })
+}
+
+/// Resident memory (`VmRSS`) of `pid` in KiB.
+pub(crate) fn rss_kib_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_a_child_by_parent_and_marker() {
+        let mut child = Command::new("sleep")
+            .arg("5")
+            .env("GANTRY_SOAK_TEST_MARK", "m-1")
+            .spawn()
+            .expect("sleep");
+        let pid = child.id();
+        let mine = descendants(std::process::id());
+        let found = mine.iter().find(|p| p.pid == pid).cloned();
+        let marker = env_of(pid, "GANTRY_SOAK_TEST_MARK");
+        let _ = child.kill();
+        let _ = child.wait();
+        let found = found.expect("the child is a descendant");
+        assert_eq!(found.ppid, std::process::id());
+        assert!(found.cmd.starts_with("sleep 5"), "{}", found.cmd);
+        assert_eq!(marker.as_deref(), Some("m-1"));
+        assert!(descendants(0).is_empty());
+        // Reaped: gone, or at least not the same process any more.
+        assert!(proc_info(pid).is_none_or(|p| p.start != found.start));
+    }
+}
