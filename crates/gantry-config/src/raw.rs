@@ -165,7 +165,7 @@ pub struct RawServer {
     pub request_timeout: Option<Spanned<f64>>,
     /// Largest message accepted from the server, in bytes.
     pub max_message_bytes: Option<Spanned<i64>>,
-    /// Most requests in flight to the server at once (default 64); more get "server busy".
+    /// Most requests in flight to the server at once (default 256); more get "server busy".
     pub max_in_flight: Option<Spanned<i64>>,
     /// `auto` (default), `legacy` or `2026-07-28`: which protocol era to speak to it.
     pub protocol: Option<Spanned<String>>,

@@ -290,8 +290,9 @@ async fn measure_all(s: &Settings, cores: &Cores, dir: &Path) -> anyhow::Result<
     let config = format!(
         // The same upstream twice: `up` as Gantry finds it (it speaks 2026-07-28, so Gantry
         // uses that era), `up_legacy` pinned to the legacy era, so that the legacy rows
-        // compare like with like (legacy client, legacy upstream).
-        "listen = {listen}\n\n[servers.up]\nurl = {url}\n\n[servers.up_legacy]\nurl = {url}\nprotocol = \"legacy\"\n\n\
+        // compare like with like (legacy client, legacy upstream). `max_in_flight` above the
+        // highest concurrency: the benchmark measures the proxy, not the busy limit.
+        "listen = {listen}\n\n[servers.up]\nurl = {url}\nmax_in_flight = 1024\n\n[servers.up_legacy]\nurl = {url}\nprotocol = \"legacy\"\nmax_in_flight = 1024\n\n\
          [endpoints.bench]\nservers = [\"up\"]\nnaming = \"priority\"\n\n\
          [endpoints.bench_legacy]\nservers = [\"up_legacy\"]\nnaming = \"priority\"\n",
         listen = toml_str(&gw_addr.to_string()),
