@@ -817,22 +817,7 @@ impl Admin {
                     limit,
                 };
                 let list = self.store(false, move |s| s.changes(&filter)).await?;
-                let rows: Vec<Value> = list
-                    .iter()
-                    .map(|c| {
-                        json!({
-                            "id": c.id,
-                            "server": c.server,
-                            "kind": c.kind,
-                            "name": c.name,
-                            "change": c.change,
-                            "at": format_ms(c.at),
-                            "old_fingerprint": c.old_fingerprint,
-                            "new_fingerprint": c.new_fingerprint,
-                            "trigger": c.trigger,
-                        })
-                    })
-                    .collect();
+                let rows: Vec<Value> = list.iter().map(change_json).collect();
                 ok(json!({"changes": rows}))
             }
         }
@@ -1010,8 +995,24 @@ fn team_json(t: &Team) -> Value {
     })
 }
 
-/// A key without its secret (which is not stored anyway).
-pub(crate) fn key_json(k: &KeyRecord, now: i64) -> Value {
+/// A recorded catalog change, as the admin API and `gantry catalog changes --json` show it.
+pub fn change_json(c: &gantry_store::Change) -> Value {
+    json!({
+        "id": c.id,
+        "server": c.server,
+        "kind": c.kind,
+        "name": c.name,
+        "change": c.change,
+        "at": format_ms(c.at),
+        "old_fingerprint": c.old_fingerprint,
+        "new_fingerprint": c.new_fingerprint,
+        "trigger": c.trigger,
+    })
+}
+
+/// A key without its secret (which is not stored anyway), as the admin API and
+/// `gantry key list --json` show it.
+pub fn key_json(k: &KeyRecord, now: i64) -> Value {
     json!({
         "id": k.id,
         "name": display_id(&k.id),

@@ -176,22 +176,7 @@ pub(crate) fn run(cmd: CatalogCommand) -> anyhow::Result<()> {
                 None => Vec::new(),
             };
             if at.json {
-                let rows: Vec<Value> = list
-                    .iter()
-                    .map(|c| {
-                        json!({
-                            "id": c.id,
-                            "server": c.server,
-                            "kind": c.kind,
-                            "name": c.name,
-                            "change": c.change,
-                            "at": format_ms(c.at),
-                            "old_fingerprint": c.old_fingerprint,
-                            "new_fingerprint": c.new_fingerprint,
-                            "trigger": c.trigger,
-                        })
-                    })
-                    .collect();
+                let rows: Vec<Value> = list.iter().map(gantry_admin::change_json).collect();
                 out = serde_json::to_string_pretty(&rows)? + "\n";
             } else {
                 for c in &list {

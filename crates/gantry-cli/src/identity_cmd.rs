@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use gantry_auth::keys::{SecretOrigin, display_id, id_of};
 use gantry_auth::{Authenticator, KeyAuthenticator, ServerSecret};
-use gantry_store::{KeyPlanes, KeyRecord, NewKey, Store, format_ms, now_ms};
+use gantry_store::{KeyPlanes, NewKey, Store, format_ms, now_ms};
 use serde_json::{Value, json};
 
 /// Where the database is.
@@ -298,20 +298,6 @@ pub(crate) fn team(cmd: TeamCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn key_json(k: &KeyRecord, now: i64) -> Value {
-    json!({
-        "id": k.id,
-        "name": display_id(&k.id),
-        "user": k.user,
-        "plane": k.planes.as_str(),
-        "label": k.label,
-        "state": k.state(now),
-        "created_at": format_ms(k.created_at),
-        "expires_at": k.expires_at.map(format_ms),
-        "revoked_at": k.revoked_at.map(format_ms),
-        "last_used_at": k.last_used_at.map(format_ms),
-    })
-}
 
 /// The server secret of `dir`, saying where a new one was created.
 fn secret(dir: &Path) -> anyhow::Result<ServerSecret> {
@@ -357,7 +343,7 @@ pub(crate) fn key(cmd: KeyCommand) -> anyhow::Result<()> {
                 now,
             )?;
             if json {
-                let mut v = key_json(&rec, now);
+                let mut v = gantry_admin::key_json(&rec, now);
                 v["key"] = Value::from(g.key);
                 return json_out(&v);
             }
@@ -382,7 +368,7 @@ pub(crate) fn key(cmd: KeyCommand) -> anyhow::Result<()> {
             let keys = s.keys(user.as_deref())?;
             let now = now_ms();
             if json {
-                let v: Vec<Value> = keys.iter().map(|k| key_json(k, now)).collect();
+                let v: Vec<Value> = keys.iter().map(|k| gantry_admin::key_json(k, now)).collect();
                 return json_out(&Value::from(v));
             }
             let mut out = String::new();
