@@ -298,7 +298,6 @@ pub(crate) fn team(cmd: TeamCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-
 /// The server secret of `dir`, saying where a new one was created.
 fn secret(dir: &Path) -> anyhow::Result<ServerSecret> {
     let (s, origin) = ServerSecret::load(dir).map_err(anyhow::Error::msg)?;
@@ -368,7 +367,10 @@ pub(crate) fn key(cmd: KeyCommand) -> anyhow::Result<()> {
             let keys = s.keys(user.as_deref())?;
             let now = now_ms();
             if json {
-                let v: Vec<Value> = keys.iter().map(|k| gantry_admin::key_json(k, now)).collect();
+                let v: Vec<Value> = keys
+                    .iter()
+                    .map(|k| gantry_admin::key_json(k, now))
+                    .collect();
                 return json_out(&Value::from(v));
             }
             let mut out = String::new();
