@@ -598,7 +598,11 @@ impl Gateway {
                 Some(g) if g.config() == cfg => g.clone(),
                 Some(g) => {
                     retired.push((g.clone(), "replaced by a config reload"));
-                    self.starter.start(cfg.clone(), None)
+                    // The replacement lists the old one's catalog (stale) until it has listed
+                    // its own, so its tools do not turn "unknown" for the moments in between:
+                    // a call then gets "unavailable, retrying", which clients retry.
+                    self.starter
+                        .start(cfg.clone(), g.default_lane().catalog_if_known())
                 }
                 None => self.starter.start(cfg.clone(), None),
             };

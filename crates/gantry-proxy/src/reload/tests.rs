@@ -359,3 +359,23 @@ fn start_and_idle_shutdown_are_server_changes() {
     assert_eq!(d.servers_changed["a"], ["idle_shutdown"]);
     assert_eq!(d.servers_changed["b"], ["start", "idle_shutdown"]);
 }
+
+#[tokio::test]
+async fn a_changed_server_lists_its_predecessors_tools_until_it_lists_its_own() {
+    let gw = seeded_gateway(BASE, &[("a", &["one", "two"]), ("b", &["three"])]);
+    let before = gw.state();
+    let text = BASE.replace("args = [\"--x\"]", "args = [\"--y\"]");
+    let d = gw.apply(config(&text)).await.unwrap();
+    assert!(d.servers_changed.contains_key("b"), "{d:?}");
+    let after = gw.state();
+    assert!(!Arc::ptr_eq(&before.servers["b"], &after.servers["b"]));
+    // The replacement cannot start (no such program), yet its tool stays known (stale), so a
+    // call gets "unavailable, retrying" instead of "unknown tool".
+    let catalog = after.servers["b"].default_lane().catalog();
+    assert!(catalog.stale);
+    let names: Vec<_> = catalog.tools.iter().map(|t| t["name"].clone()).collect();
+    assert_eq!(names, [json!("three")]);
+    let view = gw.endpoint("other").unwrap().view(&ClientCaps::none());
+    assert_eq!(view.tools.len(), 1);
+    gw.shutdown().await;
+}
