@@ -195,6 +195,17 @@ impl ServerSecret {
         mac
     }
 
+    /// A 32-byte key for `purpose`, derived from the server secret (HMAC-SHA256 of a labelled
+    /// purpose): the same on every restart and on every replica that shares the secret, and
+    /// useless for anything else (it cannot be turned back into the secret or a key hash).
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(b"gantry-derive-v1\0");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// The stored hash of key `id` with `secret`.
     pub fn hash(&self, id: &str, secret: &str) -> Vec<u8> {
         self.mac(id, secret).finalize().into_bytes().to_vec()
@@ -427,6 +438,24 @@ mod tests {
 
     fn secret() -> ServerSecret {
         ServerSecret::from_bytes(&[42; 32]).unwrap()
+    }
+
+    #[test]
+    fn derived_keys_are_stable_per_secret_and_purpose() {
+        let other = ServerSecret::from_bytes(&[43; 32]).unwrap();
+        assert_eq!(
+            secret().derive("request-state"),
+            secret().derive("request-state")
+        );
+        assert_ne!(
+            secret().derive("request-state"),
+            secret().derive("something-else")
+        );
+        assert_ne!(
+            secret().derive("request-state"),
+            other.derive("request-state")
+        );
+        assert_ne!(&secret().derive("request-state")[..], &[42u8; 32][..]);
     }
 
     fn entry(g: &GeneratedKey, planes: Planes) -> KeyEntry {

@@ -416,6 +416,9 @@ pub(crate) struct Identity {
     pub(crate) authenticators: Vec<Arc<dyn Authenticator>>,
     pub(crate) admin: Arc<gantry_admin::Admin>,
     pub(crate) keys: usize,
+    /// Seals `requestState`s, derived from the server secret: they survive a restart and
+    /// open on every replica that shares the secret.
+    pub(crate) sealing_key: [u8; 32],
 }
 
 impl Identity {
@@ -452,6 +455,7 @@ impl Identity {
             authenticators,
             admin,
             keys: keys.len(),
+            sealing_key: keys.secret().derive("request-state"),
         })
     }
 }

@@ -218,6 +218,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     authenticators: identity.authenticators.clone(),
                     admin: Some(identity.admin.clone()),
                     reload: Some(reload),
+                    sealing_key: Some(identity.sealing_key),
                 },
             );
             check_manual_naming(&gw).await?;

@@ -91,6 +91,9 @@ pub struct Options {
     /// Where the config comes from, to load it again on a hot reload (`None`: the config
     /// is only ever the one the gateway started with, unless [`Gateway::apply`] is called).
     pub reload: Option<reload::Source>,
+    /// The key that seals `requestState`s (derived from the server secret); `None`: a random
+    /// one, so a state does not outlive the process.
+    pub sealing_key: Option<[u8; 32]>,
 }
 
 /// What the config determines, as one immutable snapshot: a hot reload builds a new one and
@@ -155,6 +158,7 @@ impl Gateway {
             authenticators,
             admin,
             reload,
+            sealing_key,
         } = options;
         upstream::health::set_spawn_limit(config.health.max_concurrent_spawns);
         let drain = Arc::new(upstream::Drain::default());
@@ -200,7 +204,7 @@ impl Gateway {
             admin,
             sessions: RwLock::new(HashMap::new()),
             parking: mrtr::Parking::default(),
-            sealer: mrtr::Sealer::random(),
+            sealer: mrtr::Sealer::new(sealing_key),
             starter,
             reloads: reload::Reloads::new(reload),
             drain,

@@ -37,7 +37,17 @@ pub(crate) struct Sealer {
 }
 
 impl Sealer {
-    /// A sealer with a fresh random key (parked calls live in this process only).
+    /// A sealer with `key`, or a fresh random one: a state sealed by one gateway opens on
+    /// another only if both have the same key (derived from the server secret, so restarts and
+    /// replicas sharing `GANTRY_SECRET` agree). Parked calls still live in their process only.
+    pub(crate) fn new(key: Option<[u8; 32]>) -> Sealer {
+        match key {
+            Some(key) => Sealer { key },
+            None => Sealer::random(),
+        }
+    }
+
+    /// A sealer with a fresh random key.
     pub(crate) fn random() -> Sealer {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).expect("the OS provides randomness");
@@ -139,6 +149,18 @@ impl Parking {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_state_opens_wherever_the_key_is_the_same() {
+        // A restart or another replica with the same server secret derives the same key.
+        let sealed = Sealer::new(Some([7; 32])).seal("upstream:{}");
+        assert_eq!(
+            Sealer::new(Some([7; 32])).open(&sealed).as_deref(),
+            Some("upstream:{}")
+        );
+        assert_eq!(Sealer::new(Some([8; 32])).open(&sealed), None);
+        assert_eq!(Sealer::new(None).open(&sealed), None);
+    }
 
     #[test]
     fn a_sealed_state_opens_and_any_change_is_refused() {
