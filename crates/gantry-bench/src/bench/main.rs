@@ -134,9 +134,25 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    print!("{}", report.render());
-    if let Some(path) = &cli.json {
-        let written = serde_json::to_vec_pretty(&report)
+    publish(
+        &report.render(),
+        &report,
+        report.failures.is_empty(),
+        cli.json.as_deref(),
+    )
+}
+
+/// Prints a run's report, writes its figures to `json` when asked, and gives the exit code:
+/// success only when the run had no failures and the figures (if asked for) were written.
+fn publish(
+    rendered: &str,
+    figures: &impl serde::Serialize,
+    passed: bool,
+    json: Option<&Path>,
+) -> ExitCode {
+    print!("{rendered}");
+    if let Some(path) = json {
+        let written = serde_json::to_vec_pretty(figures)
             .map_err(anyhow::Error::from)
             .and_then(|j| std::fs::write(path, j).map_err(anyhow::Error::from));
         if let Err(e) = written {
@@ -145,7 +161,7 @@ fn main() -> ExitCode {
         }
         println!("figures written to {}", path.display());
     }
-    if report.failures.is_empty() {
+    if passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

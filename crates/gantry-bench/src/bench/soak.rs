@@ -76,22 +76,12 @@ pub(crate) fn main(
             return ExitCode::FAILURE;
         }
     };
-    print!("{}", report.render());
-    if let Some(path) = &cli.json {
-        let written = serde_json::to_vec_pretty(&report)
-            .map_err(anyhow::Error::from)
-            .and_then(|j| std::fs::write(path, j).map_err(anyhow::Error::from));
-        if let Err(e) = written {
-            eprintln!("bench: cannot write {}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
-        println!("figures written to {}", path.display());
-    }
-    if report.failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    crate::publish(
+        &report.render(),
+        &report,
+        report.failures.is_empty(),
+        cli.json.as_deref(),
+    )
 }
 
 // --- Report ---
