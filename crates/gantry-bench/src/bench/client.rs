@@ -6,6 +6,9 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
+use gantry_core::protocol::{
+    LATEST_LEGACY_VERSION as LEGACY_VERSION, MODERN_VERSION, is_legacy_version,
+};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
@@ -13,11 +16,6 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
-
-/// The legacy version the bench negotiates.
-pub(crate) const LEGACY_VERSION: &str = "2025-11-25";
-/// The stateless protocol revision.
-pub(crate) const MODERN_VERSION: &str = "2026-07-28";
 
 const SESSION: HeaderName = HeaderName::from_static("mcp-session-id");
 const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
@@ -255,10 +253,7 @@ impl McpClient {
             .send(Method::POST, &self.path, headers, body.into())
             .await?;
         let result: InitResult = parse_result(status, &resp_headers, &body, id)?;
-        if !matches!(
-            result.protocol_version.as_str(),
-            "2025-11-25" | "2025-06-18" | "2025-03-26" | "2024-11-05"
-        ) {
+        if !is_legacy_version(&result.protocol_version) {
             return Err(Failure::Mismatch(format!(
                 "initialize answered protocolVersion {:?}",
                 result.protocol_version

@@ -6,14 +6,11 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use gantry_core::protocol::{LEGACY_VERSIONS, MODERN_VERSION};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-/// The stateless protocol revision.
-pub(crate) const MODERN_VERSION: &str = "2026-07-28";
-/// Session-based versions this server accepts, newest first.
-const LEGACY_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 /// Largest `payload` text served, so a typo cannot exhaust memory.
 const MAX_PAYLOAD: u64 = 64 * 1024 * 1024;
 
