@@ -9,7 +9,7 @@ use bytes::Bytes;
 use gantry_core::protocol::{
     LATEST_LEGACY_VERSION as LEGACY_VERSION, MODERN_VERSION, is_legacy_version,
 };
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
@@ -104,15 +104,13 @@ impl Conn {
     pub(crate) async fn send(
         &mut self,
         method: Method,
-        path: &str,
+        uri: &Uri,
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<(StatusCode, HeaderMap, Bytes), Failure> {
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = method;
-        *req.uri_mut() = path
-            .parse()
-            .map_err(|e| Failure::Transport(format!("bad path {path:?}: {e}")))?;
+        *req.uri_mut() = uri.clone();
         *req.headers_mut() = headers;
         req.headers_mut().insert(header::HOST, self.host.clone());
         self.sender
@@ -139,17 +137,36 @@ impl Conn {
 
     /// `GET path` and its status and body (for `/healthz` and `/stats`).
     pub(crate) async fn get(&mut self, path: &str) -> Result<(StatusCode, Bytes), Failure> {
+        let uri = parse_path(path)?;
         let (status, _, body) = self
-            .send(Method::GET, path, HeaderMap::new(), Bytes::new())
+            .send(Method::GET, &uri, HeaderMap::new(), Bytes::new())
             .await?;
         Ok((status, body))
     }
 }
 
+/// The origin-form request target `path`.
+fn parse_path(path: &str) -> Result<Uri, Failure> {
+    path.parse()
+        .map_err(|e| Failure::Transport(format!("bad path {path:?}: {e}")))
+}
+
+/// The `_meta` member every stateless request carries (the same on every call).
+fn stateless_meta() -> &'static str {
+    static META: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            r#""_meta":{{"io.modelcontextprotocol/protocolVersion":"{MODERN_VERSION}","io.modelcontextprotocol/clientInfo":{{"name":"gantry-bench","version":"{}"}},"io.modelcontextprotocol/clientCapabilities":{{}}}}"#,
+            env!("CARGO_PKG_VERSION")
+        )
+    });
+    &META
+}
+
 /// An MCP client on one connection: a legacy session, or stateless requests.
 pub(crate) struct McpClient {
     conn: Conn,
-    path: String,
+    /// The endpoint's path, parsed once.
+    uri: Uri,
     era: Era,
     session: Option<HeaderValue>,
     next_id: u64,
@@ -209,7 +226,7 @@ impl McpClient {
         let conn = Conn::connect(addr).await?;
         let mut c = McpClient {
             conn,
-            path: path.to_owned(),
+            uri: parse_path(path)?,
             era,
             session: None,
             next_id: 1,
@@ -224,7 +241,7 @@ impl McpClient {
     pub(crate) async fn bare(addr: SocketAddr, path: &str) -> Result<Self, Failure> {
         Ok(McpClient {
             conn: Conn::connect(addr).await?,
-            path: path.to_owned(),
+            uri: parse_path(path)?,
             era: Era::Legacy,
             session: None,
             next_id: 1,
@@ -250,7 +267,7 @@ impl McpClient {
         headers.insert(header::ACCEPT, ACCEPT_BOTH);
         let (status, resp_headers, body) = self
             .conn
-            .send(Method::POST, &self.path, headers, body.into())
+            .send(Method::POST, &self.uri, headers, body.into())
             .await?;
         let result: InitResult = parse_result(status, &resp_headers, &body, id)?;
         if !is_legacy_version(&result.protocol_version) {
@@ -269,7 +286,7 @@ impl McpClient {
             .conn
             .send(
                 Method::POST,
-                &self.path,
+                &self.uri,
                 self.headers(None, None),
                 Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
             )
@@ -295,7 +312,7 @@ impl McpClient {
         headers.insert(PROTOCOL_VERSION, HeaderValue::from_static(LEGACY_VERSION));
         let (status, _, body) = self
             .conn
-            .send(Method::DELETE, &self.path, headers, Bytes::new())
+            .send(Method::DELETE, &self.uri, headers, Bytes::new())
             .await?;
         if status.is_success() {
             Ok(())
@@ -384,40 +401,46 @@ impl McpClient {
         fields: &str,
     ) -> Result<T, Failure> {
         let id = self.id();
-        let mut body = String::with_capacity(256 + fields.len());
+        let meta = (self.era == Era::Stateless).then(stateless_meta);
+        let mut body = String::with_capacity(128 + fields.len() + meta.map_or(0, str::len));
         body.push_str(r#"{"jsonrpc":"2.0","id":"#);
         body.push_str(&id.to_string());
         body.push_str(r#","method":""#);
         body.push_str(method);
         body.push_str(r#"","params":{"#);
-        // Params members, comma-separated.
-        let mut members: Vec<String> = Vec::new();
-        match tool {
+        // Params members, comma-separated: the tool's name and arguments, or the params
+        // object's own members; then the era's `_meta`.
+        let own = match tool {
             Some(name) => {
-                members.push(format!(r#""name":"{name}""#));
-                members.push(format!(r#""arguments":{fields}"#));
+                body.push_str(r#""name":""#);
+                body.push_str(name);
+                body.push_str(r#"","arguments":"#);
+                body.push_str(fields);
+                true
             }
-            None => {
-                let inner = fields.trim();
-                if let Some(inner) = inner.strip_prefix('{').and_then(|s| s.strip_suffix('}'))
-                    && !inner.trim().is_empty()
-                {
-                    members.push(inner.to_owned());
+            None => match fields
+                .trim()
+                .strip_prefix('{')
+                .and_then(|s| s.strip_suffix('}'))
+            {
+                Some(inner) if !inner.trim().is_empty() => {
+                    body.push_str(inner);
+                    true
                 }
+                _ => false,
+            },
+        };
+        if let Some(meta) = meta {
+            if own {
+                body.push(',');
             }
+            body.push_str(meta);
         }
-        if self.era == Era::Stateless {
-            members.push(format!(
-                r#""_meta":{{"io.modelcontextprotocol/protocolVersion":"{MODERN_VERSION}","io.modelcontextprotocol/clientInfo":{{"name":"gantry-bench","version":"{}"}},"io.modelcontextprotocol/clientCapabilities":{{}}}}"#,
-                env!("CARGO_PKG_VERSION")
-            ));
-        }
-        body.push_str(&members.join(","));
         body.push_str("}}");
         let headers = self.headers(Some(method), tool);
         let (status, resp_headers, resp) = self
             .conn
-            .send(Method::POST, &self.path, headers, body.into())
+            .send(Method::POST, &self.uri, headers, body.into())
             .await?;
         parse_result(status, &resp_headers, &resp, id)
     }
