@@ -15,6 +15,8 @@ What it provides:
 - `main_gw` fixture: Gantry with endpoint `main` over server-everything, mcp-server-time and
   the probe server (tests/fixtures/probe_server.py, state in the `state_dir` fixture); and the
   client helpers `texts`, `wait_for`, `exists`.
+- `poll(condition, what)`: the synchronous `wait_for`; `LegacySession`: a legacy Streamable
+  HTTP session over raw JSON-RPC, for tests that drive the wire without an SDK.
 
 Readiness is always a bounded polling loop on a real condition; no test synchronises on a
 bare sleep.
@@ -23,6 +25,7 @@ bare sleep.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import shutil
@@ -415,15 +418,76 @@ def main_gw(gantry, state_dir):
 
 
 async def wait_for(predicate, what: str, timeout: float = 20.0):
-    """Polls an async predicate until it returns a truthy value."""
+    """Polls a predicate (plain or async) until it returns a truthy value; the event loop
+    runs meanwhile."""
     deadline = time.monotonic() + timeout
     while True:
-        value = await predicate()
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await anyio.sleep(0.05)
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await anyio.sleep(POLL_INTERVAL)
+
+
+def poll(condition: Callable[[], object], what: str, timeout: float = 30.0,
+         describe: Callable[[], str] | None = None):
+    """Calls `condition()` until it returns something truthy (bounded) and returns that; on
+    timeout the message names `what` and, with `describe`, the state it last saw."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            seen = f"; {describe()}" if describe else ""
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{seen}")
+        time.sleep(POLL_INTERVAL)
+
+
+JSON_AND_SSE = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+
+
+class LegacySession:
+    """A legacy (2025-11-25) Streamable HTTP session, raw JSON-RPC over httpx."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.http = httpx.Client(timeout=30, trust_env=False)
+        self.n = 0
+        self.sid: str | None = None
+        r = self.post({"method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+        self.sid = r.headers["mcp-session-id"]
+        self.http.post(url, headers={**JSON_AND_SSE, "mcp-session-id": self.sid},
+                       json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def post(self, body: dict) -> httpx.Response:
+        """POSTs `body` as the next request (its id is `self.n`)."""
+        self.n += 1
+        headers = {**JSON_AND_SSE, "mcp-session-id": self.sid} if self.sid else JSON_AND_SSE
+        return self.http.post(self.url, headers=headers, json={"jsonrpc": "2.0", "id": self.n, **body})
+
+    def request(self, method: str, params: dict | None = None) -> dict:
+        """The JSON-RPC answer to one request, from a JSON or an SSE body (HTTP 200 expected)."""
+        r = self.post({"method": method, "params": params or {}})
+        assert r.status_code == 200, r.text
+        if r.headers.get("content-type", "").startswith("text/event-stream"):
+            for line in r.text.splitlines():
+                if line.startswith("data:"):
+                    msg = json.loads(line[5:])
+                    if msg.get("id") == self.n:
+                        return msg
+            raise AssertionError(f"no answer in {r.text!r}")
+        return r.json()
+
+    def call(self, name: str, args: dict | None = None) -> dict:
+        return self.request("tools/call", {"name": name, "arguments": args or {}})
+
+    def tools(self) -> set[str]:
+        return {t["name"] for t in self.request("tools/list")["result"]["tools"]}
 
 
 async def exists(p: Path) -> bool:

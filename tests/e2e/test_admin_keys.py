@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import gantry_bin, tool
+from conftest import gantry_bin, poll, tool
 
 BASE = "/admin/api/v1"
 
@@ -31,17 +30,6 @@ def ok(*args: str) -> str:
     assert r.returncode == 0, f"gantry {' '.join(args)} failed ({r.returncode}):\n{r.stderr}"
     return r.stdout
 
-
-def poll(condition, what: str, timeout: float = 15.0):
-    """Calls `condition()` until it returns something truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def www_authenticate(r: httpx.Response) -> str:

@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from mcp import Client
 
-from conftest import FIXTURES_DIR, gantry_bin, texts, tool, wait_for
+from conftest import FIXTURES_DIR, gantry_bin, poll, texts, tool, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -50,17 +49,6 @@ def cli_json(*args: str):
     assert r.returncode == 0, f"gantry {' '.join(args)} failed ({r.returncode}):\n{r.stderr}"
     return json.loads(r.stdout)
 
-
-def poll(condition, what: str, timeout: float = 30.0):
-    """Calls `condition()` until it returns something truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def synced(config_path: Path, server: str, tool_name: str, description_part: str):

@@ -27,7 +27,7 @@ import anyio
 import httpx
 import pytest
 
-from conftest import FIXTURES_DIR, free_port, tool
+from conftest import FIXTURES_DIR, free_port, tool, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -85,29 +85,6 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError(f"no VmRSS for {pid}")
-
-
-async def until(condition, what: str, timeout: float = 20.0):
-    """`poll` for async tests: the event loop runs meanwhile."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await anyio.sleep(0.05)
-
-
-async def apoll(condition, what: str, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await anyio.sleep(0.05)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,7 +261,7 @@ async def ready(gw: Gw, *, want: set[str]) -> Session:
         names, _ = await s.tool_names()
         return want <= names
 
-    await apoll(listed, f"tools {sorted(want)} to be listed", timeout=30)
+    await wait_for(listed, f"tools {sorted(want)} to be listed", timeout=30)
     return s
 
 
@@ -303,7 +280,7 @@ async def test_a_server_hanging_on_initialize_never_stalls_the_others(start) -> 
         assert took < 2.5, took
         # It is retried with backoff, reported as crash-looping, and each hung attempt is
         # ended (its process group too) before long.
-        await until(lambda: "server is crash-looping: 3 failures in a row" in gw.logs(), "the crash-loop report", 30)
+        await wait_for(lambda: "server is crash-looping: 3 failures in a row" in gw.logs(), "the crash-loop report", 30)
         r, _ = await s.call("faulty__echo", {"message": "x"})
         code, msg = error_of(r)
         assert "no answer to server/discover or initialize within 1s" in msg, msg
@@ -328,14 +305,14 @@ async def test_a_call_that_hangs_times_out_per_tool_and_is_cancelled_upstream(st
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(hang)
-            await until(lambda: (gw.state / "h1.started").exists(), "the hanging call to reach the server")
+            await wait_for(lambda: (gw.state / "h1.started").exists(), "the hanging call to reach the server")
             await healthy(s)
             await listed_promptly(s)
         code, msg = error_of(outcome["r"])
         assert code == TIMEOUT, outcome
         assert msg == 'server faulty did not answer tools/call (tool "hang") within 1s; the request was cancelled', msg
         assert 0.9 < outcome["took"] < 3.0, outcome
-        await until(lambda: (gw.state / "h1.cancelled").exists(), "the server to see notifications/cancelled", 5)
+        await wait_for(lambda: (gw.state / "h1.cancelled").exists(), "the server to see notifications/cancelled", 5)
         # Other tools keep the server's own timeout, and the server still answers.
         assert await s.text("faulty__echo", {"message": "after"}) == "fault: after"
     finally:
@@ -357,7 +334,7 @@ async def test_a_call_streaming_progress_forever_is_bounded(start) -> None:
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(run)
-            await until(lambda: (gw.state / "s1.started").exists(), "the stream to start")
+            await wait_for(lambda: (gw.state / "s1.started").exists(), "the stream to start")
             await healthy(s)
             await listed_promptly(s)
         took = time.monotonic() - t0
@@ -367,7 +344,7 @@ async def test_a_call_streaming_progress_forever_is_bounded(start) -> None:
         progress = [m for m in seen if m.get("method") == "notifications/progress"]
         assert len(progress) >= 10, len(progress)
         assert all(m["params"]["progressToken"] == "p1" for m in progress)
-        await until(lambda: (gw.state / "s1.cancelled").exists(), "the server to see the cancellation", 5)
+        await wait_for(lambda: (gw.state / "s1.cancelled").exists(), "the server to see the cancellation", 5)
         assert await s.text("faulty__echo", {"message": "ok"}) == "fault: ok"
     finally:
         await s.__aexit__()
@@ -407,7 +384,7 @@ async def test_kill_9_mid_call_fails_fast_restarts_and_leaves_nothing(start) -> 
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(hang)
-            await until(lambda: (gw.state / "k1.started").exists(), "the call to reach the server")
+            await wait_for(lambda: (gw.state / "k1.started").exists(), "the call to reach the server")
             killed = time.monotonic()
             os.kill(pid, signal.SIGKILL)
         code, msg = error_of(outcome["r"])
@@ -415,14 +392,14 @@ async def test_kill_9_mid_call_fails_fast_restarts_and_leaves_nothing(start) -> 
         assert code == CLOSED, outcome
         assert msg == "server faulty is not connected: process exited (signal: 9 (SIGKILL))", msg
         # The rest of its process group (the grandchild) is ended and nothing is a zombie.
-        await until(lambda: stat(child) is None or stat(child)[0] == "Z" and stat(child)[1] != gw.pid,
+        await wait_for(lambda: stat(child) is None or stat(child)[0] == "Z" and stat(child)[1] != gw.pid,
              "the old grandchild to be killed", 10)
 
         async def echo_works():
             r, _ = await s.call("faulty__echo", {"message": "back"})
             return "result" in r
 
-        await apoll(echo_works, "the server to be restarted", 20)
+        await wait_for(echo_works, "the server to be restarted", 20)
         assert int(await s.text("faulty__pid")) != pid
         await healthy(s)
         # A server that exits on its own mid-call: the same, with its exit status.
@@ -430,7 +407,7 @@ async def test_kill_9_mid_call_fails_fast_restarts_and_leaves_nothing(start) -> 
         code, msg = error_of(r)
         assert code == CLOSED and msg == "server faulty is not connected: process exited (exit status: 3)", r
         assert took < 3.0
-        await apoll(echo_works, "the server to be restarted again", 20)
+        await wait_for(echo_works, "the server to be restarted again", 20)
         gw.no_zombies()
         await listed_promptly(s, want={"faulty__echo"})
     finally:
@@ -441,7 +418,7 @@ async def test_a_crash_loop_is_reported_and_backs_off(start) -> None:
     gw = start(everything() + faulty("--exit-after-initialize", extra="protocol = \"legacy\""))
     s = await ready(gw, want={"everything__echo"})
     try:
-        await until(lambda: "server is crash-looping: 4 failures in a row" in gw.logs(), "four crashes in a row", 30)
+        await wait_for(lambda: "server is crash-looping: 4 failures in a row" in gw.logs(), "four crashes in a row", 30)
         r, took = await s.call("faulty__echo", {"message": "x"})
         code, msg = error_of(r)
         assert code == UNAVAILABLE and msg.startswith("server faulty is unavailable: connection lost: "), r
@@ -450,7 +427,7 @@ async def test_a_crash_loop_is_reported_and_backs_off(start) -> None:
         # Backoff: 0.25 s, 0.5 s, 1 s, 2 s, … (±20%): nowhere near a restart per few ms.
         t0 = time.monotonic()
         starts0 = len((gw.state / "starts").read_text().split())
-        await until(lambda: "server is crash-looping: 5 failures in a row" in gw.logs(), "a fifth crash", 30)
+        await wait_for(lambda: "server is crash-looping: 5 failures in a row" in gw.logs(), "a fifth crash", 30)
         assert time.monotonic() - t0 > 1.0 or starts0 >= 5
         assert len((gw.state / "starts").read_text().split()) <= 7
         await healthy(s)
@@ -513,7 +490,7 @@ async def test_max_in_flight_refuses_at_once_without_queueing(start) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(hang, "b1")
             tg.start_soon(hang, "b2")
-            await until(lambda: (gw.state / "b1.started").exists() and (gw.state / "b2.started").exists(),
+            await wait_for(lambda: (gw.state / "b1.started").exists() and (gw.state / "b2.started").exists(),
                  "two calls in flight")
             r, took = await s.call("faulty__echo", {"message": "third"})
             code, msg = error_of(r)
@@ -540,7 +517,7 @@ async def test_sigterm_lets_calls_in_flight_finish_then_stops_everything(start) 
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(slow)
-            await until(lambda: (gw.state / "g1.started").exists(), "the call to reach the server")
+            await wait_for(lambda: (gw.state / "g1.started").exists(), "the call to reach the server")
             gw.g.proc.popen.send_signal(signal.SIGTERM)
             # New connections are refused at once, while the call is still running.
             def refused():
@@ -550,7 +527,7 @@ async def test_sigterm_lets_calls_in_flight_finish_then_stops_everything(start) 
                 except OSError:
                     return True
 
-            await until(refused, "the listener to close", 5)
+            await wait_for(refused, "the listener to close", 5)
             assert "r" not in outcome
         assert outcome["r"]["result"]["content"][0]["text"] == "slept", outcome
         rc = gw.g.proc.popen.wait(timeout=15)
@@ -578,7 +555,7 @@ async def test_sigterm_with_a_stubborn_server_kills_its_whole_group(start) -> No
                     pass  # the session is closed under it
 
             tg.start_soon(hang)
-            await until(lambda: (gw.state / "t1.started").exists(), "the call to reach the server")
+            await wait_for(lambda: (gw.state / "t1.started").exists(), "the call to reach the server")
             took = gw.terminate(timeout=20)
             tg.cancel_scope.cancel()
         # 1 s grace, then stdin close (2 s), SIGTERM (2 s), SIGKILL.

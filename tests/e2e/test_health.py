@@ -14,14 +14,15 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import httpx
 
-from conftest import FIXTURES_DIR, gantry_bin, tool
+import conftest
+from conftest import FIXTURES_DIR, LegacySession, gantry_bin, tool
 
 FLAKY = FIXTURES_DIR / "flaky_server.py"
-H = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
@@ -35,51 +36,9 @@ def ok(*args: str, env: dict | None = None) -> str:
     return r.stdout
 
 
-def poll(condition, what: str, timeout: float = 20.0):
-    """Calls `condition()` until it returns something truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last readyz: {last_readyz}")
-        time.sleep(0.05)
-
-
 last_readyz: object = None
-
-
-class Mcp:
-    """A legacy Streamable HTTP session, raw JSON-RPC."""
-
-    def __init__(self, url: str):
-        self.url = url
-        self.http = httpx.Client(timeout=30, trust_env=False)
-        self.n = 0
-        r = self.post({"method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
-        self.sid = r.headers["mcp-session-id"]
-        self.http.post(url, headers={**H, "mcp-session-id": self.sid},
-                       json={"jsonrpc": "2.0", "method": "notifications/initialized"})
-
-    def post(self, body: dict) -> httpx.Response:
-        self.n += 1
-        headers = {**H, "mcp-session-id": self.sid} if getattr(self, "sid", None) else H
-        return self.http.post(self.url, headers=headers, json={"jsonrpc": "2.0", "id": self.n, **body})
-
-    def call(self, name: str, args: dict | None = None) -> dict:
-        r = self.post({"method": "tools/call", "params": {"name": name, "arguments": args or {}}})
-        assert r.status_code == 200, r.text
-        if r.headers.get("content-type", "").startswith("text/event-stream"):
-            for line in r.text.splitlines():
-                if line.startswith("data:"):
-                    msg = json.loads(line[5:])
-                    if msg.get("id") == self.n:
-                        return msg
-            raise AssertionError(f"no answer in {r.text!r}")
-        return r.json()
+# A timed-out wait says what /readyz said last.
+poll = partial(conftest.poll, describe=lambda: f"last readyz: {last_readyz}")
 
 
 def text_of(answer: dict) -> str:
@@ -152,7 +111,7 @@ servers = ["everything", "flaky", "ghost"]
     assert ghost["reason"].startswith(("down: ", "crash loop: ")), ghost
     assert "last_error" not in ghost, "details are for the admin API"
 
-    mcp = Mcp(gw.endpoint_url("main"))
+    mcp = LegacySession(gw.endpoint_url("main"))
     assert text_of(mcp.call("everything__echo", {"message": "hi"})) == "Echo: hi"
     assert text_of(mcp.call("flaky__echo", {"message": "hi"})) == "flaky: hi"
 

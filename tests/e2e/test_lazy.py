@@ -15,7 +15,6 @@ After SIGTERM no process is left.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -25,12 +24,11 @@ from pathlib import Path
 
 import httpx
 
-from conftest import FIXTURES_DIR
+from conftest import FIXTURES_DIR, LegacySession, poll
 
 FLAKY = FIXTURES_DIR / "flaky_server.py"
 # Gantry processes (they carry the tag too).
 GATEWAYS: set[int] = set()
-H = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 
 
 def _read(path: str) -> bytes:
@@ -53,50 +51,8 @@ def tagged(tag: str) -> list[int]:
     return out
 
 
-def poll(condition, what: str, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.05)
-
-
-class Mcp:
-    """A legacy Streamable HTTP session, raw JSON-RPC."""
-
-    def __init__(self, url: str):
-        self.url = url
-        self.http = httpx.Client(timeout=30, trust_env=False)
-        self.n = 0
-        self.sid = None
-        r = self.post({"method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
-        self.sid = r.headers["mcp-session-id"]
-        self.http.post(url, headers={**H, "mcp-session-id": self.sid},
-                       json={"jsonrpc": "2.0", "method": "notifications/initialized"})
-
-    def post(self, body: dict) -> httpx.Response:
-        self.n += 1
-        headers = {**H, "mcp-session-id": self.sid} if self.sid else H
-        return self.http.post(self.url, headers=headers, json={"jsonrpc": "2.0", "id": self.n, **body})
-
-    def request(self, method: str, params: dict | None = None) -> dict:
-        r = self.post({"method": method, "params": params or {}})
-        assert r.status_code == 200, r.text
-        if r.headers.get("content-type", "").startswith("text/event-stream"):
-            for line in r.text.splitlines():
-                if line.startswith("data:"):
-                    msg = json.loads(line[5:])
-                    if msg.get("id") == self.n:
-                        return msg
-            raise AssertionError(f"no answer in {r.text!r}")
-        return r.json()
-
-    def tools(self) -> set[str]:
-        return {t["name"] for t in self.request("tools/list")["result"]["tools"]}
+class Mcp(LegacySession):
+    """A legacy session that can ask the lazy server for its process id."""
 
     def pid(self) -> int:
         answer = self.request("tools/call", {"name": "lazy__pid", "arguments": {}})

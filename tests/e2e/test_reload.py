@@ -21,7 +21,7 @@ import httpx
 import pytest
 from mcp import Client, types
 
-from conftest import gantry_bin, texts, tool, wait_for
+from conftest import gantry_bin, poll, texts, tool, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -54,17 +54,6 @@ def edit(path: Path, old: str, new: str) -> None:
 def log(gw) -> str:
     return gw.proc.stderr_path.read_text(errors="replace")
 
-
-def poll(condition, what: str, timeout: float = 30.0):
-    """Calls `condition()` until it returns something truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def proc_stat(pid: int) -> tuple[str, int, int] | None:
