@@ -135,7 +135,8 @@ def test_lazy_start_idle_shutdown_and_restart_on_use(gantry, tmp_path: Path):
     assert s.tools() == {"lazy__pid", "lazy__echo", "lazy__fail", "lazy__hang"}
     health = lazy_health(g.base_url)
     assert health["status"] == "idle" and "last known catalog" in health["reason"], health
-    # Give a wrongly started process time to show up.
+    # Deliberate time passing, not synchronisation: a process that is not there cannot be
+    # polled for, so give a wrongly started one two health intervals (2 x 0.5 s) to show up.
     time.sleep(1.0)
     assert tagged(tag) == [], "a list of a known catalog does not start it"
 
@@ -143,6 +144,8 @@ def test_lazy_start_idle_shutdown_and_restart_on_use(gantry, tmp_path: Path):
     pid = s.pid()
     took = time.monotonic() - t0
     assert tagged(tag) == [pid], "the first call started it, and it runs"
+    # Not a speed figure: the bound only tells "answered once the server had started" from
+    # a call that sat out a timeout (the 30 s default connect_timeout, the client's 30 s).
     assert took < 10, took
     answer = s.request("tools/call", {"name": "lazy__echo", "arguments": {"message": "hi"}})
     assert answer["result"]["content"][0]["text"] == "flaky: hi", answer
