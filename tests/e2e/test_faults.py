@@ -35,6 +35,13 @@ FAULT = FIXTURES_DIR / "fault_server.py"
 
 UNAVAILABLE, TIMEOUT, CLOSED, BUSY = -32010, -32011, -32012, -32013
 
+# The faulty servers' own request timeout. "Promptly" below means the answer came from the
+# fault itself (a refusal, a crash, a tool's timeout), not from waiting this out: the bound is a
+# fraction of it, so a slow machine does not fail a test, and a gateway that waited for the
+# timeout (or hung) always does. It is a behaviour, not a speed figure (those are benchmarks).
+FAULT_REQUEST_TIMEOUT = 20.0
+PROMPT = FAULT_REQUEST_TIMEOUT / 4
+
 
 # ---------------------------------------------------------------------------------------------
 # processes
@@ -162,15 +169,15 @@ def error_of(r: dict) -> tuple[int, str]:
 
 
 async def healthy(s: Session) -> None:
-    """The healthy server answers, and quickly."""
+    """The healthy server answers, promptly (the faulty one never holds it up)."""
     r, took = await s.call("everything__echo", {"message": "still here"})
     assert r["result"]["content"][0]["text"] == "Echo: still here", r
-    assert took < 2.0, took
+    assert took < PROMPT, took
 
 
 async def listed_promptly(s: Session, *, want: set[str] = frozenset()) -> set[str]:
     names, took = await s.tool_names()
-    assert took < 1.0, f"tools/list took {took:.2f}s"
+    assert took < PROMPT, f"tools/list took {took:.2f}s: it waited for a faulty server"
     assert "everything__echo" in names
     assert want <= names, (want, names)
     return names
@@ -250,6 +257,7 @@ def faulty(*flags: str, extra: str = "", name: str = "faulty") -> str:
 [servers.{name}]
 command = "{sys.executable}"
 args = [{args}]
+request_timeout = {FAULT_REQUEST_TIMEOUT:g}
 {extra}
 """
 
@@ -277,7 +285,7 @@ async def test_a_server_hanging_on_initialize_never_stalls_the_others(start) -> 
         r, took = await s.call("faulty__echo", {"message": "x"})
         code, msg = error_of(r)
         assert code == UNAVAILABLE and msg.startswith("server faulty is unavailable: "), r
-        assert took < 2.5, took
+        assert took < PROMPT, took
         # It is retried with backoff, reported as crash-looping, and each hung attempt is
         # ended (its process group too) before long.
         await wait_for(lambda: "server is crash-looping: 3 failures in a row" in gw.logs(), "the crash-loop report", 30)
@@ -311,7 +319,7 @@ async def test_a_call_that_hangs_times_out_per_tool_and_is_cancelled_upstream(st
         code, msg = error_of(outcome["r"])
         assert code == TIMEOUT, outcome
         assert msg == 'server faulty did not answer tools/call (tool "hang") within 1s; the request was cancelled', msg
-        assert 0.9 < outcome["took"] < 3.0, outcome
+        assert 0.9 < outcome["took"] < PROMPT, outcome  # at its 1 s timeout, not before
         await wait_for(lambda: (gw.state / "h1.cancelled").exists(), "the server to see notifications/cancelled", 5)
         # Other tools keep the server's own timeout, and the server still answers.
         assert await s.text("faulty__echo", {"message": "after"}) == "fault: after"
@@ -340,7 +348,7 @@ async def test_a_call_streaming_progress_forever_is_bounded(start) -> None:
         took = time.monotonic() - t0
         code, msg = error_of(r)
         assert code == TIMEOUT and 'tool "stream"' in msg, r
-        assert 1.9 < took < 4.0, took
+        assert 1.9 < took < PROMPT, took  # at its 2 s timeout, not before
         progress = [m for m in seen if m.get("method") == "notifications/progress"]
         assert len(progress) >= 10, len(progress)
         assert all(m["params"]["progressToken"] == "p1" for m in progress)
@@ -360,7 +368,7 @@ async def test_garbage_on_stdout_is_skipped_and_an_oversized_answer_fails_at_onc
         code, msg = error_of(r)
         assert code == -32603, r
         assert msg == "server faulty sent a response larger than max_message_bytes (65536 bytes); it was dropped", msg
-        assert took < 2.0, took
+        assert took < PROMPT, took
         assert await s.text("faulty__echo", {"message": "still"}) == "fault: still"
         await healthy(s)
         # Garbage is logged, but not line by line without end.
@@ -388,7 +396,7 @@ async def test_kill_9_mid_call_fails_fast_restarts_and_leaves_nothing(start) -> 
             killed = time.monotonic()
             os.kill(pid, signal.SIGKILL)
         code, msg = error_of(outcome["r"])
-        assert time.monotonic() - killed < 3.0
+        assert time.monotonic() - killed < PROMPT
         assert code == CLOSED, outcome
         assert msg == "server faulty is not connected: process exited (signal: 9 (SIGKILL))", msg
         # The rest of its process group (the grandchild) is ended and nothing is a zombie.
@@ -406,7 +414,7 @@ async def test_kill_9_mid_call_fails_fast_restarts_and_leaves_nothing(start) -> 
         r, took = await s.call("faulty__crash")
         code, msg = error_of(r)
         assert code == CLOSED and msg == "server faulty is not connected: process exited (exit status: 3)", r
-        assert took < 3.0
+        assert took < PROMPT, took
         await wait_for(echo_works, "the server to be restarted again", 20)
         gw.no_zombies()
         await listed_promptly(s, want={"faulty__echo"})
@@ -423,7 +431,7 @@ async def test_a_crash_loop_is_reported_and_backs_off(start) -> None:
         code, msg = error_of(r)
         assert code == UNAVAILABLE and msg.startswith("server faulty is unavailable: connection lost: "), r
         assert "crash loop: " in msg and "next attempt in" in msg, msg
-        assert took < 1.0
+        assert took < PROMPT, took
         # Backoff: 0.25 s, 0.5 s, 1 s, 2 s, … (±20%): nowhere near a restart per few ms.
         t0 = time.monotonic()
         starts0 = len((gw.state / "starts").read_text().split())
@@ -446,11 +454,13 @@ async def test_http_server_faults(start, spawn) -> None:
     gw = start(everything() + f"""
 [servers.web]
 url = "http://127.0.0.1:{port}/mcp"
+request_timeout = {FAULT_REQUEST_TIMEOUT:g}
 [servers.web.tools.sleep]
 timeout = "1s"
 [servers.gone]
 url = "http://127.0.0.1:{gone}/mcp"
 connect_timeout = 1
+request_timeout = {FAULT_REQUEST_TIMEOUT:g}
 """)
     s = await ready(gw, want={"everything__echo", "web__echo"})
     try:
@@ -458,19 +468,19 @@ connect_timeout = 1
         r, took = await s.call("web__drop")
         code, msg = error_of(r)
         assert code in (UNAVAILABLE, CLOSED) and "server web" in msg, r
-        assert took < 3.0, took
+        assert took < PROMPT, took
         r, took = await s.call("web__fail500")
         code, msg = error_of(r)
         assert code == -32603 and msg == "server web answered HTTP 500 Internal Server Error: internal server error", r
-        assert took < 2.0
+        assert took < PROMPT, took
         r, took = await s.call("web__sleep", {"seconds": 10})
         code, msg = error_of(r)
         assert code == TIMEOUT and msg.startswith('server web did not answer tools/call (tool "sleep") within 1s'), r
-        assert took < 3.0
+        assert took < PROMPT, took
         r, took = await s.call("gone__echo", {"message": "x"})
         code, msg = error_of(r)
         assert code == UNAVAILABLE and msg.startswith("server gone is unavailable: "), r
-        assert took < 2.5
+        assert took < PROMPT, took
         assert await s.text("web__echo", {"message": "after"}) == "fault: after"
         await healthy(s)
         await listed_promptly(s, want={"web__echo"})
@@ -496,7 +506,8 @@ async def test_max_in_flight_refuses_at_once_without_queueing(start) -> None:
             code, msg = error_of(r)
             assert code == BUSY, r
             assert msg == "server faulty is busy: 2 calls in flight (max_in_flight = 2); nothing was sent, retry later"
-            assert took < 0.5, took
+            # Queued, it could only have started once a hang ended, at its 3 s timeout.
+            assert took < 3.0, took
             await healthy(s)
         assert [error_of(r)[0] for r, _ in results] == [TIMEOUT, TIMEOUT]
         assert await s.text("faulty__echo", {"message": "free again"}) == "fault: free again"
@@ -558,8 +569,9 @@ async def test_sigterm_with_a_stubborn_server_kills_its_whole_group(start) -> No
             await wait_for(lambda: (gw.state / "t1.started").exists(), "the call to reach the server")
             took = gw.terminate(timeout=20)
             tg.cancel_scope.cancel()
-        # 1 s grace, then stdin close (2 s), SIGTERM (2 s), SIGKILL.
-        assert took < 8.0, took
+        # 1 s grace, then stdin close (2 s), SIGTERM (2 s), SIGKILL; a gantry that never got
+        # to SIGKILL would be stopped only by terminate's own 20 s bound.
+        assert took < 1 + 2 + 2 + PROMPT, took
         assert "stdio server ignored SIGTERM; killing its process group" in gw.logs()
     finally:
         await s.__aexit__()
