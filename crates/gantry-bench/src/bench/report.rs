@@ -371,15 +371,15 @@ impl Report {
             let _ = writeln!(w);
             let _ = writeln!(
                 w,
-                "tools/list through gantry, {} servers × {} tools = {} tools, c={}: p50 {:.0} µs, p90 {:.0} µs, p99 {:.0} µs, {:.0} lists/s, gantry CPU {} per list, errors {}; catalog complete {:.0} ms after start",
+                "tools/list through gantry, {} servers × {} tools = {} tools, c={}: p50 {} µs, p90 {} µs, p99 {} µs, {} lists/s, gantry CPU {} per list, errors {}; every tool listed {:.0} ms after gantry was spawned",
                 l.servers,
                 l.tools_per_server,
                 l.tools,
                 l.concurrency,
-                l.summary.p50_us,
-                l.summary.p90_us,
-                l.summary.p99_us,
-                l.summary.calls_per_sec,
+                measured(&l.summary, l.summary.p50_us, 0),
+                measured(&l.summary, l.summary.p90_us, 0),
+                measured(&l.summary, l.summary.p99_us, 0),
+                measured(&l.summary, l.summary.calls_per_sec, 0),
                 l.gantry_cpu_us_per_list
                     .map_or("—".into(), |c| format!("{c:.0} µs")),
                 l.errors.total(),
@@ -418,20 +418,30 @@ fn row(w: &mut String, r: &CallRow) {
     let opt = |v: Option<f64>, prec: usize| v.map_or("—".to_owned(), |v| format!("{v:.prec$}"));
     let _ = writeln!(
         w,
-        "{:<9} c={:<4} {:<12} {:>9.1} {:>9.1} {:>9.1} {:>10.0} {:>7} {:>9} {:>9} {:>8} {:>7}",
+        "{:<9} c={:<4} {:<12} {:>9} {:>9} {:>9} {:>10} {:>7} {:>9} {:>9} {:>8} {:>7}",
         r.era.to_string(),
         r.concurrency,
         r.target,
-        r.summary.p50_us,
-        r.summary.p90_us,
-        r.summary.p99_us,
-        r.summary.calls_per_sec,
+        measured(&r.summary, r.summary.p50_us, 1),
+        measured(&r.summary, r.summary.p90_us, 1),
+        measured(&r.summary, r.summary.p99_us, 1),
+        measured(&r.summary, r.summary.calls_per_sec, 0),
         r.errors.total(),
         opt(r.gantry_cpu_us_per_call, 1),
         opt(r.upstream_cpu_us_per_call, 1),
         opt(r.upstream_requests_per_call, 3),
         opt(r.loadgen_core_share, 2),
     );
+}
+
+/// A figure of `s`, or "—" when no call completed in the window (a zero would read as a
+/// measurement).
+fn measured(s: &Summary, v: f64, prec: usize) -> String {
+    if s.calls == 0 {
+        "—".to_owned()
+    } else {
+        format!("{v:.prec$}")
+    }
 }
 
 fn mb(kib: u64) -> String {
