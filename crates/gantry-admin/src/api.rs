@@ -977,7 +977,8 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn user_json(u: &User) -> Value {
+/// A user, as the admin API and `gantry user list --json` show it.
+pub fn user_json(u: &User) -> Value {
     json!({
         "name": u.name,
         "display_name": u.display_name,
@@ -987,7 +988,8 @@ fn user_json(u: &User) -> Value {
     })
 }
 
-fn team_json(t: &Team) -> Value {
+/// A team, as the admin API and `gantry team list --json` show it.
+pub fn team_json(t: &Team) -> Value {
     json!({
         "name": t.name,
         "created_at": format_ms(t.created_at),
