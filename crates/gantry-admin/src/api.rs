@@ -545,13 +545,10 @@ impl Admin {
                 body.finish()?;
                 let user = self
                     .store(true, move |s| {
-                        let at = now_ms();
-                        s.add_user(&name, display.as_deref(), at)?;
+                        let user = s.add_user(&name, display.as_deref(), now_ms())?;
                         match disabled {
                             Some(true) => s.update_user(&name, None, Some(true)),
-                            _ => s
-                                .user(&name)?
-                                .ok_or_else(|| StoreError::NotFound(format!("no user {name:?}"))),
+                            _ => Ok(user),
                         }
                     })
                     .await?;
