@@ -376,7 +376,13 @@ impl KeyAuthenticator {
             Ok(p) => p,
             Err(why) => return Some(Err(AuthError::invalid_token(why))),
         };
-        let name = display_id(parsed.id);
+        // The key is named only in a refusal: an accepted key costs no formatting.
+        let refuse = |why: &str| {
+            Some(Err(AuthError::invalid_token(format!(
+                "the API key {} {why}",
+                display_id(parsed.id)
+            ))))
+        };
         let entry = self
             .table
             .read()
@@ -384,31 +390,22 @@ impl KeyAuthenticator {
             .get(parsed.id)
             .cloned();
         let Some(e) = entry else {
-            return Some(Err(AuthError::invalid_token(format!(
-                "the API key {name} is not known to this gateway (deleted, or created with another data directory)"
-            ))));
+            return refuse(
+                "is not known to this gateway (deleted, or created with another data directory)",
+            );
         };
         // The secret first: a caller who only knows an id learns nothing about the key.
         if !self.secret.verify(parsed.id, parsed.secret, &e.hash) {
-            return Some(Err(AuthError::invalid_token(format!(
-                "the API key {name} is invalid: its secret does not match"
-            ))));
+            return refuse("is invalid: its secret does not match");
         }
         if e.revoked_at.is_some() {
-            return Some(Err(AuthError::invalid_token(format!(
-                "the API key {name} was revoked"
-            ))));
+            return refuse("was revoked");
         }
         if e.expires_at.is_some_and(|x| x <= now) {
-            return Some(Err(AuthError::invalid_token(format!(
-                "the API key {name} has expired"
-            ))));
+            return refuse("has expired");
         }
         if e.user_disabled {
-            return Some(Err(AuthError::invalid_token(format!(
-                "the API key {name} belongs to user {:?}, who is disabled",
-                e.subject
-            ))));
+            return refuse(&format!("belongs to user {:?}, who is disabled", e.subject));
         }
         e.used.fetch_max(now, Ordering::Relaxed);
         Some(Ok(Identity {
