@@ -97,8 +97,11 @@ fn random_chars(n: usize) -> std::io::Result<String> {
 }
 
 /// The key that hashes API keys. Never stored in the database.
+///
+/// Held as an HMAC-SHA256 already keyed with it: each key check clones that state instead of
+/// deriving the inner and outer pads from the secret again.
 #[derive(Clone)]
-pub struct ServerSecret(Arc<[u8]>);
+pub struct ServerSecret(Hmac<Sha256>);
 
 impl std::fmt::Debug for ServerSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -126,7 +129,9 @@ impl ServerSecret {
                 bytes.len()
             ));
         }
-        Ok(ServerSecret(bytes.into()))
+        Ok(ServerSecret(
+            Hmac::<Sha256>::new_from_slice(bytes).expect("HMAC takes any key length"),
+        ))
     }
 
     /// `GANTRY_SECRET` if set, else `<data_dir>/secret.key`, created (mode 0600, 32 random
@@ -187,7 +192,7 @@ impl ServerSecret {
     }
 
     fn mac(&self, id: &str, secret: &str) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key");
+        let mut mac = self.0.clone();
         mac.update(b"gantry-key-v1\0");
         mac.update(id.as_bytes());
         mac.update(b"\0");
@@ -199,8 +204,7 @@ impl ServerSecret {
     /// purpose): the same on every restart and on every replica that shares the secret, and
     /// useless for anything else (it cannot be turned back into the secret or a key hash).
     pub fn derive(&self, purpose: &str) -> [u8; 32] {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        let mut mac = self.0.clone();
         mac.update(b"gantry-derive-v1\0");
         mac.update(purpose.as_bytes());
         mac.finalize().into_bytes().into()
