@@ -545,13 +545,10 @@ impl Admin {
                 body.finish()?;
                 let user = self
                     .store(true, move |s| {
-                        let at = now_ms();
-                        s.add_user(&name, display.as_deref(), at)?;
+                        let user = s.add_user(&name, display.as_deref(), now_ms())?;
                         match disabled {
                             Some(true) => s.update_user(&name, None, Some(true)),
-                            _ => s
-                                .user(&name)?
-                                .ok_or_else(|| StoreError::NotFound(format!("no user {name:?}"))),
+                            _ => Ok(user),
                         }
                     })
                     .await?;
@@ -977,7 +974,8 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn user_json(u: &User) -> Value {
+/// A user, as the admin API and `gantry user list --json` show it.
+pub fn user_json(u: &User) -> Value {
     json!({
         "name": u.name,
         "display_name": u.display_name,
@@ -987,7 +985,8 @@ fn user_json(u: &User) -> Value {
     })
 }
 
-fn team_json(t: &Team) -> Value {
+/// A team, as the admin API and `gantry team list --json` show it.
+pub fn team_json(t: &Team) -> Value {
     json!({
         "name": t.name,
         "created_at": format_ms(t.created_at),

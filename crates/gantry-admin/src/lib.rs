@@ -9,5 +9,5 @@
 pub mod api;
 pub mod sync;
 
-pub use api::{Admin, change_json, key_json};
+pub use api::{Admin, change_json, key_json, team_json, user_json};
 pub use sync::KeySync;

@@ -12,7 +12,7 @@ use anyhow::Context;
 use gantry_auth::keys::{SecretOrigin, display_id, id_of};
 use gantry_auth::{Authenticator, KeyAuthenticator, ServerSecret};
 use gantry_store::{KeyPlanes, NewKey, Store, format_ms, now_ms};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Where the database is.
 #[derive(clap::Args, Clone)]
@@ -196,18 +196,7 @@ pub(crate) fn user(cmd: UserCommand) -> anyhow::Result<()> {
             let (s, _) = at.open()?;
             let users = s.users()?;
             if json {
-                let v: Vec<Value> = users
-                    .iter()
-                    .map(|u| {
-                        json!({
-                            "name": u.name,
-                            "display_name": u.display_name,
-                            "created_at": format_ms(u.created_at),
-                            "disabled": u.disabled,
-                            "teams": u.teams,
-                        })
-                    })
-                    .collect();
+                let v: Vec<Value> = users.iter().map(gantry_admin::user_json).collect();
                 return json_out(&Value::from(v));
             }
             let mut out = String::new();
@@ -258,16 +247,7 @@ pub(crate) fn team(cmd: TeamCommand) -> anyhow::Result<()> {
             let (s, _) = at.open()?;
             let teams = s.teams()?;
             if json {
-                let v: Vec<Value> = teams
-                    .iter()
-                    .map(|t| {
-                        json!({
-                            "name": t.name,
-                            "created_at": format_ms(t.created_at),
-                            "members": t.members,
-                        })
-                    })
-                    .collect();
+                let v: Vec<Value> = teams.iter().map(gantry_admin::team_json).collect();
                 return json_out(&Value::from(v));
             }
             let mut out = String::new();

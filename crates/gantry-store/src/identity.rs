@@ -257,27 +257,48 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
             || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
+/// What [`user_row`] reads, in order.
+const USER_COLUMNS: &str = "name, display_name, created_at, disabled";
+
+/// A user from a row of [`USER_COLUMNS`], without its teams.
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        name: r.get(0)?,
+        display_name: r.get(1)?,
+        created_at: r.get(2)?,
+        disabled: r.get(3)?,
+        teams: Vec::new(),
+    })
+}
+
 // === impl Store: identity ===
 
 impl Store {
+    /// Runs an `INSERT`; a unique or primary-key violation is the conflict `exists` describes.
+    fn insert_new(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        exists: impl FnOnce() -> String,
+    ) -> Result<()> {
+        match self.conn.execute(sql, params) {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(exists())),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
     /// Adds a user.
     pub fn add_user(&mut self, name: &str, display_name: Option<&str>, at: i64) -> Result<User> {
         check_user_name(name)?;
         if let Some(d) = display_name {
             check_text("display name", d)?;
         }
-        match self.conn.execute(
+        self.insert_new(
             "INSERT INTO users (name, display_name, created_at) VALUES (?1, ?2, ?3)",
             params![name, display_name, at],
-        ) {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict(format!(
-                    "user {name:?} already exists"
-                )));
-            }
-            Err(e) => return Err(self.err(e)),
-        }
+            || format!("user {name:?} already exists"),
+        )?;
         self.need_user(name)
     }
 
@@ -286,19 +307,9 @@ impl Store {
         let teams = self.memberships()?;
         let mut stmt = self
             .conn
-            .prepare("SELECT name, display_name, created_at, disabled FROM users ORDER BY name")
+            .prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY name"))
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(User {
-                    name: r.get(0)?,
-                    display_name: r.get(1)?,
-                    created_at: r.get(2)?,
-                    disabled: r.get(3)?,
-                    teams: Vec::new(),
-                })
-            })
-            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], user_row).map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
             let mut u = row.map_err(|e| self.err(e))?;
@@ -317,17 +328,9 @@ impl Store {
         let user = self
             .conn
             .query_row(
-                "SELECT name, display_name, created_at, disabled FROM users WHERE name = ?1",
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1"),
                 [name],
-                |r| {
-                    Ok(User {
-                        name: r.get(0)?,
-                        display_name: r.get(1)?,
-                        created_at: r.get(2)?,
-                        disabled: r.get(3)?,
-                        teams: Vec::new(),
-                    })
-                },
+                user_row,
             )
             .optional()
             .map_err(|e| self.err(e))?;
@@ -399,18 +402,11 @@ impl Store {
     /// Adds a team.
     pub fn add_team(&mut self, name: &str, at: i64) -> Result<Team> {
         check_team_name(name)?;
-        match self.conn.execute(
+        self.insert_new(
             "INSERT INTO teams (name, created_at) VALUES (?1, ?2)",
             params![name, at],
-        ) {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict(format!(
-                    "team {name:?} already exists"
-                )));
-            }
-            Err(e) => return Err(self.err(e)),
-        }
+            || format!("team {name:?} already exists"),
+        )?;
         self.need_team(name)
     }
 
@@ -528,7 +524,7 @@ impl Store {
                 format_ms(e)
             )));
         }
-        match self.conn.execute(
+        self.insert_new(
             "INSERT INTO api_keys (id, user_id, hash, planes, label, created_at, expires_at)
              SELECT ?1, id, ?3, ?4, ?5, ?6, ?7 FROM users WHERE name = ?2",
             params![
@@ -540,16 +536,8 @@ impl Store {
                 at,
                 key.expires_at
             ],
-        ) {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict(format!(
-                    "a key with id {:?} already exists",
-                    key.id
-                )));
-            }
-            Err(e) => return Err(self.err(e)),
-        }
+            || format!("a key with id {:?} already exists", key.id),
+        )?;
         self.key(&key.id)?
             .ok_or_else(|| StoreError::NotFound(format!("no key {:?}", key.id)))
     }

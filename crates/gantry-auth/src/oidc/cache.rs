@@ -9,7 +9,7 @@
 //! the provider withdrew stop verifying its tokens at the next key refresh.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use ring::digest;
 use serde_json::{Map, Value};
@@ -29,7 +29,9 @@ pub(crate) struct Verified {
 
 #[derive(Default)]
 pub(crate) struct VerifiedCache {
-    entries: Mutex<HashMap<[u8; 32], Verified>>,
+    /// Read on every request that presents a JWT, written only when a new token verifies:
+    /// concurrent requests look up in parallel.
+    entries: RwLock<HashMap<[u8; 32], Verified>>,
 }
 
 pub(crate) fn key(token: &str) -> [u8; 32] {
@@ -46,7 +48,7 @@ impl VerifiedCache {
         key: &[u8; 32],
         current: impl Fn(usize) -> Option<Arc<KeySet>>,
     ) -> Option<(usize, Arc<Map<String, Value>>)> {
-        let entries = self.entries.lock().expect("oidc cache lock");
+        let entries = self.entries.read().expect("oidc cache lock");
         let v = entries.get(key)?;
         let keys = current(v.provider)?;
         Arc::ptr_eq(&keys, &v.keys).then(|| (v.provider, v.claims.clone()))
@@ -62,7 +64,7 @@ impl VerifiedCache {
         exp: u64,
         now: u64,
     ) {
-        let mut entries = self.entries.lock().expect("oidc cache lock");
+        let mut entries = self.entries.write().expect("oidc cache lock");
         if entries.len() >= CAPACITY && !entries.contains_key(&key) {
             entries.retain(|_, v| v.exp >= now);
             if entries.len() >= CAPACITY {
@@ -82,6 +84,6 @@ impl VerifiedCache {
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.entries.lock().unwrap().len()
+        self.entries.read().unwrap().len()
     }
 }
