@@ -526,9 +526,7 @@ impl Reloads {
             .expect("retiring lock")
             .drain(..)
             .collect();
-        for g in groups {
-            g.stop().await;
-        }
+        ServerGroup::stop_all(groups).await;
     }
 }
 

@@ -230,11 +230,21 @@ impl ServerGroup {
             .map(|(_, l)| l)
             .collect();
         lanes.push(self.default.clone());
-        let mut stops = tokio::task::JoinSet::new();
-        for l in lanes {
-            stops.spawn(async move { l.stop().await });
-        }
         self.shared.health.stop();
-        while stops.join_next().await.is_some() {}
+        all_at_once(lanes.into_iter().map(|l| async move { l.stop().await })).await;
     }
+
+    /// Stops every group of `groups` (see [`ServerGroup::stop`]), all at once.
+    pub(crate) async fn stop_all(groups: impl IntoIterator<Item = Arc<ServerGroup>>) {
+        all_at_once(groups.into_iter().map(|g| async move { g.stop().await })).await;
+    }
+}
+
+/// Runs the futures at once, each in its own task, and waits until all have ended.
+async fn all_at_once<F>(futures: impl IntoIterator<Item = F>)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let mut set: tokio::task::JoinSet<()> = futures.into_iter().collect();
+    while set.join_next().await.is_some() {}
 }
