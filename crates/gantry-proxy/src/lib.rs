@@ -465,13 +465,7 @@ impl Gateway {
         for s in self.all_sessions() {
             self.close_session(s.id());
         }
-        let state = self.state();
-        let mut stops = tokio::task::JoinSet::new();
-        for s in state.servers.values() {
-            let s = s.clone();
-            stops.spawn(async move { s.stop().await });
-        }
-        while stops.join_next().await.is_some() {}
+        ServerGroup::stop_all(self.state().servers.values().cloned()).await;
         self.reloads.stop_retiring().await;
     }
 

@@ -208,58 +208,67 @@ impl Diff {
 
 /// Which fields of a server's config differ (names only).
 pub fn server_changes(old: &ServerConfig, new: &ServerConfig) -> Vec<&'static str> {
+    // `old` is taken apart whole, so a field added to `ServerConfig` does not compile here
+    // until it is listed (or named as ignored, like `name`).
+    let ServerConfig {
+        name: _,
+        transport,
+        connect_timeout,
+        list_timeout,
+        request_timeout,
+        max_message_bytes,
+        max_in_flight,
+        tool_timeouts,
+        protocol,
+        start,
+        idle_shutdown,
+        health,
+        tools,
+        prompts,
+    } = old;
     let mut out = Vec::new();
-    match (&old.transport, &new.transport) {
-        (TransportConfig::Stdio(a), TransportConfig::Stdio(b)) => {
-            for (differs, field) in [
-                (a.command != b.command, "command"),
-                (a.args != b.args, "args"),
-                (a.env != b.env, "env"),
-                (a.cwd != b.cwd, "cwd"),
-            ] {
-                if differs {
-                    out.push(field);
-                }
-            }
-        }
-        (TransportConfig::StreamableHttp(a), TransportConfig::StreamableHttp(b))
-        | (TransportConfig::Sse(a), TransportConfig::Sse(b)) => {
-            if a.url != b.url {
-                out.push("url");
-            }
-            if a.headers != b.headers {
-                out.push("headers");
-            }
-        }
-        _ => out.push("transport"),
-    }
-    for (differs, field) in [
-        (
-            old.connect_timeout != new.connect_timeout,
-            "connect_timeout",
-        ),
-        (
-            old.request_timeout != new.request_timeout,
-            "request_timeout",
-        ),
-        (
-            old.max_message_bytes != new.max_message_bytes,
-            "max_message_bytes",
-        ),
-        (old.protocol != new.protocol, "protocol"),
-        (old.list_timeout != new.list_timeout, "list_timeout"),
-        (old.max_in_flight != new.max_in_flight, "max_in_flight"),
-        (old.tool_timeouts != new.tool_timeouts, "tools.*.timeout"),
-        (old.health != new.health, "health"),
-        (old.start != new.start, "start"),
-        (old.idle_shutdown != new.idle_shutdown, "idle_shutdown"),
-        (old.tools != new.tools, "tools"),
-        (old.prompts != new.prompts, "prompts"),
-    ] {
+    let mut note = |differs: bool, field: &'static str| {
         if differs {
             out.push(field);
         }
+    };
+    match (transport, &new.transport) {
+        (TransportConfig::Stdio(a), TransportConfig::Stdio(b)) => {
+            let gantry_config::StdioConfig {
+                command,
+                args,
+                env,
+                cwd,
+            } = a;
+            note(*command != b.command, "command");
+            note(*args != b.args, "args");
+            note(*env != b.env, "env");
+            note(*cwd != b.cwd, "cwd");
+        }
+        (TransportConfig::StreamableHttp(a), TransportConfig::StreamableHttp(b))
+        | (TransportConfig::Sse(a), TransportConfig::Sse(b)) => {
+            let gantry_config::HttpConfig { url, headers } = a;
+            note(*url != b.url, "url");
+            note(*headers != b.headers, "headers");
+        }
+        _ => note(true, "transport"),
     }
+    note(*connect_timeout != new.connect_timeout, "connect_timeout");
+    note(*request_timeout != new.request_timeout, "request_timeout");
+    note(
+        *max_message_bytes != new.max_message_bytes,
+        "max_message_bytes",
+    );
+    note(*protocol != new.protocol, "protocol");
+    note(*list_timeout != new.list_timeout, "list_timeout");
+    note(*max_in_flight != new.max_in_flight, "max_in_flight");
+    note(*tool_timeouts != new.tool_timeouts, "tools.*.timeout");
+    note(*health != new.health, "health");
+    note(*start != new.start, "start");
+    note(*idle_shutdown != new.idle_shutdown, "idle_shutdown");
+    note(*tools != new.tools, "tools");
+    note(*prompts != new.prompts, "prompts");
+    // Only the name is left (a caller that compares two servers of different names).
     if out.is_empty() && old != new {
         out.push("config");
     }
@@ -268,24 +277,39 @@ pub fn server_changes(old: &ServerConfig, new: &ServerConfig) -> Vec<&'static st
 
 /// Which fields of an endpoint's config differ.
 pub fn endpoint_changes(old: &EndpointConfig, new: &EndpointConfig) -> Vec<&'static str> {
+    // Taken apart whole, as in [`server_changes`]: a new field must be listed here.
+    let EndpointConfig {
+        name: _,
+        servers,
+        naming,
+        include,
+        exclude,
+        tools,
+        prompts,
+        page_size,
+        mode,
+        access,
+        scopes,
+        entitlements,
+    } = old;
     let mut out = Vec::new();
-    for (differs, field) in [
-        (old.servers != new.servers, "servers"),
-        (old.naming != new.naming, "naming"),
-        (old.include != new.include, "include"),
-        (old.exclude != new.exclude, "exclude"),
-        (old.tools != new.tools, "tools"),
-        (old.prompts != new.prompts, "prompts"),
-        (old.page_size != new.page_size, "page_size"),
-        (old.mode != new.mode, "mode"),
-        (old.access != new.access, "access"),
-        (old.scopes != new.scopes, "scopes"),
-        (old.entitlements != new.entitlements, "entitlements"),
-    ] {
+    let mut note = |differs: bool, field: &'static str| {
         if differs {
             out.push(field);
         }
-    }
+    };
+    note(*servers != new.servers, "servers");
+    note(*naming != new.naming, "naming");
+    note(*include != new.include, "include");
+    note(*exclude != new.exclude, "exclude");
+    note(*tools != new.tools, "tools");
+    note(*prompts != new.prompts, "prompts");
+    note(*page_size != new.page_size, "page_size");
+    note(*mode != new.mode, "mode");
+    note(*access != new.access, "access");
+    note(*scopes != new.scopes, "scopes");
+    note(*entitlements != new.entitlements, "entitlements");
+    // Only the name is left.
     if out.is_empty() && old != new {
         out.push("config");
     }
@@ -502,9 +526,7 @@ impl Reloads {
             .expect("retiring lock")
             .drain(..)
             .collect();
-        for g in groups {
-            g.stop().await;
-        }
+        ServerGroup::stop_all(groups).await;
     }
 }
 

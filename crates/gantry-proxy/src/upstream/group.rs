@@ -26,17 +26,22 @@ use super::transport::HttpClient;
 /// Most lanes one server runs besides its default lane.
 const MAX_LANES: usize = 8;
 
+/// What every lane of a server shares: it is handed to each lane the group starts.
+pub(crate) struct LaneShared {
+    pub(crate) http: HttpClient,
+    pub(crate) events: mpsc::Sender<ServerEvent>,
+    /// Health checks and the circuit breaker.
+    pub(crate) health: Arc<ServerHealth>,
+    /// `max_in_flight`, over every lane.
+    pub(crate) limiter: Arc<Limiter>,
+}
+
 /// A configured server and its lanes.
 pub struct ServerGroup {
     cfg: ServerConfig,
-    http: HttpClient,
-    events: mpsc::Sender<ServerEvent>,
+    shared: LaneShared,
     default: Arc<UpstreamServer>,
     lanes: RwLock<HashMap<Arc<str>, Arc<UpstreamServer>>>,
-    /// Health checks and the circuit breaker, shared by every lane.
-    health: Arc<ServerHealth>,
-    /// `max_in_flight`, over every lane.
-    limiter: Arc<Limiter>,
 }
 
 // === impl ServerGroup ===
@@ -70,25 +75,25 @@ impl ServerGroup {
             cfg.health.clone(),
             matches!(cfg.transport, gantry_config::TransportConfig::Stdio(_)),
         ));
+        let shared = LaneShared {
+            http,
+            events,
+            health: health.clone(),
+            limiter,
+        };
         let default = UpstreamServer::start(
             cfg.clone(),
             ClientCaps::none(),
-            http.clone(),
-            events.clone(),
+            &shared,
             seed,
             sink,
-            health.clone(),
-            limiter.clone(),
             cfg.start == gantry_config::StartMode::Lazy,
         );
         let group = Arc::new(ServerGroup {
             cfg,
-            http,
-            events,
+            shared,
             default,
             lanes: RwLock::new(HashMap::new()),
-            health: health.clone(),
-            limiter,
         });
         tokio::spawn(health::run_checks(Arc::downgrade(&group), health));
         group
@@ -96,12 +101,12 @@ impl ServerGroup {
 
     /// The server's health and circuit breaker.
     pub fn health(&self) -> &Arc<ServerHealth> {
-        &self.health
+        &self.shared.health
     }
 
     /// The server's health report (status, reasons, checks, restarts, circuit).
     pub fn health_report(&self) -> HealthReport {
-        self.health.report(&self.default)
+        self.shared.health.report(&self.default)
     }
 
     /// The server's name.
@@ -148,12 +153,9 @@ impl ServerGroup {
         let lane = UpstreamServer::start(
             self.cfg.clone(),
             caps.clone(),
-            self.http.clone(),
-            self.events.clone(),
+            &self.shared,
             seed,
             None,
-            self.health.clone(),
-            self.limiter.clone(),
             lazy,
         );
         lane.touch();
@@ -215,7 +217,7 @@ impl ServerGroup {
 
     /// Calls in flight to the server (all lanes).
     pub fn in_flight(&self) -> usize {
-        self.limiter.in_flight()
+        self.shared.limiter.in_flight()
     }
 
     /// Stops every lane, all at once, and waits until each has closed its connection.
@@ -228,11 +230,21 @@ impl ServerGroup {
             .map(|(_, l)| l)
             .collect();
         lanes.push(self.default.clone());
-        let mut stops = tokio::task::JoinSet::new();
-        for l in lanes {
-            stops.spawn(async move { l.stop().await });
-        }
-        self.health.stop();
-        while stops.join_next().await.is_some() {}
+        self.shared.health.stop();
+        all_at_once(lanes.into_iter().map(|l| async move { l.stop().await })).await;
     }
+
+    /// Stops every group of `groups` (see [`ServerGroup::stop`]), all at once.
+    pub(crate) async fn stop_all(groups: impl IntoIterator<Item = Arc<ServerGroup>>) {
+        all_at_once(groups.into_iter().map(|g| async move { g.stop().await })).await;
+    }
+}
+
+/// Runs the futures at once, each in its own task, and waits until all have ended.
+async fn all_at_once<F>(futures: impl IntoIterator<Item = F>)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let mut set: tokio::task::JoinSet<()> = futures.into_iter().collect();
+    while set.join_next().await.is_some() {}
 }

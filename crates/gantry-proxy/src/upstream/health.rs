@@ -18,8 +18,9 @@
 //!   server (a child process) at least
 //!   `crash_loop_restarts` within `crash_loop_window` is a crash loop: logged with the count
 //!   and the next delay, and the server is unhealthy until a connection stays up for a whole
-//!   window. The supervisor's backoff is reset only by such a stable connection, so a server
-//!   that dies right after each start backs off up to the ceiling.
+//!   window. This is the status only: the supervisor's backoff and its own "crash-looping"
+//!   report (`server.rs`: failures in a row, reset by a connection that lasted 10 s) are
+//!   counted there, so a server that dies right after each start backs off up to the ceiling.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};

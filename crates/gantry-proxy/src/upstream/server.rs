@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use super::caps::ClientCaps;
+use super::group::LaneShared;
 use super::health::ServerHealth;
 use super::limits::Limiter;
 use super::peer::{BoxFuture, Peer, PeerEvents, ServerHello};
@@ -267,18 +268,12 @@ impl UpstreamServer {
     /// Creates the server and starts connecting in the background. It lists `seed` (the
     /// last known catalog) until the server answers, and hands each catalog it reads to
     /// `sink`.
-    // Each argument is a different shared part of the server group; a struct for them would
-    // only be unpacked here.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         cfg: ServerConfig,
         caps: ClientCaps,
-        http: super::transport::HttpClient,
-        events: mpsc::Sender<ServerEvent>,
+        shared: &LaneShared,
         seed: Option<Catalog>,
         sink: Option<Arc<dyn CatalogSink>>,
-        health: Arc<ServerHealth>,
-        limiter: Arc<Limiter>,
         lazy: bool,
     ) -> Arc<UpstreamServer> {
         let name: Arc<str> = cfg.name.as_str().into();
@@ -287,7 +282,7 @@ impl UpstreamServer {
         let server = Arc::new(UpstreamServer {
             ctx: TransportContext {
                 server: name.clone(),
-                http,
+                http: shared.http.clone(),
             },
             name,
             cfg,
@@ -307,17 +302,17 @@ impl UpstreamServer {
             )),
             catalog_version: std::sync::atomic::AtomicU64::new(0),
             attempts: watch::channel(0).0,
-            events,
+            events: shared.events.clone(),
             shutdown: watch::channel(false).0,
             done: watch::channel(false).0,
             connecting: std::sync::Mutex::new(None),
-            limiter,
+            limiter: shared.limiter.clone(),
             tool_timeouts,
             sink,
             watched: std::sync::Mutex::new(std::collections::BTreeSet::new()),
             rewatch: watch::channel(0).0,
             acked: watch::channel(std::collections::BTreeSet::new()).0,
-            health,
+            health: shared.health.clone(),
             lazy,
             wanted: watch::channel(false).0,
             requested_ms: std::sync::atomic::AtomicU64::new(0),
