@@ -12,7 +12,7 @@ use toml::Spanned;
 
 use crate::error::{ConfigError, Located};
 use crate::model::*;
-use crate::raw::RawServer;
+use crate::raw::{RawConfig, RawServer};
 use crate::validate::{Source, valid_server_name};
 
 pub(crate) fn load(
@@ -22,7 +22,12 @@ pub(crate) fn load(
 ) -> Result<Config, ConfigError> {
     let servers = parse_servers(path, text, env)?;
     // The defaults of an empty TOML file, with these servers on one `default` endpoint.
-    let mut config = crate::validate::load_toml(path, "", env)?;
+    let src = Source {
+        file: path,
+        text,
+        env,
+    };
+    let mut config = crate::validate::build(&src, RawConfig::default())?;
     let endpoint = config
         .endpoints
         .get_mut("default")
@@ -152,21 +157,10 @@ pub(crate) fn parse_servers(
             headers: map("headers")?,
             ..RawServer::default()
         };
-        let server = crate::validate::build_server(&src, name, span.clone(), &raw)
-            .map_err(|e| relabel(e, &format!("servers.{name}"), &field))?;
+        let server = crate::validate::build_server(&src, name, &field, span.clone(), &raw)?;
         out.insert(name.clone(), server);
     }
     Ok(out)
-}
-
-fn relabel(e: ConfigError, from: &str, to: &str) -> ConfigError {
-    match e {
-        ConfigError::Invalid(mut l) => {
-            l.field = l.field.replacen(from, to, 1);
-            ConfigError::Invalid(l)
-        }
-        other => other,
-    }
 }
 
 /// The span of `"name":` in the text, for error positions.

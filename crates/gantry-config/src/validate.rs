@@ -73,7 +73,7 @@ pub(crate) fn load_toml(
     build(&src, raw)
 }
 
-fn build(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
+pub(crate) fn build(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
     let listen = match &raw.listen {
         None => DEFAULT_LISTEN
             .parse()
@@ -156,7 +156,7 @@ fn build(src: &Source<'_>, raw: RawConfig) -> Result<Config, ConfigError> {
         }
         servers.insert(
             name.get_ref().clone(),
-            build_server(src, name.get_ref(), Some(name.span()), server)?,
+            build_server(src, name.get_ref(), &field, Some(name.span()), server)?,
         );
     }
 
@@ -430,13 +430,16 @@ fn seconds(
     }
 }
 
+/// Builds one server; `field` names it in errors (`servers.NAME`, or `mcpServers.NAME` in an
+/// imported file).
 pub(crate) fn build_server(
     src: &Source<'_>,
     name: &str,
+    field: &str,
     at: Option<std::ops::Range<usize>>,
     raw: &RawServer,
 ) -> Result<ServerConfig, ConfigError> {
-    let f = |k: &str| format!("servers.{name}.{k}");
+    let f = |k: &str| format!("{field}.{k}");
     let kind = match &raw.transport {
         Some(t) => match t.get_ref().as_str() {
             "stdio" => "stdio",
@@ -455,7 +458,7 @@ pub(crate) fn build_server(
         None => {
             return Err(src.err_at(
                 at.clone(),
-                format!("servers.{name}"),
+                field,
                 "a server needs either `command` (stdio) or `url` (Streamable HTTP or SSE)",
             ));
         }

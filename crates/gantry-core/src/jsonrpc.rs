@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
@@ -199,115 +200,32 @@ impl Message {
     /// Parses one message from bytes.
     ///
     /// Batches (JSON arrays) are refused: they were removed from MCP in 2025-06-18.
+    ///
+    /// The envelope is read straight from the bytes ([`Body`]): only `params`, `result`,
+    /// `error` and `id` become [`Value`]s, the object itself is never built.
     pub fn from_slice(bytes: &[u8]) -> Result<Message, ParseError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| ParseError {
+        let body: Body = serde_json::from_slice(bytes).map_err(|e| ParseError {
             error: RpcError::parse(format!("body is not valid JSON: {e}")),
             id: None,
         })?;
-        Self::from_value(value)
+        body.into_message()
     }
 
     /// Reads a message from an already parsed JSON value.
     pub fn from_value(value: Value) -> Result<Message, ParseError> {
-        let invalid = |msg: String, id: Option<Id>| ParseError {
-            error: RpcError::invalid_request(msg),
-            id,
-        };
-        let mut obj = match value {
-            Value::Object(obj) => obj,
-            Value::Array(_) => {
-                return Err(invalid(
-                    "JSON-RPC batches are not supported (removed in MCP 2025-06-18): send one \
-                     message per request"
-                        .into(),
-                    None,
-                ));
-            }
-            other => {
-                return Err(invalid(
-                    format!(
-                        "a JSON-RPC message must be a JSON object, got {}",
-                        type_name(&other)
-                    ),
-                    None,
-                ));
-            }
-        };
-        let raw_id = obj.remove("id");
-        let id = match &raw_id {
-            None => None,
-            Some(v) => match Id::from_value(v) {
-                Some(id) => Some(id),
-                None => {
-                    return Err(invalid(
-                        format!(
-                            "\"id\" must be a string or an integer, got {}",
-                            type_name(v)
-                        ),
-                        None,
-                    ));
-                }
-            },
-        };
-        match obj.get("jsonrpc") {
-            Some(Value::String(v)) if v == "2.0" => {}
-            Some(other) => {
-                return Err(invalid(
-                    format!("\"jsonrpc\" must be \"2.0\", got {other}"),
-                    id,
-                ));
-            }
-            None => return Err(invalid("missing \"jsonrpc\": \"2.0\"".into(), id)),
-        }
-        let params = obj.remove("params");
-        if let Some(p) = params.as_ref().filter(|p| !p.is_object() && !p.is_array()) {
-            return Err(invalid(
-                format!(
-                    "\"params\" must be an object or an array, got {}",
-                    type_name(p)
-                ),
-                id,
-            ));
-        }
-        match obj.remove("method") {
-            Some(Value::String(method)) => Ok(match id {
-                Some(id) => Message::Request(Request { id, method, params }),
-                None => Message::Notification(Notification { method, params }),
+        let body = match value {
+            Value::Object(mut obj) => Body::Object(Fields {
+                id: obj.remove("id"),
+                jsonrpc: obj.remove("jsonrpc"),
+                method: obj.remove("method"),
+                params: obj.remove("params"),
+                result: obj.remove("result"),
+                error: obj.remove("error"),
             }),
-            Some(other) => Err(invalid(
-                format!("\"method\" must be a string, got {}", type_name(&other)),
-                id,
-            )),
-            None => {
-                let Some(id) = id else {
-                    return Err(invalid(
-                        "message has neither \"method\" nor \"id\": it is not a request, \
-                         notification or response"
-                            .into(),
-                        None,
-                    ));
-                };
-                let outcome = match (obj.remove("result"), obj.remove("error")) {
-                    (Some(result), None) => Ok(result),
-                    (None, Some(err)) => match RpcError::from_value(&err) {
-                        Some(e) => Err(e),
-                        None => {
-                            return Err(invalid(
-                                "\"error\" must be an object with an integer \"code\"".into(),
-                                Some(id),
-                            ));
-                        }
-                    },
-                    _ => {
-                        return Err(invalid(
-                            "a response needs exactly one of \"result\" and \"error\"".into(),
-                            Some(id),
-                        ));
-                    }
-                };
-                Ok(Message::Response(Response { id, outcome }))
-            }
-        }
+            Value::Array(_) => Body::Array,
+            other => Body::Other(type_name(&other)),
+        };
+        body.into_message()
     }
 
     /// Serialises the message to JSON bytes.
@@ -412,6 +330,236 @@ impl Response {
             id,
             outcome: Err(error),
         }
+    }
+}
+
+/// The top level of a message body, as far as the envelope needs it.
+// Lives on the stack for one parse; boxing `Fields` would add the allocation this avoids.
+#[allow(clippy::large_enum_variant)]
+enum Body {
+    /// An object: its envelope members (the others are read and dropped).
+    Object(Fields),
+    /// A batch.
+    Array,
+    /// Any other JSON value, by its [`type_name`].
+    Other(&'static str),
+}
+
+/// The members of a JSON-RPC object that the envelope reads. A member given twice keeps its
+/// last value, as when the object is read into a [`Map`].
+#[derive(Default)]
+struct Fields {
+    id: Option<Value>,
+    jsonrpc: Option<Value>,
+    method: Option<Value>,
+    params: Option<Value>,
+    result: Option<Value>,
+    error: Option<Value>,
+}
+
+impl Body {
+    fn into_message(self) -> Result<Message, ParseError> {
+        let invalid = |msg: String, id: Option<Id>| ParseError {
+            error: RpcError::invalid_request(msg),
+            id,
+        };
+        let obj = match self {
+            Body::Object(obj) => obj,
+            Body::Array => {
+                return Err(invalid(
+                    "JSON-RPC batches are not supported (removed in MCP 2025-06-18): send one \
+                     message per request"
+                        .into(),
+                    None,
+                ));
+            }
+            Body::Other(type_name) => {
+                return Err(invalid(
+                    format!("a JSON-RPC message must be a JSON object, got {type_name}"),
+                    None,
+                ));
+            }
+        };
+        let id = match &obj.id {
+            None => None,
+            Some(v) => match Id::from_value(v) {
+                Some(id) => Some(id),
+                None => {
+                    return Err(invalid(
+                        format!(
+                            "\"id\" must be a string or an integer, got {}",
+                            type_name(v)
+                        ),
+                        None,
+                    ));
+                }
+            },
+        };
+        match &obj.jsonrpc {
+            Some(Value::String(v)) if v == "2.0" => {}
+            Some(other) => {
+                return Err(invalid(
+                    format!("\"jsonrpc\" must be \"2.0\", got {other}"),
+                    id,
+                ));
+            }
+            None => return Err(invalid("missing \"jsonrpc\": \"2.0\"".into(), id)),
+        }
+        let params = obj.params;
+        if let Some(p) = params.as_ref().filter(|p| !p.is_object() && !p.is_array()) {
+            return Err(invalid(
+                format!(
+                    "\"params\" must be an object or an array, got {}",
+                    type_name(p)
+                ),
+                id,
+            ));
+        }
+        match obj.method {
+            Some(Value::String(method)) => Ok(match id {
+                Some(id) => Message::Request(Request { id, method, params }),
+                None => Message::Notification(Notification { method, params }),
+            }),
+            Some(other) => Err(invalid(
+                format!("\"method\" must be a string, got {}", type_name(&other)),
+                id,
+            )),
+            None => {
+                let Some(id) = id else {
+                    return Err(invalid(
+                        "message has neither \"method\" nor \"id\": it is not a request, \
+                         notification or response"
+                            .into(),
+                        None,
+                    ));
+                };
+                let outcome = match (obj.result, obj.error) {
+                    (Some(result), None) => Ok(result),
+                    (None, Some(err)) => match RpcError::from_value(&err) {
+                        Some(e) => Err(e),
+                        None => {
+                            return Err(invalid(
+                                "\"error\" must be an object with an integer \"code\"".into(),
+                                Some(id),
+                            ));
+                        }
+                    },
+                    _ => {
+                        return Err(invalid(
+                            "a response needs exactly one of \"result\" and \"error\"".into(),
+                            Some(id),
+                        ));
+                    }
+                };
+                Ok(Message::Response(Response { id, outcome }))
+            }
+        }
+    }
+}
+
+/// Reads the top level in one pass. Members other than the envelope's, and the elements of a
+/// batch, are still read in full as [`Value`]s, so the JSON is checked exactly as strictly as
+/// when the whole body is read into a [`Value`] (UTF-8, number range, nesting depth), with
+/// the same error messages.
+impl<'de> Deserialize<'de> for Body {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(BodyVisitor)
+    }
+}
+
+struct BodyVisitor;
+
+impl<'de> Visitor<'de> for BodyVisitor {
+    type Value = Body;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Body, A::Error> {
+        let mut fields = Fields::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            let slot = match key {
+                Key::Id => &mut fields.id,
+                Key::Jsonrpc => &mut fields.jsonrpc,
+                Key::Method => &mut fields.method,
+                Key::Params => &mut fields.params,
+                Key::Result => &mut fields.result,
+                Key::Error => &mut fields.error,
+                Key::Other => {
+                    map.next_value::<Value>()?;
+                    continue;
+                }
+            };
+            *slot = Some(map.next_value()?);
+        }
+        Ok(Body::Object(fields))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Body, A::Error> {
+        while seq.next_element::<Value>()?.is_some() {}
+        Ok(Body::Array)
+    }
+
+    fn visit_unit<E>(self) -> Result<Body, E> {
+        Ok(Body::Other(type_name(&Value::Null)))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Body, E> {
+        Ok(Body::Other(type_name(&Value::Bool(false))))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Body, E> {
+        Ok(Body::Other(type_name(&Value::from(0))))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Body, E> {
+        Ok(Body::Other(type_name(&Value::from(0))))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Body, E> {
+        Ok(Body::Other(type_name(&Value::from(0))))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Body, E> {
+        Ok(Body::Other(type_name(&Value::String(String::new()))))
+    }
+}
+
+/// An object member's name, matched without allocating.
+enum Key {
+    Id,
+    Jsonrpc,
+    Method,
+    Params,
+    Result,
+    Error,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+
+            fn visit_str<E>(self, k: &str) -> Result<Key, E> {
+                Ok(match k {
+                    "id" => Key::Id,
+                    "jsonrpc" => Key::Jsonrpc,
+                    "method" => Key::Method,
+                    "params" => Key::Params,
+                    "result" => Key::Result,
+                    "error" => Key::Error,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(KeyVisitor)
     }
 }
 

@@ -9,11 +9,16 @@
 /// Stems one lowercase word. Words of two letters or fewer, and words with anything other
 /// than ASCII lowercase letters, are returned unchanged.
 pub fn stem(word: &str) -> String {
+    stem_owned(word.to_owned())
+}
+
+/// [`stem`], reusing `word`'s buffer (the tokenizer already owns its lowercased word).
+pub(crate) fn stem_owned(word: String) -> String {
     if word.len() <= 2 || !word.bytes().all(|c| c.is_ascii_lowercase()) {
-        return word.to_string();
+        return word;
     }
     let mut w = Word {
-        b: word.as_bytes().to_vec(),
+        b: word.into_bytes(),
     };
     w.step1a();
     w.step1b();
@@ -22,8 +27,7 @@ pub fn stem(word: &str) -> String {
     w.step3();
     w.step4();
     w.step5();
-    // Only ASCII letters were ever written.
-    String::from_utf8(w.b).unwrap_or_else(|_| word.to_string())
+    String::from_utf8(w.b).expect("the steps only write ASCII letters")
 }
 
 struct Word {
@@ -95,16 +99,13 @@ impl Word {
         self.b.extend_from_slice(with.as_bytes());
     }
 
-    /// Steps 2-4: the first rule whose suffix matches decides; it fires when the stem's
+    /// Steps 2 and 3: the first rule whose suffix matches decides; it fires when the stem's
     /// measure exceeds `min_m`.
     fn rules(&mut self, rules: &[(&str, &str)], min_m: usize) {
-        for &(suffix, with) in rules {
-            if self.ends(suffix) {
-                if self.measure(self.stem_len(suffix)) > min_m {
-                    self.replace(suffix, with);
-                }
-                return;
-            }
+        if let Some(&(suffix, with)) = rules.iter().find(|(s, _)| self.ends(s))
+            && self.measure(self.stem_len(suffix)) > min_m
+        {
+            self.replace(suffix, with);
         }
     }
 
@@ -193,38 +194,20 @@ impl Word {
         self.rules(RULES, 0);
     }
 
+    /// Step 4: the first suffix that matches decides; it goes when the stem's measure exceeds 1.
     fn step4(&mut self) {
-        const RULES: &[(&str, &str)] = &[
-            ("al", ""),
-            ("ance", ""),
-            ("ence", ""),
-            ("er", ""),
-            ("ic", ""),
-            ("able", ""),
-            ("ible", ""),
-            ("ant", ""),
-            ("ement", ""),
-            ("ment", ""),
-            ("ent", ""),
-            ("ion", ""),
-            ("ou", ""),
-            ("ism", ""),
-            ("ate", ""),
-            ("iti", ""),
-            ("ous", ""),
-            ("ive", ""),
-            ("ize", ""),
+        const SUFFIXES: &[&str] = &[
+            "al", "ance", "ence", "er", "ic", "able", "ible", "ant", "ement", "ment", "ent", "ion",
+            "ou", "ism", "ate", "iti", "ous", "ive", "ize",
         ];
-        for &(suffix, _) in RULES {
-            if self.ends(suffix) {
-                let n = self.stem_len(suffix);
-                // `ion` only goes after `s` or `t`.
-                let ok = suffix != "ion" || (n > 0 && matches!(self.b[n - 1], b's' | b't'));
-                if ok && self.measure(n) > 1 {
-                    self.b.truncate(n);
-                }
-                return;
-            }
+        let Some(&suffix) = SUFFIXES.iter().find(|s| self.ends(s)) else {
+            return;
+        };
+        let n = self.stem_len(suffix);
+        // `ion` only goes after `s` or `t`.
+        let ok = suffix != "ion" || (n > 0 && matches!(self.b[n - 1], b's' | b't'));
+        if ok && self.measure(n) > 1 {
+            self.b.truncate(n);
         }
     }
 

@@ -13,7 +13,7 @@
 //! the meaning of two-character words, unigrams keep single-character words and partial
 //! matches findable, and inverse document frequency weighs the two against each other.
 
-use crate::stem::stem;
+use crate::stem::stem_owned;
 
 /// English function words that carry no meaning in a tool search query or description.
 /// Kept small on purpose: generic but meaningful words ("get", "file", "tool") stay and are
@@ -122,26 +122,26 @@ fn class(c: char) -> Class {
 
 /// Splits an alphanumeric run at case and digit boundaries and emits its terms.
 fn word_terms(run: &str, out: &mut Vec<String>) {
-    let chars: Vec<(usize, char)> = run.char_indices().collect();
+    let mut chars = run.char_indices().map(|(i, c)| (i, class(c))).peekable();
     let mut pieces = 0;
     let mut piece_start = 0;
-    for k in 1..chars.len() {
-        let (i, c) = chars[k];
-        let prev = class(chars[k - 1].1);
-        let cur = class(c);
-        let next = chars.get(k + 1).map(|&(_, c)| class(c));
-        let boundary = match (prev, cur) {
-            (Class::Digit, Class::Digit) => false,
-            (Class::Digit, _) | (_, Class::Digit) => true,
-            (Class::Lower, Class::Upper) => true,
-            // The last capital of an acronym starts the next word: HTTPServer -> HTTP Server.
-            (Class::Upper, Class::Upper) => next == Some(Class::Lower),
-            _ => false,
-        };
-        if boundary {
-            push_word(&run[piece_start..i], out);
-            pieces += 1;
-            piece_start = i;
+    if let Some((_, mut prev)) = chars.next() {
+        while let Some((i, cur)) = chars.next() {
+            let next = chars.peek().map(|&(_, c)| c);
+            let boundary = match (prev, cur) {
+                (Class::Digit, Class::Digit) => false,
+                (Class::Digit, _) | (_, Class::Digit) => true,
+                (Class::Lower, Class::Upper) => true,
+                // The last capital of an acronym starts the next word: HTTPServer -> HTTP Server.
+                (Class::Upper, Class::Upper) => next == Some(Class::Lower),
+                _ => false,
+            };
+            if boundary {
+                push_word(&run[piece_start..i], out);
+                pieces += 1;
+                piece_start = i;
+            }
+            prev = cur;
         }
     }
     push_word(&run[piece_start..], out);
@@ -161,7 +161,7 @@ fn push_word(word: &str, out: &mut Vec<String>) {
     if is_stop_word(&lower) {
         return;
     }
-    out.push(stem(&lower));
+    out.push(stem_owned(lower));
 }
 
 #[cfg(test)]

@@ -187,6 +187,21 @@ fn mcp_servers_json_imports_as_servers() {
         e.contains("claude.json:1:") && e.contains("not valid JSON"),
         "{e}"
     );
+    // Fields inside a server are named under the file's own key.
+    for (key, text) in [
+        (
+            "mcpServers",
+            r#"{"mcpServers": {"web": {"url": "ftp://x"}}}"#,
+        ),
+        ("servers", r#"{"servers": {"web": {"url": "ftp://x"}}}"#),
+    ] {
+        std::fs::write(&json, text).unwrap();
+        let e = crate::load_with_env(&json, &env).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!(": {key}.web.url: \"ftp://x\" is not an http")),
+            "{e}"
+        );
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

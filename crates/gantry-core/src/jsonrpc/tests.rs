@@ -113,3 +113,51 @@ fn numbers_keep_their_value_through_parse_and_serialize() {
     );
     assert_eq!(v["params"]["total"].as_f64(), Some(0.30000000000000004));
 }
+
+/// `from_slice` reads the envelope without building the object; it must answer exactly as
+/// reading the whole body into a `Value` first does, errors and their messages included.
+#[test]
+fn from_slice_answers_as_reading_a_value_first() {
+    let deep = format!(
+        r#"{{"jsonrpc":"2.0","method":"x","junk":{}1{}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let cases: Vec<&[u8]> = vec![
+        br#"{"jsonrpc":"2.0","id":1,"method":"a","params":{"k":[1,2]},"extra":{"z":null}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"id":"two","method":"a","method":"b"}"#,
+        br#"{"jsonrpc":"2.0","id":null,"id":3,"result":{}}"#,
+        br#"{"\u0069d":5,"jsonrpc":"2.0","\u006dethod":"esc"}"#,
+        br#"{"jsonrpc":"2.0","id":1,"result":1,"error":{"code":1}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"m","data":[]}}"#,
+        br#"{"jsonrpc":"2.0","method":"x","junk":1e999}"#,
+        b"{\"jsonrpc\":\"2.0\",\"method\":\"x\",\"junk\":\"\xff\"}",
+        br#"{"jsonrpc":"2.0","method":"x","junk":"\ud800"}"#,
+        deep.as_bytes(),
+        br#"{"jsonrpc":"2.0","method":"x"} trailing"#,
+        br#"{"jsonrpc":"2.0","method":"x",}"#,
+        br#"{"jsonrpc":"2.0" "method":"x"}"#,
+        br#"{"jsonrpc":"2.0","method":"x""#,
+        br#"[{"jsonrpc":"2.0","method":"x"}]"#,
+        br#"[1e999]"#,
+        br#"[1,"#,
+        b"null",
+        b"true",
+        b"-3",
+        b"18446744073709551615",
+        b"0.5",
+        br#""s""#,
+        b"",
+        b"  ",
+    ];
+    for bytes in cases {
+        let direct = Message::from_slice(bytes);
+        let via_value = serde_json::from_slice::<Value>(bytes)
+            .map_err(|e| ParseError {
+                error: RpcError::parse(format!("body is not valid JSON: {e}")),
+                id: None,
+            })
+            .and_then(Message::from_value);
+        assert_eq!(direct, via_value, "{}", String::from_utf8_lossy(bytes));
+    }
+}
