@@ -131,18 +131,8 @@ async fn initialize(session: &Arc<Session>, req: &Request) -> Value {
     } else {
         protocol::LATEST_LEGACY_VERSION
     };
-    let params = req.params_obj();
-    session.set_hello(ClientHello {
-        protocol_version: version.to_owned(),
-        capabilities: params
-            .and_then(|p| p.get("capabilities"))
-            .cloned()
-            .unwrap_or(json!({})),
-        client_info: params
-            .and_then(|p| p.get("clientInfo"))
-            .cloned()
-            .unwrap_or(json!({})),
-    });
+    let declared = req.params_obj().and_then(|p| p.get("capabilities"));
+    session.set_hello(ClientHello::new(declared.unwrap_or(&Value::Null)));
     let ep = &*session.endpoint();
     // Starts the lanes that declare this client's capabilities, if they are new.
     let capabilities = endpoint_capabilities(ep, &session.caps()).await;
