@@ -395,13 +395,17 @@ async fn forward(
     target: Target,
     link: Arc<dyn ClientLink>,
 ) -> Result<Value, RpcError> {
-    let health = target.lane.health().clone();
     let lane = target.lane.clone();
     let outcome = forward_to(gw, session, method_name, target, link).await;
-    health.record(&outcome);
-    // `idle_shutdown` counts from the end of the last call.
-    lane.note_request();
+    settle(&lane, &outcome);
     outcome
+}
+
+/// Tells `lane`'s circuit breaker how a request went, and notes that the lane was used
+/// (`idle_shutdown` counts from the end of the last call).
+fn settle<T>(lane: &UpstreamServer, outcome: &Result<T, RpcError>) {
+    lane.health().record(outcome);
+    lane.note_request();
 }
 
 /// Sends a call, read or get to its server. A 2026-07-28 server that needs input answers
@@ -615,8 +619,7 @@ async fn complete(
     let outcome = peer
         .request(method::COMPLETE, Some(params), Some(link))
         .await;
-    lane.health().record(&outcome);
-    lane.note_request();
+    settle(&lane, &outcome);
     outcome
 }
 
