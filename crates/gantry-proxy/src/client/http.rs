@@ -22,10 +22,10 @@ use super::body::{EventStream, ResponseBody};
 use crate::Gateway;
 use crate::access::{self, Caller};
 use crate::endpoint::Endpoint;
+use crate::mcp_headers::VERSION as VERSION_HEADER;
 use crate::session::{CLIENT_QUEUE, Session};
 
 pub(super) const SESSION_HEADER: &str = "mcp-session-id";
-pub(super) const VERSION_HEADER: &str = "mcp-protocol-version";
 
 pub(super) type HttpResponse = Response<ResponseBody>;
 

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::body::{EventStream, sse_event};
-use super::http::{CloseOnDrop, HttpResponse, SESSION_HEADER, VERSION_HEADER};
+use super::http::{CloseOnDrop, HttpResponse, SESSION_HEADER};
 use crate::Gateway;
 use crate::access::Caller;
 use crate::endpoint::Endpoint;
@@ -29,6 +29,7 @@ use crate::session::{CLIENT_QUEUE, ClientHello, Listen, RequestScope, Session};
 
 use crate::mcp_headers::{
     self, METHOD as METHOD_HEADER, NAME as NAME_HEADER, PARAM_PREFIX as PARAM_HEADER_PREFIX,
+    VERSION as VERSION_HEADER,
 };
 
 /// Whether `msg` is a 2026-07-28 message: no session, and a per-request envelope or a modern
