@@ -7,6 +7,8 @@
 //! writes them on requests to 2026-07-28 servers; both sides use the rules here, so what
 //! Gantry sends is what it would accept.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use gantry_core::Message;
 use gantry_core::protocol::{meta, method};
@@ -59,17 +61,18 @@ pub(crate) fn argument<'a>(arguments: Option<&'a Value>, path: &[String]) -> Opt
 
 /// How an argument is mirrored into a header, before encoding; `None` for values that
 /// cannot be (objects, arrays).
-pub(crate) fn render_scalar(v: &Value) -> Option<String> {
+pub(crate) fn render_scalar(v: &Value) -> Option<Cow<'_, str>> {
     match v {
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(Cow::Owned(b.to_string())),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Value::String(s) => Some(Cow::Borrowed(s)),
         _ => None,
     }
 }
 
-/// A header value, decoding the `=?base64?…?=` form used for values that are not plain ASCII.
-pub(crate) fn decode(v: &str) -> Option<String> {
+/// A header value, decoding the `=?base64?…?=` form used for values that are not plain ASCII
+/// (a plain value is not copied).
+pub(crate) fn decode(v: &str) -> Option<Cow<'_, str>> {
     match v
         .strip_prefix("=?base64?")
         .and_then(|r| r.strip_suffix("?="))
@@ -77,8 +80,9 @@ pub(crate) fn decode(v: &str) -> Option<String> {
         Some(b64) => base64::engine::general_purpose::STANDARD
             .decode(b64)
             .ok()
-            .and_then(|b| String::from_utf8(b).ok()),
-        None => Some(v.to_owned()),
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(Cow::Owned),
+        None => Some(Cow::Borrowed(v)),
     }
 }
 

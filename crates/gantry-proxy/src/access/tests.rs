@@ -195,6 +195,15 @@ impl Got {
         &self.body["result"]
     }
 
+    /// The text of a successful tool result, with `name` (which it is about) as `X`: equal
+    /// texts about two names say the same of both.
+    fn text_naming(&self, name: &str) -> String {
+        self.result()["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .replace(name, "X")
+    }
+
     fn error(&self) -> (i64, String) {
         let e = &self.body["error"];
         (
@@ -456,14 +465,8 @@ async fn the_access_matrix() {
                 describe("up__nothing").await,
             );
             assert_eq!(
-                hidden.result()["content"][0]["text"]
-                    .as_str()
-                    .unwrap()
-                    .replace("up__secret_wipe", "X"),
-                unknown.result()["content"][0]["text"]
-                    .as_str()
-                    .unwrap()
-                    .replace("up__nothing", "X"),
+                hidden.text_naming("up__secret_wipe"),
+                unknown.text_naming("up__nothing"),
                 "{case}: describe of a hidden tool = of an unknown one"
             );
             let call = |id: &'static str| {
@@ -477,14 +480,8 @@ async fn the_access_matrix() {
             let (hidden, unknown) = (call("up__secret_wipe").await, call("up__nothing").await);
             assert_eq!(hidden.result()["isError"], true, "{case}");
             assert_eq!(
-                hidden.result()["content"][0]["text"]
-                    .as_str()
-                    .unwrap()
-                    .replace("up__secret_wipe", "X"),
-                unknown.result()["content"][0]["text"]
-                    .as_str()
-                    .unwrap()
-                    .replace("up__nothing", "X"),
+                hidden.text_naming("up__secret_wipe"),
+                unknown.text_naming("up__nothing"),
                 "{case}: call_tool of a hidden tool = of an unknown one"
             );
             let direct_hidden = f

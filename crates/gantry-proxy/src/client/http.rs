@@ -22,10 +22,10 @@ use super::body::{EventStream, ResponseBody};
 use crate::Gateway;
 use crate::access::{self, Caller};
 use crate::endpoint::Endpoint;
+use crate::mcp_headers::VERSION as VERSION_HEADER;
 use crate::session::{CLIENT_QUEUE, Session};
 
 pub(super) const SESSION_HEADER: &str = "mcp-session-id";
-pub(super) const VERSION_HEADER: &str = "mcp-protocol-version";
 
 pub(super) type HttpResponse = Response<ResponseBody>;
 
@@ -116,12 +116,13 @@ async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> HttpResponse {
         Ok(c) => c,
         Err(resp) => return resp,
     };
+    let max_body = state.config.max_body_bytes;
     match (req.method(), tail) {
-        (&Method::POST, "") => post(gw, &ep, req, caller).await,
+        (&Method::POST, "") => post(gw, &ep, req, caller, max_body).await,
         (&Method::GET, "") => get_stream(gw, &ep, &req, caller),
         (&Method::DELETE, "") => delete(gw, &ep, &req, caller),
         (&Method::GET, "sse") => legacy_sse(gw, &ep, caller),
-        (&Method::POST, "message") => legacy_post(gw, &ep, req, caller).await,
+        (&Method::POST, "message") => legacy_post(gw, &ep, req, caller, max_body).await,
         (_, "" | "sse" | "message") => {
             let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
             let allow = match tail {
@@ -200,12 +201,12 @@ fn check_origin(
     }
 }
 
+/// The message in `body`, which may hold at most `max` bytes (`max_body_bytes`).
 async fn read_message(
-    gw: &Gateway,
+    max: usize,
     headers: &http::HeaderMap,
     body: Incoming,
 ) -> Result<Message, HttpResponse> {
-    let max = gw.config().max_body_bytes;
     let too_large = || {
         rpc_error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -286,10 +287,11 @@ async fn post(
     ep: &Arc<Endpoint>,
     req: Request<Incoming>,
     caller: Caller,
+    max_body: usize,
 ) -> HttpResponse {
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
-    let msg = match read_message(gw, headers, body).await {
+    let msg = match read_message(max_body, headers, body).await {
         Ok(m) => m,
         Err(resp) => return resp,
     };
@@ -420,6 +422,7 @@ async fn legacy_post(
     ep: &Arc<Endpoint>,
     req: Request<Incoming>,
     caller: Caller,
+    max_body: usize,
 ) -> HttpResponse {
     let id = req
         .uri()
@@ -443,7 +446,7 @@ async fn legacy_post(
         }
     };
     let (parts, body) = req.into_parts();
-    let msg = match read_message(gw, &parts.headers, body).await {
+    let msg = match read_message(max_body, &parts.headers, body).await {
         Ok(m) => m,
         Err(resp) => return resp,
     };

@@ -20,16 +20,16 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::body::{EventStream, sse_event};
-use super::http::{CloseOnDrop, HttpResponse, SESSION_HEADER, VERSION_HEADER};
+use super::http::{CloseOnDrop, HttpResponse, SESSION_HEADER};
 use crate::Gateway;
 use crate::access::Caller;
 use crate::endpoint::Endpoint;
 use crate::mrtr::Parked;
 use crate::session::{CLIENT_QUEUE, ClientHello, Listen, RequestScope, Session};
-use crate::upstream::ClientCaps;
 
 use crate::mcp_headers::{
     self, METHOD as METHOD_HEADER, NAME as NAME_HEADER, PARAM_PREFIX as PARAM_HEADER_PREFIX,
+    VERSION as VERSION_HEADER,
 };
 
 /// Whether `msg` is a 2026-07-28 message: no session, and a per-request envelope or a modern
@@ -136,11 +136,7 @@ fn check(headers: &HeaderMap, req: &Request) -> Result<Envelope, RpcError> {
         .and_then(Value::as_str)
         .and_then(protocol::log_level_rank);
     Ok(Envelope {
-        hello: ClientHello {
-            protocol_version: version.to_owned(),
-            capabilities: meta[meta::CLIENT_CAPABILITIES].clone(),
-            client_info: meta.get(meta::CLIENT_INFO).cloned().unwrap_or(json!({})),
-        },
+        hello: ClientHello::new(&meta[meta::CLIENT_CAPABILITIES]),
         log_level,
     })
 }
@@ -252,8 +248,7 @@ async fn call(
         }
         resume_server = Some(server);
     }
-    let session = Session::stateless(ep.clone(), envelope.hello, envelope.log_level, None);
-    session.set_caller(caller);
+    let session = Session::stateless(ep.clone(), caller, envelope.hello, envelope.log_level, None);
     let param_headers: Vec<_> = headers
         .iter()
         .filter(|(name, _)| name.as_str().starts_with(PARAM_HEADER_PREFIX))
@@ -506,11 +501,7 @@ async fn listen(
         .cloned()
         .unwrap_or(json!({}));
     let wants = |k: &str| asked.get(k) == Some(&Value::Bool(true));
-    let caps = crate::router::endpoint_capabilities(
-        ep,
-        &ClientCaps::from_declared(&envelope.hello.capabilities),
-    )
-    .await;
+    let caps = crate::router::endpoint_capabilities(ep, envelope.hello.caps()).await;
     let has = |p: &str| caps.pointer(p).is_some();
     let listen = Listen {
         id: req.id.to_value(),
@@ -531,8 +522,13 @@ async fn listen(
     } else {
         Vec::new()
     };
-    let session = Session::stateless(ep.clone(), envelope.hello, None, Some(listen.clone()));
-    session.set_caller(caller);
+    let session = Session::stateless(
+        ep.clone(),
+        caller,
+        envelope.hello,
+        None,
+        Some(listen.clone()),
+    );
     let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
     session.set_outbox(Some(tx));
     gw.register_session(session.clone());

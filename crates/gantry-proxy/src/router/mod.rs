@@ -131,18 +131,8 @@ async fn initialize(session: &Arc<Session>, req: &Request) -> Value {
     } else {
         protocol::LATEST_LEGACY_VERSION
     };
-    let params = req.params_obj();
-    session.set_hello(ClientHello {
-        protocol_version: version.to_owned(),
-        capabilities: params
-            .and_then(|p| p.get("capabilities"))
-            .cloned()
-            .unwrap_or(json!({})),
-        client_info: params
-            .and_then(|p| p.get("clientInfo"))
-            .cloned()
-            .unwrap_or(json!({})),
-    });
+    let declared = req.params_obj().and_then(|p| p.get("capabilities"));
+    session.set_hello(ClientHello::new(declared.unwrap_or(&Value::Null)));
     let ep = &*session.endpoint();
     // Starts the lanes that declare this client's capabilities, if they are new.
     let capabilities = endpoint_capabilities(ep, &session.caps()).await;
@@ -405,13 +395,17 @@ async fn forward(
     target: Target,
     link: Arc<dyn ClientLink>,
 ) -> Result<Value, RpcError> {
-    let health = target.lane.health().clone();
     let lane = target.lane.clone();
     let outcome = forward_to(gw, session, method_name, target, link).await;
-    health.record(&outcome);
-    // `idle_shutdown` counts from the end of the last call.
-    lane.note_request();
+    settle(&lane, &outcome);
     outcome
+}
+
+/// Tells `lane`'s circuit breaker how a request went, and notes that the lane was used
+/// (`idle_shutdown` counts from the end of the last call).
+fn settle<T>(lane: &UpstreamServer, outcome: &Result<T, RpcError>) {
+    lane.health().record(outcome);
+    lane.note_request();
 }
 
 /// Sends a call, read or get to its server. A 2026-07-28 server that needs input answers
@@ -625,8 +619,7 @@ async fn complete(
     let outcome = peer
         .request(method::COMPLETE, Some(params), Some(link))
         .await;
-    lane.health().record(&outcome);
-    lane.note_request();
+    settle(&lane, &outcome);
     outcome
 }
 

@@ -1,7 +1,7 @@
 //! Downstream sessions: one per connected client.
 //!
-//! A session remembers what the client declared at `initialize` (capabilities, version, log
-//! level, resource subscriptions), where to send it messages nobody asked for (its GET or SSE
+//! A session remembers what the client declared at `initialize` (capabilities, log level,
+//! resource subscriptions), where to send it messages nobody asked for (its GET or SSE
 //! stream, or stdout), which of its requests are in flight (so `notifications/cancelled` can
 //! abort them), and which server→client requests await its answer.
 
@@ -18,6 +18,7 @@ use tokio::task::AbortHandle;
 
 use crate::access::Caller;
 use crate::endpoint::Endpoint;
+use crate::upstream::caps::ROUTABLE;
 use crate::upstream::{BoxFuture, ClientCaps, ClientLink};
 
 /// Capacity of every channel toward a client.
@@ -28,15 +29,48 @@ const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 /// A channel of messages toward the client.
 pub type Sink = mpsc::Sender<Message>;
 
-/// What the client said about itself at `initialize`.
-#[derive(Clone, Debug, Default)]
+/// What the gateway keeps of the capabilities a client declared (at `initialize`, or in a
+/// stateless request's `_meta`): nothing of the declaration itself is copied.
+#[derive(Clone, Debug)]
 pub struct ClientHello {
-    /// The protocol version agreed with the client.
-    pub protocol_version: String,
-    /// The client's declared capabilities.
-    pub capabilities: Value,
-    /// The client's `clientInfo`.
-    pub client_info: Value,
+    /// The routable part: which lane of each server serves the client.
+    caps: Arc<ClientCaps>,
+    /// Which of [`ROUTABLE`]'s capabilities it declared (with any value): the server→client
+    /// requests it may be sent.
+    declared: [bool; ROUTABLE.len()],
+}
+
+impl Default for ClientHello {
+    /// A client that declared nothing (yet).
+    fn default() -> ClientHello {
+        ClientHello {
+            caps: Arc::new(ClientCaps::none()),
+            declared: [false; ROUTABLE.len()],
+        }
+    }
+}
+
+impl ClientHello {
+    /// What a client that declared `capabilities` is served with.
+    pub fn new(capabilities: &Value) -> ClientHello {
+        ClientHello {
+            caps: Arc::new(ClientCaps::from_declared(capabilities)),
+            declared: ROUTABLE.map(|k| capabilities.get(k).is_some()),
+        }
+    }
+
+    /// The routable part of its capabilities.
+    pub fn caps(&self) -> &ClientCaps {
+        &self.caps
+    }
+
+    /// Whether the client declared `capability` (one of [`ROUTABLE`]).
+    fn declares(&self, capability: &str) -> bool {
+        ROUTABLE
+            .iter()
+            .position(|k| *k == capability)
+            .is_some_and(|i| self.declared[i])
+    }
 }
 
 /// What a `subscriptions/listen` stream opted in to (2026-07-28).
@@ -73,9 +107,8 @@ pub struct Session {
     listen: Option<Listen>,
     /// Set on a stateless request's context before it runs.
     scope: std::sync::OnceLock<Box<RequestScope>>,
+    /// What the client declared; `initialized` says whether it has yet.
     hello: Mutex<ClientHello>,
-    /// The routable part of `hello.capabilities`: which lane of each server serves it.
-    caps: Mutex<Arc<ClientCaps>>,
     initialized: AtomicBool,
     log_level: Mutex<Option<usize>>,
     subscriptions: Mutex<HashSet<String>>,
@@ -96,25 +129,39 @@ pub struct Session {
 impl Session {
     /// A new session with a crypto-random id.
     pub fn new(endpoint: Arc<Endpoint>) -> Arc<Session> {
-        Arc::new(Session::build(endpoint, false, None))
+        let hello = ClientHello::default();
+        Arc::new(Session::build(
+            endpoint,
+            Caller::default(),
+            hello,
+            false,
+            None,
+            None,
+        ))
     }
 
     /// The context of one stateless request (or, with `listen`, of a listen stream) from a
     /// client that described itself in the request's `_meta`.
     pub fn stateless(
         endpoint: Arc<Endpoint>,
+        caller: Caller,
         hello: ClientHello,
         log_level: Option<usize>,
         listen: Option<Listen>,
     ) -> Arc<Session> {
-        let s = Session::build(endpoint, true, listen);
-        s.set_hello(hello);
         // Without a level in the request, the client gets no log messages at all.
-        s.set_log_level(log_level.unwrap_or(usize::MAX));
-        Arc::new(s)
+        let level = Some(log_level.unwrap_or(usize::MAX));
+        Arc::new(Session::build(endpoint, caller, hello, true, level, listen))
     }
 
-    fn build(endpoint: Arc<Endpoint>, stateless: bool, listen: Option<Listen>) -> Session {
+    fn build(
+        endpoint: Arc<Endpoint>,
+        caller: Caller,
+        hello: ClientHello,
+        stateless: bool,
+        log_level: Option<usize>,
+        listen: Option<Listen>,
+    ) -> Session {
         Session {
             id: if stateless {
                 stateless_id()
@@ -125,16 +172,16 @@ impl Session {
             stateless,
             listen,
             scope: std::sync::OnceLock::new(),
-            hello: Mutex::new(ClientHello::default()),
-            caps: Mutex::new(Arc::new(ClientCaps::none())),
-            initialized: AtomicBool::new(false),
-            log_level: Mutex::new(None),
+            hello: Mutex::new(hello),
+            // A stateless client declared itself in the request.
+            initialized: AtomicBool::new(stateless),
+            log_level: Mutex::new(log_level),
             subscriptions: Mutex::new(HashSet::new()),
             outbox: Mutex::new(None),
             next_id: AtomicI64::new(1),
             waiting: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
-            caller: Mutex::new(Arc::new(Caller::default())),
+            caller: Mutex::new(Arc::new(caller)),
             opened: tokio::time::Instant::now(),
             last_seen_ms: std::sync::atomic::AtomicU64::new(0),
         }
@@ -217,19 +264,12 @@ impl Session {
         *self.endpoint.write().expect("endpoint lock") = ep;
     }
 
-    /// What the client declared.
-    pub fn hello(&self) -> ClientHello {
-        self.hello.lock().expect("hello lock").clone()
-    }
-
     /// The client capabilities the session's servers are told about.
     pub fn caps(&self) -> Arc<ClientCaps> {
-        self.caps.lock().expect("caps lock").clone()
+        self.hello.lock().expect("hello lock").caps.clone()
     }
 
     pub(crate) fn set_hello(&self, hello: ClientHello) {
-        *self.caps.lock().expect("caps lock") =
-            Arc::new(ClientCaps::from_declared(&hello.capabilities));
         *self.hello.lock().expect("hello lock") = hello;
         self.initialized.store(true, Ordering::Release);
     }
@@ -387,13 +427,7 @@ impl Session {
         // A stateless client gets the question as an `input_required` result (see
         // `crate::mrtr`); its front turns the request on `sink` into one.
         if let Some(cap) = Self::capability_for(&method)
-            && self
-                .hello
-                .lock()
-                .expect("hello lock")
-                .capabilities
-                .get(cap)
-                .is_none()
+            && !self.hello.lock().expect("hello lock").declares(cap)
         {
             return Err(RpcError::new(
                 code::METHOD_NOT_FOUND,

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 /// The client capabilities the gateway can honour for a server: those whose requests it can
 /// route back to the client that declared them.
-const ROUTABLE: [&str; 3] = ["sampling", "elicitation", "roots"];
+pub(crate) const ROUTABLE: [&str; 3] = ["sampling", "elicitation", "roots"];
 
 /// A client's routable capabilities, canonical (keys sorted at every level).
 #[derive(Clone, Debug, PartialEq, Eq)]
