@@ -28,7 +28,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -119,6 +119,8 @@ pub(crate) struct Front {
     urls: HashMap<String, (String, String)>,
     base: String,
     authorization_servers: Vec<String>,
+    /// Grants already built, per endpoint with entitlements (see [`Front::grant`]).
+    grants: HashMap<String, RwLock<HashMap<u64, Grant>>>,
 }
 
 impl Front {
@@ -152,11 +154,18 @@ impl Front {
                 )
             })
             .collect();
+        let grants = config
+            .endpoints
+            .iter()
+            .filter(|(_, e)| e.entitlements.is_some())
+            .map(|(name, _)| (name.clone(), RwLock::default()))
+            .collect();
         Front {
             authenticators,
             limiter,
             urls,
             base,
+            grants,
             // Where clients get tokens: as configured, else the OpenID providers Gantry
             // accepts tokens from.
             authorization_servers: if config.authorization_servers.is_empty() {
@@ -165,6 +174,33 @@ impl Front {
                 config.authorization_servers.clone()
             },
         }
+    }
+
+    /// [`grant`], built once per endpoint and set of entitlement entries that apply (one bit
+    /// per entry of the table, in its order): callers share a handful of team sets, so a
+    /// request reuses a grant instead of copying globs into a new one.
+    fn grant(&self, ep: &Endpoint, identity: Option<&Identity>) -> Grant {
+        let Some(table) = ep.config().entitlements.as_ref() else {
+            return Grant::All;
+        };
+        let (Some(cache), true) = (self.grants.get(ep.name()), table.len() <= 64) else {
+            return grant(Some(table), identity);
+        };
+        let mask = table
+            .keys()
+            .enumerate()
+            .filter(|(_, team)| *team == "*" || identity.is_some_and(|i| i.in_team(team)))
+            .fold(0u64, |m, (i, _)| m | 1 << i);
+        if let Some(g) = cache.read().expect("grants lock").get(&mask) {
+            return g.clone();
+        }
+        let g = grant(Some(table), identity);
+        cache
+            .write()
+            .expect("grants lock")
+            .entry(mask)
+            .or_insert(g)
+            .clone()
     }
 
     fn urls(&self, ep: &Endpoint) -> (&str, &str) {
@@ -245,7 +281,7 @@ pub(crate) async fn admit(
             ),
         )));
     }
-    let grant = grant(cfg.entitlements.as_ref(), identity.as_deref());
+    let grant = front.grant(ep, identity.as_deref());
     Ok(Caller { identity, grant })
 }
 

@@ -856,3 +856,32 @@ fn grants_merge_the_callers_teams_and_the_star_entry() {
     assert_eq!(e.globs.tools, ["x*"]);
     assert_eq!(e.globs.prompts, ["p"]);
 }
+
+#[tokio::test]
+async fn callers_with_the_same_teams_share_one_grant_and_other_teams_get_their_own() {
+    let f = fixture().await;
+    let state = f.gw.state();
+    let ep = state.endpoints["restricted"].clone();
+    let front = &state.front;
+    let alice = identity("alice", &["analysts"], Planes::DATA, None);
+    let bob = identity("bob", &["analysts", "sales"], Planes::DATA, None);
+    let olga = identity("olga", &["ops"], Planes::DATA, None);
+    let (Grant::Entitled(a), Grant::Entitled(b), Grant::Entitled(o)) = (
+        front.grant(&ep, Some(&alice)),
+        front.grant(&ep, Some(&bob)),
+        front.grant(&ep, Some(&olga)),
+    ) else {
+        panic!("the endpoint has entitlements")
+    };
+    // "sales" has no entry: bob's entries are alice's, so is his grant (no copy).
+    assert!(Arc::ptr_eq(&a, &b));
+    assert!(!Arc::ptr_eq(&a, &o));
+    assert_ne!(a.key, o.key);
+    // The same as building it afresh.
+    let Grant::Entitled(fresh) = grant(ep.config().entitlements.as_ref(), Some(&olga)) else {
+        panic!()
+    };
+    assert_eq!((&fresh.key, &fresh.globs.tools), (&o.key, &o.globs.tools));
+    let everything = state.endpoints["everything"].clone();
+    assert!(matches!(front.grant(&everything, Some(&alice)), Grant::All));
+}
