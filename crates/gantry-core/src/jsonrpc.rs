@@ -1,7 +1,8 @@
 //! The JSON-RPC 2.0 envelope.
 //!
-//! Only the envelope is typed; `params`, `result` and `error.data` stay [`Value`]s so that
-//! unknown fields and `_meta` survive the trip through the gateway unchanged.
+//! Only the envelope is typed; `params` and `error.data` stay [`Value`]s so that unknown
+//! fields and `_meta` survive the trip through the gateway unchanged, and a `result` stays
+//! the text it arrived as ([`Payload`]) until something needs to look inside.
 
 use std::fmt;
 
@@ -9,6 +10,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
+use crate::payload::Payload;
 use crate::protocol::code;
 
 /// A request id: a string or an integer, never null.
@@ -57,7 +59,7 @@ pub struct Response {
     /// The id of the request this answers.
     pub id: Id,
     /// The result or the error.
-    pub outcome: Result<Value, RpcError>,
+    pub outcome: Result<Payload, RpcError>,
 }
 
 /// A JSON-RPC error object.
@@ -201,8 +203,10 @@ impl Message {
     ///
     /// Batches (JSON arrays) are refused: they were removed from MCP in 2025-06-18.
     ///
-    /// The envelope is read straight from the bytes ([`Body`]): only `params`, `result`,
-    /// `error` and `id` become [`Value`]s, the object itself is never built.
+    /// The envelope is read straight from the bytes ([`Body`]): only `params`, `error` and
+    /// `id` become [`Value`]s, the object itself is never built, and a `result` is kept as
+    /// its text ([`Payload`]): checked to be JSON, but passed through as it came, even a
+    /// number beyond the range a [`Value`] holds.
     pub fn from_slice(bytes: &[u8]) -> Result<Message, ParseError> {
         let body: Body = serde_json::from_slice(bytes).map_err(|e| ParseError {
             error: RpcError::parse(format!("body is not valid JSON: {e}")),
@@ -219,7 +223,7 @@ impl Message {
                 jsonrpc: obj.remove("jsonrpc"),
                 method: obj.remove("method"),
                 params: obj.remove("params"),
-                result: obj.remove("result"),
+                result: obj.remove("result").map(Payload::from),
                 error: obj.remove("error"),
             }),
             Value::Array(_) => Body::Array,
@@ -230,7 +234,50 @@ impl Message {
 
     /// Serialises the message to JSON bytes.
     pub fn to_vec(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("JSON-RPC messages always serialise")
+        let mut out = Vec::with_capacity(128);
+        self.write_to(&mut out);
+        out
+    }
+
+    /// Appends the message's JSON to `out`: the same bytes as serialising it with serde_json,
+    /// with a result's text copied as it is (its [`Serialize`] would check it again).
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(br#"{"jsonrpc":"2.0""#);
+        match self {
+            Message::Request(r) => {
+                out.extend_from_slice(br#","id":"#);
+                json(out, &r.id);
+                out.extend_from_slice(br#","method":"#);
+                json(out, &r.method);
+                if let Some(p) = &r.params {
+                    out.extend_from_slice(br#","params":"#);
+                    json(out, p);
+                }
+            }
+            Message::Notification(n) => {
+                out.extend_from_slice(br#","method":"#);
+                json(out, &n.method);
+                if let Some(p) = &n.params {
+                    out.extend_from_slice(br#","params":"#);
+                    json(out, p);
+                }
+            }
+            Message::Response(r) => {
+                out.extend_from_slice(br#","id":"#);
+                json(out, &r.id);
+                match &r.outcome {
+                    Ok(result) => {
+                        out.extend_from_slice(br#","result":"#);
+                        result.write_to(out);
+                    }
+                    Err(e) => {
+                        out.extend_from_slice(br#","error":"#);
+                        json(out, e);
+                    }
+                }
+            }
+        }
+        out.push(b'}');
     }
 
     /// The method name of a request or notification.
@@ -317,10 +364,10 @@ impl Notification {
 
 impl Response {
     /// A successful response.
-    pub fn ok(id: Id, result: Value) -> Self {
+    pub fn ok(id: Id, result: impl Into<Payload>) -> Self {
         Response {
             id,
-            outcome: Ok(result),
+            outcome: Ok(result.into()),
         }
     }
 
@@ -353,7 +400,7 @@ struct Fields {
     jsonrpc: Option<Value>,
     method: Option<Value>,
     params: Option<Value>,
-    result: Option<Value>,
+    result: Option<Payload>,
     error: Option<Value>,
 }
 
@@ -484,7 +531,10 @@ impl<'de> Visitor<'de> for BodyVisitor {
                 Key::Jsonrpc => &mut fields.jsonrpc,
                 Key::Method => &mut fields.method,
                 Key::Params => &mut fields.params,
-                Key::Result => &mut fields.result,
+                Key::Result => {
+                    fields.result = Some(map.next_value()?);
+                    continue;
+                }
                 Key::Error => &mut fields.error,
                 Key::Other => {
                     map.next_value::<Value>()?;
@@ -578,6 +628,11 @@ fn type_name(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// Appends one part of a message as JSON.
+fn json<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    serde_json::to_writer(out, v).expect("JSON-RPC messages always serialise");
 }
 
 #[cfg(test)]

@@ -1,13 +1,15 @@
 //! Protocol types shared by every stage of the Gantry data path.
 //!
 //! Gantry is a proxy: it parses just enough of each JSON-RPC message to route it and keeps
-//! everything else (`params`, `result`, unknown fields, `_meta`) as JSON values that pass
-//! through unchanged. This crate holds that envelope ([`jsonrpc`]), the MCP protocol constants
+//! everything else (`params`, unknown fields, `_meta`) as JSON values that pass through
+//! unchanged, and a `result` as the text it came as ([`payload`]). This crate holds that envelope ([`jsonrpc`]), the MCP protocol constants
 //! ([`protocol`]) and the rules for public tool names ([`names`]). It does no I/O.
 #![deny(missing_docs)]
 
 pub mod jsonrpc;
 pub mod names;
+pub mod payload;
 pub mod protocol;
 
 pub use jsonrpc::{Id, Message, Notification, Request, Response, RpcError};
+pub use payload::{Payload, RawObject};

@@ -79,7 +79,7 @@ impl EventStream {
 pub(crate) fn sse_event(msg: &Message) -> Bytes {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"event: message\ndata: ");
-    serde_json::to_writer(&mut out, msg).expect("JSON-RPC messages always serialise");
+    msg.write_to(&mut out);
     out.extend_from_slice(b"\n\n");
     Bytes::from(out)
 }

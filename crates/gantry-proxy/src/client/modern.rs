@@ -453,7 +453,9 @@ async fn resume(
         let result = park(gw, ep, parked.session, parked.rx, parked.question);
         return super::http::json_response(RpcResponse::ok(req.id, result));
     };
-    parked.session.answer(&parked.question.id, Ok(answer));
+    parked
+        .session
+        .answer(&parked.question.id, Ok(answer.into()));
     reply(gw, ep, parked.session, parked.rx, req.id, stream_only).await
 }
 

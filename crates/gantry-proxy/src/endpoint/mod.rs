@@ -106,6 +106,8 @@ pub struct Endpoint {
     announced: std::sync::Mutex<HashMap<Arc<str>, Arc<View>>>,
     /// The gateway's `serverInfo` for this endpoint.
     server_info: Value,
+    /// The same, written out once (every 2026-07-28 result carries it).
+    server_info_raw: Box<serde_json::value::RawValue>,
 }
 
 // === impl Endpoint ===
@@ -134,17 +136,20 @@ impl Endpoint {
         servers: Vec<Arc<ServerGroup>>,
         announced: HashMap<Arc<str>, Arc<View>>,
     ) -> Endpoint {
+        let server_info = json!({
+            "name": format!("gantry/{}", cfg.name),
+            "title": format!("Gantry endpoint {}", cfg.name),
+            "version": env!("CARGO_PKG_VERSION"),
+        });
         Endpoint {
             name: cfg.name.clone(),
             servers,
             views: RwLock::new(HashMap::new()),
             entitled: RwLock::new(HashMap::new()),
             announced: std::sync::Mutex::new(announced),
-            server_info: json!({
-                "name": format!("gantry/{}", cfg.name),
-                "title": format!("Gantry endpoint {}", cfg.name),
-                "version": env!("CARGO_PKG_VERSION"),
-            }),
+            server_info_raw: serde_json::value::to_raw_value(&server_info)
+                .expect("an object of strings serialises"),
+            server_info,
             cfg,
         }
     }
@@ -162,6 +167,11 @@ impl Endpoint {
     /// The gateway's `serverInfo` for this endpoint.
     pub fn server_info(&self) -> &Value {
         &self.server_info
+    }
+
+    /// [`Endpoint::server_info`] as JSON text.
+    pub fn server_info_raw(&self) -> &serde_json::value::RawValue {
+        &self.server_info_raw
     }
 
     /// Its servers, in config order.

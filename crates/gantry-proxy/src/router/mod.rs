@@ -7,10 +7,11 @@
 mod cursor;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use gantry_core::protocol::{self, code, log_level_rank, method};
-use gantry_core::{Request, RpcError};
+use gantry_core::{Payload, RawObject, Request, RpcError};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::Gateway;
@@ -19,16 +20,17 @@ use crate::endpoint::{Endpoint, Route, View};
 use crate::session::{ClientHello, Session};
 use crate::upstream::{ClientCaps, ClientLink, Peer, ServerGroup, UpstreamServer};
 
-/// Answers one request of `session`.
+/// Answers one request of `session`: a forwarded result as its server sent it, or one the
+/// gateway built.
 pub(crate) async fn handle(
     gw: &Gateway,
     session: &Arc<Session>,
     req: Request,
     link: Arc<dyn ClientLink>,
-) -> Result<Value, RpcError> {
+) -> Result<Payload, RpcError> {
     let ep = &*session.endpoint();
     if req.method == method::INITIALIZE && !session.is_stateless() {
-        return Ok(initialize(session, &req).await);
+        return Ok(initialize(session, &req).await.into());
     }
     let caps = &*session.caps();
     let caller = session.caller();
@@ -42,7 +44,7 @@ pub(crate) async fn handle(
     {
         return Err(RpcError::method_not_found(&req.method));
     }
-    match req.method.as_str() {
+    let answered = match req.method.as_str() {
         method::PING => Ok(json!({})),
         method::DISCOVER if session.is_stateless() => Ok(discover(ep, caps).await),
         method::TOOLS_LIST => list(session, caps, &req, "tools", |v| {
@@ -62,20 +64,20 @@ pub(crate) async fn handle(
             let req = match ep.config().mode {
                 gantry_config::ToolMode::Direct => req,
                 _ => match meta_tool(ep, caps, grant, req) {
-                    Meta::Answered(result) => return Ok(result),
+                    Meta::Answered(result) => return Ok(result.into()),
                     Meta::Forward(req) => req,
                 },
             };
             let target = by_name(ep, caps, grant, req, "tool", |v| &v.tool_routes).await?;
-            forward(gw, session, method::TOOLS_CALL, target, link).await
+            return forward(gw, session, method::TOOLS_CALL, target, link).await;
         }
         method::PROMPTS_GET => {
             let target = by_name(ep, caps, grant, req, "prompt", |v| &v.prompt_routes).await?;
-            forward(gw, session, method::PROMPTS_GET, target, link).await
+            return forward(gw, session, method::PROMPTS_GET, target, link).await;
         }
         method::RESOURCES_READ => {
             let target = by_uri(ep, caps, grant, req).await?;
-            forward(gw, session, method::RESOURCES_READ, target, link).await
+            return forward(gw, session, method::RESOURCES_READ, target, link).await;
         }
         method::RESOURCES_SUBSCRIBE => {
             let uri = req.param_str("uri").unwrap_or_default().to_owned();
@@ -117,7 +119,8 @@ pub(crate) async fn handle(
         method::COMPLETE => complete(ep, caps, grant, req, link).await,
         method::SET_LEVEL => set_level(ep, caps, session, &req).await,
         other => Err(RpcError::method_not_found(other)),
-    }
+    };
+    answered.map(Payload::from)
 }
 
 /// How long `initialize` waits for servers that are still making their first connection
@@ -205,28 +208,16 @@ const CACHEABLE: [&str; 5] = [
 pub(crate) fn finish_stateless(
     ep: &Endpoint,
     method_name: &str,
-    outcome: Result<Value, RpcError>,
-) -> Result<Value, RpcError> {
+    outcome: Result<Payload, RpcError>,
+) -> Result<Payload, RpcError> {
+    let cacheable = CACHEABLE.contains(&method_name) || method_name == method::DISCOVER;
     match outcome {
-        Ok(mut result) => {
-            if let Some(r) = result.as_object_mut() {
-                r.entry("resultType").or_insert_with(|| "complete".into());
-                if CACHEABLE.contains(&method_name) || method_name == method::DISCOVER {
-                    // Lists set their own hints (see `list`), a 2026-07-28 server's read keeps
-                    // its own; the rest (discover, a legacy server's read) promise nothing.
-                    r.entry("ttlMs").or_insert_with(|| 0.into());
-                    r.entry("cacheScope").or_insert_with(|| "private".into());
-                    if !ep.lists_shareable() {
-                        // What a caller sees depends on who it is: no shared caching.
-                        r.insert("cacheScope".into(), "private".into());
-                    }
-                }
-            }
-            if let Some(m) = protocol::meta::of(&mut result) {
-                m.insert(protocol::meta::SERVER_INFO.into(), ep.server_info().clone());
-            }
-            Ok(result)
-        }
+        // A forwarded call's result (the common case) gains its fields in the text.
+        Ok(result) if !cacheable && result.as_text().is_some() => match finish_raw(ep, &result) {
+            Some(done) => Ok(done),
+            None => Ok(finish_tree(ep, false, result.into_value()?)),
+        },
+        Ok(result) => Ok(finish_tree(ep, cacheable, result.into_value()?)),
         Err(mut e) => {
             if e.code == code::RESOURCE_NOT_FOUND {
                 e.code = code::INVALID_PARAMS;
@@ -234,6 +225,45 @@ pub(crate) fn finish_stateless(
             Err(e)
         }
     }
+}
+
+fn finish_tree(ep: &Endpoint, cacheable: bool, mut result: Value) -> Payload {
+    if let Some(r) = result.as_object_mut() {
+        r.entry("resultType").or_insert_with(|| "complete".into());
+        if cacheable {
+            // Lists set their own hints (see `list`), a 2026-07-28 server's read keeps
+            // its own; the rest (discover, a legacy server's read) promise nothing.
+            r.entry("ttlMs").or_insert_with(|| 0.into());
+            r.entry("cacheScope").or_insert_with(|| "private".into());
+            if !ep.lists_shareable() {
+                // What a caller sees depends on who it is: no shared caching.
+                r.insert("cacheScope".into(), "private".into());
+            }
+        }
+    }
+    if let Some(m) = protocol::meta::of(&mut result) {
+        m.insert(protocol::meta::SERVER_INFO.into(), ep.server_info().clone());
+    }
+    result.into()
+}
+
+/// [`finish_tree`] on the text of a result that is not cached: `resultType` if absent, and
+/// the gateway's `serverInfo` in `_meta`. `None` when the result or its `_meta` is not an
+/// object (the tree decides what becomes of those).
+fn finish_raw(ep: &Endpoint, result: &Payload) -> Option<Payload> {
+    static COMPLETE: LazyLock<Box<RawValue>> =
+        LazyLock::new(|| RawValue::from_string("\"complete\"".into()).expect("a JSON string"));
+    let mut fields = RawObject::of(result)?;
+    let mut meta = match fields.contains("_meta") {
+        false => RawObject::default(),
+        true => fields.object("_meta")?,
+    };
+    meta.set(protocol::meta::SERVER_INFO, ep.server_info_raw());
+    if !fields.contains("resultType") {
+        fields.set("resultType", &COMPLETE);
+    }
+    fields.set_object("_meta", meta);
+    Some(fields.into_payload())
 }
 
 /// One page of a merged list; a 2026-07-28 client also learns how long it may cache it (the
@@ -378,8 +408,15 @@ async fn by_name(
     })
 }
 
-fn is_input_required(result: &Value) -> bool {
-    result.get("resultType").and_then(Value::as_str) == Some("input_required")
+fn is_input_required(result: &Payload) -> bool {
+    // Most results are text that cannot hold the word, even escaped: no need to read them.
+    if let Some(text) = result.as_text()
+        && !text.contains("input_required")
+        && !text.contains("\\u")
+    {
+        return false;
+    }
+    result.top_str("resultType").as_deref() == Some("input_required")
 }
 
 /// Most `input_required` rounds one call of a legacy client may take with a 2026-07-28
@@ -394,7 +431,7 @@ async fn forward(
     method_name: &str,
     target: Target,
     link: Arc<dyn ClientLink>,
-) -> Result<Value, RpcError> {
+) -> Result<Payload, RpcError> {
     let lane = target.lane.clone();
     let outcome = forward_to(gw, session, method_name, target, link).await;
     settle(&lane, &outcome);
@@ -418,7 +455,7 @@ async fn forward_to(
     method_name: &str,
     target: Target,
     link: Arc<dyn ClientLink>,
-) -> Result<Value, RpcError> {
+) -> Result<Payload, RpcError> {
     let Target {
         lane,
         peer,
@@ -436,7 +473,9 @@ async fn forward_to(
         )));
     }
     if !peer.is_modern() {
-        return peer.request(method_name, Some(params), Some(link)).await;
+        return peer
+            .request_with_headers(method_name, Some(params), Some(link), Vec::new())
+            .await;
     }
     if !session.is_stateless()
         && let Some(level) = session.log_level_name()
@@ -462,6 +501,7 @@ async fn forward_to(
             .request_with_headers(method_name, Some(params), Some(link), headers)
             .await?;
         if is_input_required(&result) {
+            let result = result.value_mut()?;
             let state = result.get_mut("requestState").map(Value::take);
             let payload = json!({"server": &**lane.name(), "state": state.unwrap_or(Value::Null)});
             result["requestState"] = Value::from(gw.sealer.seal(&format!("upstream:{payload}")));
@@ -480,6 +520,7 @@ async fn forward_to(
         if !is_input_required(&result) {
             return Ok(result);
         }
+        let result = result.value_mut()?;
         let questions = match result.get_mut("inputRequests").map(Value::take) {
             Some(Value::Object(q)) => q,
             _ => serde_json::Map::new(),

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gantry_core::protocol::{code, log_level_rank, method};
-use gantry_core::{Id, Message, Notification, Request, RpcError};
+use gantry_core::{Id, Message, Notification, Payload, Request, RpcError};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
@@ -386,10 +386,10 @@ impl Session {
     }
 
     /// Delivers the client's answer to a server→client request.
-    pub fn answer(&self, id: &Id, outcome: Result<Value, RpcError>) {
+    pub fn answer(&self, id: &Id, outcome: Result<Payload, RpcError>) {
         let Id::Num(n) = id else { return };
         if let Some(tx) = self.waiting.lock().expect("waiting lock").remove(n) {
-            let _ = tx.send(outcome);
+            let _ = tx.send(outcome.and_then(Payload::into_value));
         }
     }
 

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use gantry_core::protocol::{code, method};
-use gantry_core::{Id, Message, Notification, Request, Response, RpcError};
+use gantry_core::{Id, Message, Notification, Payload, Request, Response, RpcError};
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 
@@ -48,7 +48,7 @@ pub trait PeerEvents: Send + Sync {
 }
 
 struct Pending {
-    tx: oneshot::Sender<Result<Value, RpcError>>,
+    tx: oneshot::Sender<Result<Payload, RpcError>>,
     link: Option<Arc<dyn ClientLink>>,
     /// The client's own progress token, restored on progress notifications.
     progress_token: Option<Value>,
@@ -203,7 +203,8 @@ impl Peer {
         let params = json!({ "_meta": envelope });
         let result = self
             .send_request(method::DISCOVER, Some(params), None, timeout, Vec::new())
-            .await?;
+            .await?
+            .into_value()?;
         let speaks = result
             .get("supportedVersions")
             .and_then(Value::as_array)
@@ -253,17 +254,19 @@ impl Peer {
         link: Option<Arc<dyn ClientLink>>,
     ) -> Result<Value, RpcError> {
         self.request_with_headers(method, params, link, Vec::new())
-            .await
+            .await?
+            .into_value()
     }
 
-    /// [`Peer::request`] with extra HTTP headers for a 2026-07-28 server (`Mcp-Param-*`).
+    /// [`Peer::request`] with extra HTTP headers for a 2026-07-28 server (`Mcp-Param-*`),
+    /// and the result as the server sent it, to forward.
     pub async fn request_with_headers(
         self: &Arc<Self>,
         method: &str,
         params: Option<Value>,
         link: Option<Arc<dyn ClientLink>>,
         headers: Vec<(::http::HeaderName, ::http::HeaderValue)>,
-    ) -> Result<Value, RpcError> {
+    ) -> Result<Payload, RpcError> {
         let _permit = self.limiter.acquire()?;
         let timeout = self.timeout_for(method, params.as_ref());
         let mut params = params;
@@ -297,7 +300,8 @@ impl Peer {
     ) -> Result<Value, RpcError> {
         self.prepare(&mut params);
         self.send_request(method, params, link, timeout, Vec::new())
-            .await
+            .await?
+            .into_value()
     }
 
     /// Puts `params._meta` into the server's era: the 2026-07-28 envelope (the lane's
@@ -326,7 +330,7 @@ impl Peer {
         link: Option<Arc<dyn ClientLink>>,
         timeout: Duration,
         headers: Vec<(::http::HeaderName, ::http::HeaderValue)>,
-    ) -> Pin<Box<dyn Future<Output = Result<Value, RpcError>> + Send + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = Result<Payload, RpcError>> + Send + 'a>> {
         Box::pin(self.send_request_inner(method, params, link, timeout, headers))
     }
 
@@ -337,7 +341,7 @@ impl Peer {
         link: Option<Arc<dyn ClientLink>>,
         timeout: Duration,
         headers: Vec<(::http::HeaderName, ::http::HeaderValue)>,
-    ) -> Result<Value, RpcError> {
+    ) -> Result<Payload, RpcError> {
         if self.is_closed() {
             return Err(self.closed_error());
         }
@@ -573,7 +577,8 @@ impl Peer {
                 answer
             } else {
                 peer.events.request(req.clone()).await
-            };
+            }
+            .map(Payload::from);
             if peer
                 .answering
                 .lock()

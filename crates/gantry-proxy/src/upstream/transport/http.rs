@@ -17,7 +17,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use gantry_config::HttpConfig;
 use gantry_core::protocol::code;
-use gantry_core::{Id, Message, Response as RpcResponse, RpcError};
+use gantry_core::{Id, Message, Payload, Response as RpcResponse, RpcError};
 use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
@@ -193,7 +193,7 @@ impl HttpTransport {
         id: Id,
         extra: Vec<(HeaderName, HeaderValue)>,
     ) -> Result<
-        impl Future<Output = Option<Result<Value, RpcError>>> + Send + 'static,
+        impl Future<Output = Option<Result<Payload, RpcError>>> + Send + 'static,
         TransportError,
     > {
         if let Some(reason) = self.shared.gone.get() {
@@ -319,7 +319,7 @@ impl Shared {
         id: Option<Id>,
         accepted: Option<oneshot::Sender<()>>,
         extra: &[(HeaderName, HeaderValue)],
-    ) -> Option<Result<Value, RpcError>> {
+    ) -> Option<Result<Payload, RpcError>> {
         let req = self.request(Method::POST, Some(ACCEPT_POST), body, None, extra);
         let resp = self.client.request(req).await;
         drop(accepted);
@@ -372,7 +372,7 @@ impl Shared {
         &self,
         resp: Response<Incoming>,
         id: Id,
-    ) -> Option<Result<Value, RpcError>> {
+    ) -> Option<Result<Payload, RpcError>> {
         let bytes = match read_body(resp.into_body(), self.max).await {
             Ok(b) => b,
             Err(BodyError::TooLarge) => {

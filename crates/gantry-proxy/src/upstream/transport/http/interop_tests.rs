@@ -155,7 +155,7 @@ async fn call(
                     "the response to {method} is tagged as related"
                 );
                 match r.outcome {
-                    Ok(v) => return (v, before),
+                    Ok(v) => return (v.into_value().expect("a readable result"), before),
                     Err(e) => panic!("{method} failed: {e:?}"),
                 }
             }

@@ -41,7 +41,10 @@ fn expect_response(ev: TransportEvent, id: i64) -> serde_json::Value {
         TransportEvent::Message {
             msg: Message::Response(r),
             related: None,
-        } if r.id == Id::Num(id) => r.outcome.expect("a result"),
+        } if r.id == Id::Num(id) => r
+            .outcome
+            .and_then(gantry_core::Payload::into_value)
+            .expect("a result"),
         other => panic!("expected the response to {id}, got {other:?}"),
     }
 }
@@ -704,7 +707,7 @@ async fn exchange_returns_the_json_reply_and_failures_directly() {
     };
     let msg = request(4, "tools/list", json!({}));
     let outcome = http.exchange(&msg, Id::Num(4), Vec::new()).unwrap().await;
-    assert_eq!(outcome, Some(Ok(json!({"tools": []}))));
+    assert_eq!(outcome, Some(Ok(json!({"tools": []}).into())));
     let msg = request(5, "tools/call", json!({"name": "x"}));
     let outcome = http.exchange(&msg, Id::Num(5), Vec::new()).unwrap().await;
     let error = outcome.expect("an outcome").expect_err("a failure");

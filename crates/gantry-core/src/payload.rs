@@ -1,0 +1,306 @@
+//! A result as it travels through the gateway: the text a server sent, or a tree built here.
+//!
+//! Most results go from a server to a client unchanged. Building each one into a [`Value`]
+//! tree (an allocation per string, a hashed map per object), writing it out again and
+//! freeing the tree is work proportional to the result's size, spent for nothing. A
+//! [`Payload`] keeps the text as received (checked to be JSON, never built) and becomes a
+//! tree only when something must look inside ([`Payload::into_value`]). Edits to the top
+//! level of an object, such as the fields a 2026-07-28 result gains on its way out, are
+//! spliced into the text by [`RawObject`] without building anything.
+//!
+//! The text is valid JSON by construction: it comes from the JSON reader or is written by
+//! [`RawObject`] from valid pieces, never from outside this module, so writing it out needs no
+//! second check.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::ser::{Error as _, Serialize, Serializer};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::jsonrpc::RpcError;
+
+/// A JSON value that may still be the text it arrived as.
+#[derive(Clone, Debug)]
+pub struct Payload(Repr);
+
+#[derive(Clone, Debug)]
+enum Repr {
+    /// JSON text, valid: written out as it is.
+    Text(Box<str>),
+    /// A value built or changed by the gateway.
+    Tree(Value),
+}
+
+impl Payload {
+    /// The value as a tree, built from the text if need be.
+    ///
+    /// Fails only for text that is valid JSON but not a value Gantry can hold (nested more
+    /// than 128 deep, or a number out of the `f64` range), said as an internal error.
+    pub fn into_value(self) -> Result<Value, RpcError> {
+        match self.0 {
+            Repr::Tree(v) => Ok(v),
+            Repr::Text(text) => serde_json::from_str(&text).map_err(|e| {
+                RpcError::internal(format!("the server's result cannot be read: {e}"))
+            }),
+        }
+    }
+
+    /// The value as a tree to change in place, built from the text if need be.
+    pub fn value_mut(&mut self) -> Result<&mut Value, RpcError> {
+        if let Repr::Text(_) = &self.0 {
+            let text = std::mem::replace(&mut self.0, Repr::Tree(Value::Null));
+            self.0 = Repr::Tree(Payload(text).into_value()?);
+        }
+        match &mut self.0 {
+            Repr::Tree(v) => Ok(v),
+            Repr::Text(_) => unreachable!("just built"),
+        }
+    }
+
+    /// The JSON text, when the payload is still the text it came as.
+    pub fn as_text(&self) -> Option<&str> {
+        match &self.0 {
+            Repr::Text(t) => Some(t),
+            Repr::Tree(_) => None,
+        }
+    }
+
+    /// A string member of the top-level object, read without building the value.
+    pub fn top_str(&self, key: &str) -> Option<Cow<'_, str>> {
+        match &self.0 {
+            Repr::Tree(v) => v.get(key)?.as_str().map(Cow::Borrowed),
+            Repr::Text(text) => match RawObject::parse(text)?.take(key)? {
+                Member::Text(member) => serde_json::from_str::<Str<'_>>(member).ok().map(|s| s.0),
+                Member::Object(_) => None,
+            },
+        }
+    }
+
+    /// Appends the value's JSON text to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match &self.0 {
+            Repr::Text(t) => out.extend_from_slice(t.as_bytes()),
+            Repr::Tree(v) => serde_json::to_writer(out, v).expect("a value serialises"),
+        }
+    }
+}
+
+impl From<Value> for Payload {
+    fn from(v: Value) -> Self {
+        Payload(Repr::Tree(v))
+    }
+}
+
+/// Equal when they are the same JSON value, whatever their form (text is built for the
+/// comparison; text that cannot be built equals nothing).
+impl PartialEq for Payload {
+    fn eq(&self, other: &Payload) -> bool {
+        match (&self.0, &other.0) {
+            (Repr::Tree(a), Repr::Tree(b)) => a == b,
+            (Repr::Text(a), Repr::Text(b)) if a == b => true,
+            _ => match (self.clone().into_value(), other.clone().into_value()) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            },
+        }
+    }
+}
+
+/// Text is written as it is by serde_json's serialisers (through [`RawValue`], which checks
+/// it once more: [`Payload::write_to`] is the fast way); other serialisers get the value.
+impl Serialize for Payload {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            Repr::Text(t) => RawValue::from_string(t.to_string())
+                .map_err(S::Error::custom)?
+                .serialize(s),
+            Repr::Tree(v) => v.serialize(s),
+        }
+    }
+}
+
+/// Reads any JSON value as its text (the reader checks the syntax and UTF-8).
+impl<'de> Deserialize<'de> for Payload {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Box::<RawValue>::deserialize(d).map(|raw| Payload(Repr::Text(raw.into())))
+    }
+}
+
+/// The top-level members of a JSON object's text, borrowed from it, to read or to change and
+/// write out again. A member given twice keeps its last value in the first one's place, as
+/// when the object is read into a [`serde_json::Map`].
+#[derive(Default)]
+pub struct RawObject<'a> {
+    members: Vec<(Cow<'a, str>, Member<'a>)>,
+}
+
+/// A member's value.
+enum Member<'a> {
+    /// Valid JSON text.
+    Text(&'a str),
+    /// An object to write out in its place.
+    Object(RawObject<'a>),
+}
+
+impl<'a> RawObject<'a> {
+    /// The members of the object `text` (valid JSON), or `None` when it is not an object.
+    fn parse(text: &'a str) -> Option<RawObject<'a>> {
+        if !text.starts_with('{') {
+            return None;
+        }
+        serde_json::from_str(text).ok()
+    }
+
+    /// The members of `payload`, when it is still text and an object.
+    pub fn of(payload: &'a Payload) -> Option<RawObject<'a>> {
+        RawObject::parse(payload.as_text()?)
+    }
+
+    /// The members of the member `key`, when it is an object.
+    pub fn object(&self, key: &str) -> Option<RawObject<'a>> {
+        match self.find(key)? {
+            Member::Text(t) => RawObject::parse(t),
+            Member::Object(_) => None,
+        }
+    }
+
+    fn find(&self, key: &str) -> Option<&Member<'a>> {
+        self.members.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Takes the member `key` out.
+    fn take(self, key: &str) -> Option<Member<'a>> {
+        self.members
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// Whether the object has a member `key`.
+    pub fn contains(&self, key: &str) -> bool {
+        self.find(key).is_some()
+    }
+
+    fn put(&mut self, key: &'a str, value: Member<'a>) {
+        match self.members.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => *v = value,
+            None => self.members.push((Cow::Borrowed(key), value)),
+        }
+    }
+
+    /// Sets the member `key` to `value`: in its place if present, else last.
+    pub fn set(&mut self, key: &'a str, value: &'a RawValue) {
+        self.put(key, Member::Text(value.get()));
+    }
+
+    /// Sets the member `key` to the object `value`.
+    pub fn set_object(&mut self, key: &'a str, value: RawObject<'a>) {
+        self.put(key, Member::Object(value));
+    }
+
+    /// The object written out.
+    pub fn into_payload(self) -> Payload {
+        let mut out = String::with_capacity(self.len());
+        self.write(&mut out);
+        Payload(Repr::Text(out.into_boxed_str()))
+    }
+
+    /// About how long the text is.
+    fn len(&self) -> usize {
+        let member = |m: &Member<'_>| match m {
+            Member::Text(t) => t.len(),
+            Member::Object(o) => o.len(),
+        };
+        2 + self
+            .members
+            .iter()
+            .map(|(k, v)| k.len() + 4 + member(v))
+            .sum::<usize>()
+    }
+
+    fn write(&self, out: &mut String) {
+        out.push('{');
+        for (i, (k, v)) in self.members.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_key(k, out);
+            out.push(':');
+            match v {
+                Member::Text(t) => out.push_str(t),
+                Member::Object(o) => o.write(out),
+            }
+        }
+        out.push('}');
+    }
+}
+
+/// A member name as a JSON string: as it is unless something in it must be escaped.
+fn write_key(key: &str, out: &mut String) {
+    if key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(&serde_json::to_string(key).expect("a string serialises"));
+    } else {
+        out.push('"');
+        out.push_str(key);
+        out.push('"');
+    }
+}
+
+impl<'de> Deserialize<'de> for RawObject<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(ObjectVisitor)
+    }
+}
+
+struct ObjectVisitor;
+
+impl<'de> Visitor<'de> for ObjectVisitor {
+    type Value = RawObject<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject<'de>, A::Error> {
+        let mut members: Vec<(Cow<'de, str>, Member<'de>)> = Vec::new();
+        while let Some(Str(k)) = map.next_key::<Str<'de>>()? {
+            let v = Member::Text(map.next_value::<&'de RawValue>()?.get());
+            match members.iter_mut().find(|(m, _)| *m == k) {
+                Some((_, slot)) => *slot = v,
+                None => members.push((k, v)),
+            }
+        }
+        Ok(RawObject { members })
+    }
+}
+
+/// A string (or member name), borrowed from the text unless it has escapes.
+struct Str<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Str<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = Str<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Borrowed(s)))
+            }
+
+            fn visit_str<E>(self, s: &str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(s.to_owned())))
+            }
+        }
+        d.deserialize_str(StrVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests;
