@@ -242,38 +242,31 @@ impl Message {
     /// Appends the message's JSON to `out`: the same bytes as serialising it with serde_json,
     /// with a result's text copied as it is (its [`Serialize`] would check it again).
     pub fn write_to(&self, out: &mut Vec<u8>) {
+        fn member<T: Serialize + ?Sized>(out: &mut Vec<u8>, key: &[u8], v: &T) {
+            out.extend_from_slice(key);
+            serde_json::to_writer(out, v).expect("JSON-RPC messages always serialise");
+        }
+        fn call(out: &mut Vec<u8>, method: &str, params: Option<&Value>) {
+            member(out, br#","method":"#, method);
+            if let Some(p) = params {
+                member(out, br#","params":"#, p);
+            }
+        }
         out.extend_from_slice(br#"{"jsonrpc":"2.0""#);
         match self {
             Message::Request(r) => {
-                out.extend_from_slice(br#","id":"#);
-                json(out, &r.id);
-                out.extend_from_slice(br#","method":"#);
-                json(out, &r.method);
-                if let Some(p) = &r.params {
-                    out.extend_from_slice(br#","params":"#);
-                    json(out, p);
-                }
+                member(out, br#","id":"#, &r.id);
+                call(out, &r.method, r.params.as_ref());
             }
-            Message::Notification(n) => {
-                out.extend_from_slice(br#","method":"#);
-                json(out, &n.method);
-                if let Some(p) = &n.params {
-                    out.extend_from_slice(br#","params":"#);
-                    json(out, p);
-                }
-            }
+            Message::Notification(n) => call(out, &n.method, n.params.as_ref()),
             Message::Response(r) => {
-                out.extend_from_slice(br#","id":"#);
-                json(out, &r.id);
+                member(out, br#","id":"#, &r.id);
                 match &r.outcome {
                     Ok(result) => {
                         out.extend_from_slice(br#","result":"#);
                         result.write_to(out);
                     }
-                    Err(e) => {
-                        out.extend_from_slice(br#","error":"#);
-                        json(out, e);
-                    }
+                    Err(e) => member(out, br#","error":"#, e),
                 }
             }
         }
@@ -628,11 +621,6 @@ fn type_name(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
-}
-
-/// Appends one part of a message as JSON.
-fn json<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
-    serde_json::to_writer(out, v).expect("JSON-RPC messages always serialise");
 }
 
 #[cfg(test)]
