@@ -346,9 +346,6 @@ impl Peer {
             return Err(self.closed_error());
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let tool_name = (method == method::TOOLS_CALL)
-            .then(|| params.as_ref()?.get("name")?.as_str().map(str::to_owned))
-            .flatten();
         let progress_token = params
             .as_mut()
             .and_then(|p| p.get_mut("_meta"))
@@ -391,7 +388,18 @@ impl Peer {
                 ));
             }
         };
-        drop(msg);
+        // The message is done with: only a `tools/call`'s tool name is kept (moved out, not
+        // copied), for the timeout error.
+        let tool_name = match msg {
+            Message::Request(Request {
+                params: Some(Value::Object(mut p)),
+                ..
+            }) if method == method::TOOLS_CALL => match p.remove("name") {
+                Some(Value::String(name)) => Some(name),
+                _ => None,
+            },
+            _ => None,
+        };
         let answer = async {
             let Some(exchange) = exchange else {
                 return rx.await;
@@ -710,3 +718,6 @@ async fn read_loop(peer: std::sync::Weak<Peer>, mut rx: mpsc::Receiver<Transport
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
