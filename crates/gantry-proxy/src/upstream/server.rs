@@ -884,10 +884,10 @@ fn go_idle(s: &UpstreamServer, after: Duration) {
 }
 
 async fn keep_connected(server: &Weak<UpstreamServer>, stop: &mut watch::Receiver<bool>) {
+    // Its steps are the failures in a row: failed starts and connections that did not last
+    // `STABLE`.
     let mut backoff = Backoff::new();
     let mut trigger = Trigger::Connect;
-    // Failed starts and connections that did not last `STABLE`, in a row.
-    let mut failures: u32 = 0;
     let Some((lazy, idle)) = server.upgrade().map(|s| (s.lazy, s.cfg.idle_shutdown)) else {
         return;
     };
@@ -950,7 +950,6 @@ async fn keep_connected(server: &Weak<UpstreamServer>, stop: &mut watch::Receive
                     go_idle(&s, idle.unwrap_or_default());
                     peer.close().await;
                     backoff.reset();
-                    failures = 0;
                     drop(s);
                     if !wanted(server, stop).await {
                         return;
@@ -959,7 +958,6 @@ async fn keep_connected(server: &Weak<UpstreamServer>, stop: &mut watch::Receive
                 }
                 if since.elapsed() >= STABLE {
                     backoff.reset();
-                    failures = 0;
                 }
                 let reason = peer
                     .close_reason()
@@ -970,11 +968,11 @@ async fn keep_connected(server: &Weak<UpstreamServer>, stop: &mut watch::Receive
             }
             Err(error) => (error, true),
         };
-        failures += 1;
         if reports {
             s.health.lost(&error);
         }
         let delay = backoff.next();
+        let failures = backoff.steps();
         if reports {
             s.health.restarting(delay);
         }
@@ -1013,7 +1011,6 @@ async fn keep_connected(server: &Weak<UpstreamServer>, stop: &mut watch::Receive
                 go_idle(&s, idle.unwrap_or_default());
             }
             backoff.reset();
-            failures = 0;
             if !wanted(server, stop).await {
                 return;
             }
@@ -1086,6 +1083,8 @@ async fn listen(server: Weak<UpstreamServer>, peer: Arc<Peer>) {
 /// Exponential backoff from 250 ms to 30 s with ±20% jitter.
 struct Backoff {
     next: Duration,
+    /// Delays handed out since the last reset.
+    steps: u32,
 }
 
 impl Backoff {
@@ -1093,14 +1092,23 @@ impl Backoff {
     const CEILING: Duration = Duration::from_secs(30);
 
     fn new() -> Self {
-        Backoff { next: Self::FIRST }
+        Backoff {
+            next: Self::FIRST,
+            steps: 0,
+        }
     }
 
     fn reset(&mut self) {
-        self.next = Self::FIRST;
+        *self = Backoff::new();
+    }
+
+    /// How many delays [`Backoff::next`] handed out since the last reset.
+    fn steps(&self) -> u32 {
+        self.steps
     }
 
     fn next(&mut self) -> Duration {
+        self.steps = self.steps.saturating_add(1);
         let base = self.next;
         self.next = (self.next * 2).min(Self::CEILING);
         let mut b = [0u8; 2];
@@ -1180,7 +1188,7 @@ mod tests {
     use super::{Backoff, CacheHint};
 
     #[test]
-    fn backoff_doubles_with_jitter_up_to_its_ceiling_and_starts_over() {
+    fn backoff_doubles_with_jitter_up_to_its_ceiling_counts_its_steps_and_starts_over() {
         let mut b = Backoff::new();
         let mut base = Backoff::FIRST;
         for _ in 0..12 {
@@ -1193,8 +1201,11 @@ mod tests {
         }
         assert_eq!(base, Backoff::CEILING);
         assert!(b.next() <= Backoff::CEILING.mul_f64(1.21));
+        assert_eq!(b.steps(), 13, "it counts the delays it handed out");
         b.reset();
+        assert_eq!(b.steps(), 0);
         assert!(b.next() <= Backoff::FIRST.mul_f64(1.21));
+        assert_eq!(b.steps(), 1);
     }
 
     #[test]
