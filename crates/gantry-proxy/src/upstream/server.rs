@@ -361,9 +361,10 @@ impl UpstreamServer {
     }
 
     /// Records that a request is routed to this lane (or one just finished): the
-    /// `idle_shutdown` clock starts over.
+    /// `idle_shutdown` clock starts over. Rounded up to the millisecond, so the lane never
+    /// stops before a whole `idle_shutdown` has passed since the request.
     pub(crate) fn note_request(&self) {
-        let ms = self.created.elapsed().as_millis() as u64;
+        let ms = self.created.elapsed().as_nanos().div_ceil(1_000_000) as u64;
         self.requested_ms
             .store(ms, std::sync::atomic::Ordering::Relaxed);
     }
