@@ -166,7 +166,7 @@ impl HttpTransport {
             move |body, id, accepted| async move {
                 // Only a request has an outcome; its caller waits for it as an event.
                 let asked = id.clone();
-                match (shared.post(body, id, accepted, &headers).await, asked) {
+                match (shared.post(body, id, accepted, headers).await, asked) {
                     (Some(Ok(result)), Some(id)) => {
                         let msg = Message::Response(RpcResponse::ok(id, result));
                         shared.emit(msg, None).await;
@@ -203,7 +203,7 @@ impl HttpTransport {
         headers.extend(extra);
         let body = Bytes::from(msg.to_vec());
         let shared = self.shared.clone();
-        Ok(async move { shared.post(body, Some(id), None, &headers).await })
+        Ok(async move { shared.post(body, Some(id), None, headers).await })
     }
 
     /// Sends `MCP-Protocol-Version: version` from now on and opens the server's stream.
@@ -239,7 +239,7 @@ impl HttpTransport {
         }
         let session = shared.session.read().expect("session lock").clone();
         if session.is_some() && shared.gone.get().is_none() {
-            let req = shared.request(Method::DELETE, None, Bytes::new(), None, &[]);
+            let req = shared.request(Method::DELETE, None, Bytes::new(), None, Vec::new());
             match tokio::time::timeout(DELETE_TIMEOUT, shared.client.request(req)).await {
                 Ok(Ok(resp)) => {
                     tracing::debug!(server = %shared.server, status = %resp.status(), "ended the session with DELETE");
@@ -272,14 +272,15 @@ impl Drop for HttpTransport {
 // === impl Shared ===
 
 impl Shared {
-    /// A request to the server's URL with the configured and protocol headers.
+    /// A request to the server's URL with the configured and protocol headers, and `extra`
+    /// (moved in: a header value built for this request is not copied again).
     fn request(
         &self,
         method: Method,
         accept: Option<HeaderValue>,
         body: Bytes,
         last_event_id: Option<&HeaderValue>,
-        extra: &[(HeaderName, HeaderValue)],
+        extra: Vec<(HeaderName, HeaderValue)>,
     ) -> Request<Full<Bytes>> {
         let is_post = method == Method::POST;
         let mut req = Request::new(Full::new(body));
@@ -305,7 +306,7 @@ impl Shared {
             h.insert(LAST_EVENT_ID, id.clone());
         }
         for (name, value) in extra {
-            h.insert(name.clone(), value.clone());
+            h.insert(name, value);
         }
         req
     }
@@ -318,7 +319,7 @@ impl Shared {
         body: Bytes,
         id: Option<Id>,
         accepted: Option<oneshot::Sender<()>>,
-        extra: &[(HeaderName, HeaderValue)],
+        extra: Vec<(HeaderName, HeaderValue)>,
     ) -> Option<Result<Payload, RpcError>> {
         let req = self.request(Method::POST, Some(ACCEPT_POST), body, None, extra);
         let resp = self.client.request(req).await;
@@ -522,7 +523,7 @@ impl Shared {
             Some(ACCEPT_SSE),
             Bytes::new(),
             last_event_id,
-            &[],
+            Vec::new(),
         );
         let resp = self
             .client

@@ -718,3 +718,27 @@ async fn exchange_returns_the_json_reply_and_failures_directly() {
     );
     assert!(rx.try_recv().is_err(), "nothing went through the events");
 }
+
+#[tokio::test]
+async fn a_modern_request_goes_with_its_routing_headers_and_the_extra_ones() {
+    let server =
+        TestServer::start(|_| Reply::json(200, result_json(6, json!({"content": []})))).await;
+    let (t, _rx) = connect(&server).await;
+    let Transport::Http(http) = &t else {
+        panic!("not an HTTP transport")
+    };
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28"});
+    let msg = request(6, "tools/call", json!({"name": "echo", "_meta": meta}));
+    let extra = vec![(
+        http::HeaderName::from_static("mcp-param-region"),
+        http::HeaderValue::from_static("eu"),
+    )];
+    let outcome = http.exchange(&msg, Id::Num(6), extra).unwrap().await;
+    assert_eq!(outcome, Some(Ok(json!({"content": []}).into())));
+    let seen = server.seen_with(Method::POST);
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].header("mcp-method"), Some("tools/call"));
+    assert_eq!(seen[0].header("mcp-name"), Some("echo"));
+    assert_eq!(seen[0].header("mcp-param-region"), Some("eu"));
+    assert_eq!(seen[0].header("mcp-protocol-version"), Some("2026-07-28"));
+}
