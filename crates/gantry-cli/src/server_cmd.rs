@@ -12,6 +12,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
 /// `gantry server ...`.
@@ -160,7 +162,8 @@ fn print(servers: &[Value], as_json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A plain-HTTP GET with a bearer key (bounded).
+/// A plain-HTTP GET with a bearer key (bounded), through hyper-util's client as the
+/// gateway's upstreams use it.
 async fn get(url: &str, key: &str) -> anyhow::Result<(u16, Bytes)> {
     let uri: http::Uri = url
         .parse()
@@ -168,24 +171,13 @@ async fn get(url: &str, key: &str) -> anyhow::Result<(u16, Bytes)> {
     if uri.scheme_str() != Some("http") {
         bail!("only http:// gateway URLs are supported (got {url:?})");
     }
-    let host = uri
-        .host()
-        .context("the URL has no host")?
-        .trim_matches(['[', ']'])
-        .to_owned();
-    let port = uri.port_u16().unwrap_or(80);
+    let req = http::Request::get(uri)
+        .header(http::header::AUTHORIZATION, format!("Bearer {key}"))
+        .header(http::header::ACCEPT, "application/json")
+        .body(Empty::<Bytes>::new())?;
+    let client = Client::builder(TokioExecutor::new()).build_http();
     let exchange = async {
-        let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-        tokio::spawn(conn);
-        let authority = uri.authority().map(|a| a.to_string()).unwrap_or_default();
-        let req = http::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
-            .header(http::header::HOST, authority)
-            .header(http::header::AUTHORIZATION, format!("Bearer {key}"))
-            .header(http::header::ACCEPT, "application/json")
-            .body(Empty::<Bytes>::new())?;
-        let resp = sender.send_request(req).await?;
+        let resp = client.request(req).await?;
         let status = resp.status().as_u16();
         let body = resp.into_body().collect().await?.to_bytes();
         anyhow::Ok((status, body))

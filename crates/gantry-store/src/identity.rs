@@ -304,7 +304,7 @@ impl Store {
 
     /// Every user, by name.
     pub fn users(&self) -> Result<Vec<User>> {
-        let teams = self.memberships()?;
+        let mut teams = self.teams_by_user()?;
         let mut stmt = self
             .conn
             .prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY name"))
@@ -313,11 +313,7 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let mut u = row.map_err(|e| self.err(e))?;
-            u.teams = teams
-                .iter()
-                .filter(|(_, user)| *user == u.name)
-                .map(|(team, _)| team.clone())
-                .collect();
+            u.teams = teams.remove(&u.name).unwrap_or_default();
             out.push(u);
         }
         Ok(out)
@@ -423,6 +419,15 @@ impl Store {
             .map_err(|e| self.err(e))?
             .collect::<rusqlite::Result<_>>()
             .map_err(|e| self.err(e))
+    }
+
+    /// Each user's teams, by team name.
+    fn teams_by_user(&self) -> Result<BTreeMap<String, Vec<String>>> {
+        let mut teams: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (team, user) in self.memberships()? {
+            teams.entry(user).or_default().push(team);
+        }
+        Ok(teams)
     }
 
     /// Every team with its members, by name.
@@ -551,57 +556,39 @@ impl Store {
             Self::KEY_COLUMNS
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        // A row whose planes are unknown reads as `Ok(Err(what))`, a corrupt database.
         let rows = stmt
             .query_map(rusqlite::params_from_iter(arg), |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, Option<i64>>(5)?,
-                    r.get::<_, Option<i64>>(6)?,
-                    r.get::<_, Option<i64>>(7)?,
-                    r.get::<_, Vec<u8>>(8)?,
-                    r.get::<_, bool>(9)?,
-                ))
+                let id: String = r.get(0)?;
+                let planes: String = r.get(2)?;
+                let Ok(planes) = KeyPlanes::parse(&planes) else {
+                    return Ok(Err(format!("key {id:?} has unknown planes {planes:?}")));
+                };
+                Ok(Ok(KeyCredential {
+                    record: KeyRecord {
+                        id,
+                        user: r.get(1)?,
+                        planes,
+                        label: r.get(3)?,
+                        created_at: r.get(4)?,
+                        expires_at: r.get(5)?,
+                        revoked_at: r.get(6)?,
+                        last_used_at: r.get(7)?,
+                    },
+                    hash: r.get(8)?,
+                    user_disabled: r.get(9)?,
+                    teams: Vec::new(),
+                }))
             })
             .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (
-                id,
-                user,
-                planes,
-                label,
-                created_at,
-                expires_at,
-                revoked_at,
-                last_used_at,
-                hash,
-                disabled,
-            ) = row.map_err(|e| self.err(e))?;
-            let planes = KeyPlanes::parse(&planes).map_err(|_| StoreError::Corrupt {
-                path: self.path.clone(),
-                message: format!("key {id:?} has unknown planes {planes:?}"),
-            })?;
-            out.push(KeyCredential {
-                record: KeyRecord {
-                    id,
-                    user,
-                    planes,
-                    label,
-                    created_at,
-                    expires_at,
-                    revoked_at,
-                    last_used_at,
-                },
-                hash,
-                user_disabled: disabled,
-                teams: Vec::new(),
-            });
-        }
-        Ok(out)
+        rows.map(|row| {
+            row.map_err(|e| self.err(e))?
+                .map_err(|message| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    message,
+                })
+        })
+        .collect()
     }
 
     /// Keys (of one user, or all), by user then creation; no hashes.
@@ -649,10 +636,7 @@ impl Store {
     /// Every key with its hash, its owner's state and teams: what the in-memory key table is
     /// built from.
     pub fn key_credentials(&self) -> Result<Vec<KeyCredential>> {
-        let mut teams: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (team, user) in self.memberships()? {
-            teams.entry(user).or_default().push(team);
-        }
+        let teams = self.teams_by_user()?;
         let mut rows = self.key_rows("", None)?;
         for c in &mut rows {
             c.teams = teams.get(&c.record.user).cloned().unwrap_or_default();
@@ -840,5 +824,16 @@ mod tests {
             .conn
             .execute("UPDATE api_keys SET planes = 'admin' WHERE id = 'k2'", []);
         assert!(e.is_err());
+        // ... and a row that has another anyway is reported as a corrupt database.
+        s.conn
+            .pragma_update(None, "ignore_check_constraints", true)
+            .unwrap();
+        s.conn
+            .execute("UPDATE api_keys SET planes = 'admin' WHERE id = 'k2'", [])
+            .unwrap();
+        assert!(matches!(
+            s.keys(None),
+            Err(StoreError::Corrupt { message, .. }) if message == "key \"k2\" has unknown planes \"admin\""
+        ));
     }
 }

@@ -9,8 +9,6 @@
 //! PostgreSQL will get a `postgres` field with the same versions (files under
 //! `migrations/postgres/`), applied by the same runner over its own connection type.
 
-use rusqlite::OptionalExtension;
-
 use crate::{Result, Store, StoreError, now_ms};
 
 /// One schema change.
@@ -46,15 +44,15 @@ const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
 
 /// The latest version applied (0 for a fresh database).
 pub(crate) fn current(store: &Store) -> Result<i64> {
-    let v: Option<i64> = store
-        .conn
-        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
-            r.get(0)
-        })
-        .optional()
-        .map_err(|e| store.err(e))?
-        .flatten();
-    Ok(v.unwrap_or(0))
+    current_in(&store.conn).map_err(|e| store.err(e))
+}
+
+fn current_in(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )
 }
 
 /// Applies the migrations of `list` newer than the database's version; returns how many.
@@ -67,13 +65,7 @@ pub fn apply(store: &mut Store, list: &[Migration]) -> Result<usize> {
         .conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(err)?;
-    let found: i64 = tx
-        .query_row(
-            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(err)?;
+    let found = current_in(&tx).map_err(err)?;
     if found > known {
         return Err(StoreError::TooNew { path, found, known });
     }

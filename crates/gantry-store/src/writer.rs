@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::{ChangeKind, Snapshot, Store, Trigger, now_ms};
 
@@ -66,21 +66,13 @@ impl CatalogWriter {
     /// Waits (blocking, at most `timeout`) until everything queued is written; returns whether
     /// it was.
     pub fn flush(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut st = self.shared.state.lock().expect("writer lock");
-        while !st.pending.is_empty() || st.busy {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            st = self
-                .shared
-                .cv
-                .wait_timeout(st, left)
-                .expect("writer lock")
-                .0;
-        }
-        true
+        let st = self.shared.state.lock().expect("writer lock");
+        let (st, _) = self
+            .shared
+            .cv
+            .wait_timeout_while(st, timeout, |st| !st.pending.is_empty() || st.busy)
+            .expect("writer lock");
+        st.pending.is_empty() && !st.busy
     }
 
     /// Writes what is queued (waiting at most `timeout`) and stops the thread.
@@ -106,11 +98,10 @@ impl Drop for CatalogWriter {
 
 fn run(mut store: Store, shared: &Shared) {
     loop {
-        let next = {
+        let (server, (trigger, snapshot)) = {
             let mut st = shared.state.lock().expect("writer lock");
             loop {
-                if let Some(server) = st.pending.keys().next().cloned() {
-                    let job = st.pending.remove(&server).map(|j| (server, j));
+                if let Some(job) = st.pending.pop_first() {
                     st.busy = true;
                     break job;
                 }
@@ -120,9 +111,7 @@ fn run(mut store: Store, shared: &Shared) {
                 st = shared.cv.wait(st).expect("writer lock");
             }
         };
-        if let Some((server, (trigger, snapshot))) = next {
-            write(&mut store, &server, trigger, &snapshot);
-        }
+        write(&mut store, &server, trigger, &snapshot);
         shared.state.lock().expect("writer lock").busy = false;
         shared.cv.notify_all();
     }
