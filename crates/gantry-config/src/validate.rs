@@ -423,10 +423,20 @@ fn seconds(
 ) -> Result<Duration, ConfigError> {
     match v {
         None => Ok(Duration::from_secs(default)),
-        Some(s) if s.get_ref().is_finite() && *s.get_ref() > 0.0 => {
-            Ok(Duration::from_secs_f64(*s.get_ref()))
-        }
-        Some(s) => Err(src.err(s, field, "expected a positive number of seconds")),
+        Some(s) => positive_seconds(src, s, field),
+    }
+}
+
+/// A positive number of seconds; one too large for a [`Duration`] is refused like zero
+/// (`Duration::from_secs_f64` would panic on it).
+pub(crate) fn positive_seconds(
+    src: &Source<'_>,
+    v: &Spanned<f64>,
+    field: &str,
+) -> Result<Duration, ConfigError> {
+    match Duration::try_from_secs_f64(*v.get_ref()) {
+        Ok(d) if *v.get_ref() > 0.0 => Ok(d),
+        _ => Err(src.err(v, field, "expected a positive number of seconds")),
     }
 }
 

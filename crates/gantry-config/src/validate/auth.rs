@@ -153,16 +153,7 @@ fn build_oidc(
         .unwrap_or(DEFAULT_JWKS_REFRESH_MIN_INTERVAL),
         http_timeout: match &raw.http_timeout {
             None => DEFAULT_OIDC_HTTP_TIMEOUT,
-            Some(t) if t.get_ref().is_finite() && *t.get_ref() > 0.0 => {
-                Duration::from_secs_f64(*t.get_ref())
-            }
-            Some(t) => {
-                return Err(src.err(
-                    t,
-                    f("http_timeout"),
-                    "expected a positive number of seconds",
-                ));
-            }
+            Some(t) => super::positive_seconds(src, t, &f("http_timeout"))?,
         },
     })
 }

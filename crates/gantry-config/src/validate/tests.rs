@@ -582,6 +582,33 @@ fn fault_tolerance_key_errors_are_located() {
 }
 
 #[test]
+fn seconds_too_large_for_a_duration_are_refused_not_a_panic() {
+    for (text, at) in [
+        (
+            "session_idle_timeout = 1e20\n",
+            "gantry.toml:1:24: session_idle_timeout",
+        ),
+        (
+            "[servers.a]\ncommand = \"a\"\nconnect_timeout = 1e20\n",
+            "gantry.toml:3:19: servers.a.connect_timeout",
+        ),
+        (
+            "[[auth.oidc]]\nissuer = \"https://login.example\"\nhttp_timeout = 1e300\n",
+            "gantry.toml:3:16: auth.oidc[0].http_timeout",
+        ),
+    ] {
+        let e = err(text);
+        assert_eq!(e, format!("{at}: expected a positive number of seconds"));
+    }
+    // Large but representable still loads, as before.
+    let c = load("session_idle_timeout = 1e12\n").unwrap();
+    assert_eq!(
+        c.session_idle_timeout,
+        Duration::from_secs(1_000_000_000_000)
+    );
+}
+
+#[test]
 fn durations_parse_with_units() {
     assert_eq!(parse_duration("500ms"), Some(0.5));
     assert_eq!(parse_duration("5s"), Some(5.0));

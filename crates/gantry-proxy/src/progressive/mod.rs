@@ -205,13 +205,27 @@ impl Progressive {
         success(out)
     }
 
-    /// For a [`CALL`]: the target's public name and its arguments when they match its
-    /// `inputSchema`, else the refusal to return as the call's result.
-    pub(crate) fn check_call(
-        &self,
-        tools: &[Value],
-        args: &Value,
-    ) -> Result<(String, Value), Value> {
+    /// For a [`CALL`]: checks the `tools/call` params of a `call_tool` call and, when the
+    /// target's arguments match its `inputSchema`, rewrites them in place into the params of
+    /// the `tools/call` it stands for (`name` the target's public name, `arguments` moved up
+    /// from the call's own arguments, every other member unchanged); else the refusal to
+    /// return as the call's result, with `params` untouched.
+    pub(crate) fn take_call(&self, tools: &[Value], params: &mut Value) -> Result<(), Value> {
+        let empty = Value::Object(Map::new());
+        self.check_call(tools, params.get("arguments").unwrap_or(&empty))?;
+        let mut call = params
+            .get_mut("arguments")
+            .map(Value::take)
+            .unwrap_or_default();
+        let arguments = call.get_mut("arguments").map(Value::take).unwrap_or(empty);
+        params["name"] = call["id"].take();
+        params["arguments"] = arguments;
+        Ok(())
+    }
+
+    /// The arguments of a [`CALL`] (`id` and `arguments`) against its own schema, then the
+    /// target's arguments (absent: `{}`) against the target's `inputSchema`.
+    fn check_call(&self, tools: &[Value], args: &Value) -> Result<(), Value> {
         self.check_own_arguments(CALL, args)?;
         let id = args["id"].as_str().unwrap_or_default();
         let Some(def) = self.positions.get(id).and_then(|&i| tools.get(i)) else {
@@ -223,15 +237,15 @@ impl Progressive {
                 json!({"error": "unknown_id", "id": id}),
             ));
         };
-        let arguments = match args.get("arguments") {
-            None | Some(Value::Null) => json!({}),
-            Some(a) => a.clone(),
+        // The own schema has already refused `arguments` that are not an object.
+        let empty = Value::Object(Map::new());
+        let arguments = args.get("arguments").unwrap_or(&empty);
+        let errors = match def.get("inputSchema") {
+            Some(input_schema) => schema::validate(input_schema, arguments, "arguments"),
+            None => schema::validate(&json!({"type": "object"}), arguments, "arguments"),
         };
-        let empty = json!({"type": "object"});
-        let input_schema = def.get("inputSchema").unwrap_or(&empty);
-        let errors = schema::validate(input_schema, &arguments, "arguments");
         if errors.is_empty() {
-            return Ok((id.to_owned(), arguments));
+            return Ok(());
         }
         let lines: Vec<String> = errors.iter().map(|e| format!("- {e}")).collect();
         Err(refused(

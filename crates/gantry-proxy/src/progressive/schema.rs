@@ -23,6 +23,10 @@
 //! - local `$ref` (`#`, `#/$defs/…`, `#/definitions/…`, any JSON pointer into the schema),
 //!   with a depth bound so a recursive schema cannot loop.
 //!
+//! A validation also stops after [`MAX_STEPS`] (sub)schema checks and then judges nothing: a
+//! small schema whose `anyOf` branches refer back to it (`{"anyOf": [{"$ref": "#"}, {"$ref":
+//! "#"}]}`) would otherwise take 2^32 steps within the depth bound, on every call.
+//!
 //! Every other keyword (`format`, `contains`, `dependentRequired`, remote refs, …) is ignored:
 //! the refusal must never be wrong, and a missed check is caught by the server.
 //!
@@ -48,6 +52,8 @@ use serde_json::{Map, Value};
 pub(crate) const MAX_ERRORS: usize = 20;
 /// `$ref` and nesting depth beyond which validation stops descending.
 const MAX_DEPTH: usize = 64;
+/// Most (sub)schema checks one validation makes; past them it gives up and reports nothing.
+pub(crate) const MAX_STEPS: usize = 100_000;
 
 /// One way the value does not match its schema.
 #[derive(Clone, Debug, PartialEq)]
@@ -71,15 +77,22 @@ impl std::fmt::Display for Violation {
 }
 
 /// Validates `value` against `schema`; `root` names the value in readable paths
-/// (`arguments`; with `""` they start at the first property: `limit`, `ids[0]`). Empty when it matches; at most [`MAX_ERRORS`] violations.
+/// (`arguments`; with `""` they start at the first property: `limit`, `ids[0]`). Empty when it
+/// matches, or when judging it would take more than [`MAX_STEPS`]; at most [`MAX_ERRORS`]
+/// violations.
 pub(crate) fn validate(schema: &Value, value: &Value, root: &str) -> Vec<Violation> {
     let mut v = Validator {
         root: schema,
         path: Vec::new(),
         errors: Vec::new(),
         root_name: root,
+        steps_left: MAX_STEPS,
     };
     v.check(schema, value, 0);
+    if v.steps_left == 0 {
+        // Cut short, branches looked as if they matched: no verdict is reliable.
+        return Vec::new();
+    }
     v.errors.truncate(MAX_ERRORS);
     v.errors
 }
@@ -95,6 +108,8 @@ struct Validator<'s, 'v> {
     path: Vec<Seg<'v>>,
     errors: Vec<Violation>,
     root_name: &'s str,
+    /// Checks this validation may still make, shared with its branches.
+    steps_left: usize,
 }
 
 impl<'s, 'v> Validator<'s, 'v> {
@@ -123,12 +138,12 @@ impl<'s, 'v> Validator<'s, 'v> {
     }
 
     /// Whether `value` matches `schema`, without recording anything.
-    fn matches(&self, schema: &'s Value, value: &'v Value, depth: usize) -> bool {
+    fn matches(&mut self, schema: &'s Value, value: &'v Value, depth: usize) -> bool {
         self.branch(schema, value, depth).is_empty()
     }
 
     /// The violations of `value` against `schema`, at the current path, kept apart.
-    fn branch<'w>(&self, schema: &'s Value, value: &'w Value, depth: usize) -> Vec<Violation>
+    fn branch<'w>(&mut self, schema: &'s Value, value: &'w Value, depth: usize) -> Vec<Violation>
     where
         'v: 'w,
     {
@@ -137,15 +152,18 @@ impl<'s, 'v> Validator<'s, 'v> {
             path: self.path.clone(),
             errors: Vec::new(),
             root_name: self.root_name,
+            steps_left: self.steps_left,
         };
         sub.check(schema, value, depth);
+        self.steps_left = sub.steps_left;
         sub.errors
     }
 
     fn check(&mut self, schema: &'s Value, value: &'v Value, depth: usize) {
-        if depth > MAX_DEPTH || self.errors.len() >= MAX_ERRORS {
+        if depth > MAX_DEPTH || self.errors.len() >= MAX_ERRORS || self.steps_left == 0 {
             return;
         }
+        self.steps_left -= 1;
         let s = match schema {
             Value::Bool(true) => return,
             Value::Bool(false) => {

@@ -209,27 +209,73 @@ fn describe_returns_full_definitions_and_names_unknown_ids() {
     assert_eq!(r["isError"], true);
 }
 
+/// The `tools/call` params a client sends to run `call_tool` with these arguments, with a
+/// `_meta` that must pass through.
+fn call_params(args: Value) -> Value {
+    json!({"name": CALL, "arguments": args, "_meta": {"progressToken": 7}})
+}
+
+impl Progressive {
+    /// [`Progressive::take_call`] on a `call_tool` call with `args`: the rewritten params, or
+    /// the refusal (the params then unchanged).
+    fn check_call_args(&self, tools: &[Value], args: Value) -> Result<Value, Value> {
+        let mut params = call_params(args.clone());
+        match self.take_call(tools, &mut params) {
+            Ok(()) => Ok(params),
+            Err(refusal) => {
+                assert_eq!(
+                    params,
+                    call_params(args),
+                    "a refusal leaves the params alone"
+                );
+                Err(refusal)
+            }
+        }
+    }
+}
+
 #[test]
 fn call_checks_arguments_before_anything_is_forwarded() {
     let (p, tools) = progressive();
-    let ok = p.check_call(
+    let ok = p.check_call_args(
         &tools,
-        &json!({"id": "everything__get-sum", "arguments": {"a": 1, "b": 2}}),
+        json!({"id": "everything__get-sum", "arguments": {"a": 1, "b": 2}}),
     );
     assert_eq!(
         ok.unwrap(),
-        ("everything__get-sum".to_owned(), json!({"a": 1, "b": 2}))
+        json!({"name": "everything__get-sum", "arguments": {"a": 1, "b": 2},
+               "_meta": {"progressToken": 7}})
     );
     // No arguments: an empty object, which a tool without required ones accepts.
     assert_eq!(
-        p.check_call(&tools, &json!({"id": "now"})).unwrap().1,
-        json!({})
+        p.check_call_args(&tools, json!({"id": "now"})).unwrap(),
+        json!({"name": "now", "arguments": {}, "_meta": {"progressToken": 7}})
+    );
+    // Not even null stands for no arguments.
+    let r = p
+        .check_call_args(&tools, json!({"id": "now", "arguments": null}))
+        .unwrap_err();
+    assert!(
+        text(&r).contains("- arguments: expected object, got null"),
+        "{}",
+        text(&r)
+    );
+    // A tool without an inputSchema takes an object.
+    let mut untyped = tools.clone();
+    untyped[2].as_object_mut().unwrap().remove("inputSchema");
+    let r = p
+        .check_call_args(&untyped, json!({"id": "now", "arguments": []}))
+        .unwrap_err();
+    assert!(
+        text(&r).contains("- arguments: expected object, got array"),
+        "{}",
+        text(&r)
     );
 
     let r = p
-        .check_call(
+        .check_call_args(
             &tools,
-            &json!({"id": "everything__get-sum", "arguments": {"a": "abc"}}),
+            json!({"id": "everything__get-sum", "arguments": {"a": "abc"}}),
         )
         .unwrap_err();
     assert_eq!(r["isError"], true);
@@ -252,7 +298,7 @@ fn call_checks_arguments_before_anything_is_forwarded() {
     );
 
     let r = p
-        .check_call(&tools, &json!({"id": "get-sum", "arguments": {}}))
+        .check_call_args(&tools, json!({"id": "get-sum", "arguments": {}}))
         .unwrap_err();
     assert!(
         text(&r).contains("unknown tool id \"get-sum\": find ids with search_tools"),
@@ -261,9 +307,9 @@ fn call_checks_arguments_before_anything_is_forwarded() {
     );
     // Arguments as a JSON string are refused, with the reason.
     let r = p
-        .check_call(
+        .check_call_args(
             &tools,
-            &json!({"id": "everything__get-sum", "arguments": "{\"a\": 1, \"b\": 2}"}),
+            json!({"id": "everything__get-sum", "arguments": "{\"a\": 1, \"b\": 2}"}),
         )
         .unwrap_err();
     assert!(
@@ -272,7 +318,9 @@ fn call_checks_arguments_before_anything_is_forwarded() {
         "{}",
         text(&r)
     );
-    let r = p.check_call(&tools, &json!({"arguments": {}})).unwrap_err();
+    let r = p
+        .check_call_args(&tools, json!({"arguments": {}}))
+        .unwrap_err();
     assert!(
         text(&r).contains("- id: required (string), missing"),
         "{}",

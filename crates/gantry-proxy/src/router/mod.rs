@@ -334,23 +334,21 @@ fn meta_tool(ep: &Endpoint, caps: &ClientCaps, grant: &Grant, mut req: Request) 
     else {
         return Meta::Forward(req);
     };
-    let empty = json!({});
-    let args = req
-        .params
-        .as_ref()
-        .and_then(|p| p.get("arguments"))
-        .unwrap_or(&empty);
     if name != crate::progressive::CALL {
+        let empty = json!({});
+        let args = req
+            .params
+            .as_ref()
+            .and_then(|p| p.get("arguments"))
+            .unwrap_or(&empty);
         return Meta::Answered(p.answer(&view.tools, name, args));
     }
-    match p.check_call(&view.tools, args) {
+    let Some(params) = req.params.as_mut() else {
+        return Meta::Forward(req);
+    };
+    match p.take_call(&view.tools, params) {
         Err(refusal) => Meta::Answered(refusal),
-        Ok((id, arguments)) => {
-            let params = req.params.get_or_insert_with(|| json!({}));
-            params["name"] = Value::from(id);
-            params["arguments"] = arguments;
-            Meta::Forward(req)
-        }
+        Ok(()) => Meta::Forward(req),
     }
 }
 

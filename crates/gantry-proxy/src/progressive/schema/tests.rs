@@ -378,3 +378,24 @@ fn a_real_pydantic_schema() {
         ]
     );
 }
+
+#[test]
+fn a_schema_that_would_take_too_many_steps_judges_nothing() {
+    assert_eq!(
+        errs(json!({"maximum": 0}), json!(1)),
+        ["arguments: expected a number <= 0, got 1"]
+    );
+    // Each level doubles through the two references back to the root: 2^32 checks within
+    // the depth bound. The step budget stops it, and a cut-short verdict is not given.
+    let doubling = json!({"maximum": 0, "anyOf": [{"$ref": "#"}, {"$ref": "#"}]});
+    assert_eq!(errs(doubling, json!(1)), Vec::<String>::new());
+    // A large value within the budget is still judged.
+    let many = json!({"type": "array", "items": {"type": "object",
+        "properties": {"a": {"type": "integer"}, "b": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}});
+    let mut items: Vec<Value> = (0..5000).map(|i| json!({"a": i, "b": null})).collect();
+    items.push(json!({"a": "x"}));
+    assert_eq!(
+        errs(many, Value::Array(items)),
+        ["arguments[5000].a: expected integer, got string \"x\""]
+    );
+}
