@@ -310,12 +310,12 @@ impl Provider {
     ) -> Result<Identity, AuthError> {
         claims::check_time(claims, unix_now(), self.cfg.leeway.as_secs())
             .map_err(AuthError::invalid_token)?;
-        let expected: Vec<&str> = if self.cfg.audience.is_empty() {
-            vec![ctx.resource]
+        if self.cfg.audience.is_empty() {
+            claims::check_audience(claims, &[ctx.resource])
         } else {
-            self.cfg.audience.iter().map(String::as_str).collect()
-        };
-        claims::check_audience(claims, &expected).map_err(AuthError::invalid_token)?;
+            claims::check_audience(claims, &self.cfg.audience)
+        }
+        .map_err(AuthError::invalid_token)?;
         claims::identity(claims, &self.cfg.issuer, &self.cfg)
     }
 
