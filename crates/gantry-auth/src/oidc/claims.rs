@@ -5,7 +5,7 @@ use gantry_config::{ControlPlaneGrant, OidcConfig};
 use serde_json::{Map, Value};
 
 use super::jws::printable;
-use crate::{AuthError, AuthErrorCode, Identity, Planes, Source};
+use crate::{AuthError, Identity, Planes, Source};
 
 /// Checks `exp`, `nbf` and `iat` against `now` (seconds since the Unix epoch) with `leeway`
 /// seconds of clock skew. `exp` is required: Gantry accepts only tokens that expire.
@@ -126,24 +126,9 @@ pub(crate) fn identity(
         }
     };
     let scopes = scopes(claims, &cfg.scopes_claim);
-    let missing: Vec<&str> = cfg
-        .required_scopes
-        .iter()
-        .filter(|r| !scopes.iter().any(|s| s == *r))
-        .map(String::as_str)
-        .collect();
-    if !missing.is_empty() {
-        let mut e = AuthError::new(
-            AuthErrorCode::InsufficientScope,
-            format!(
-                "the token lacks the scope{} {} required by {issuer}",
-                if missing.len() == 1 { "" } else { "s" },
-                missing.join(" ")
-            ),
-        );
-        e.scope = Some(cfg.required_scopes.join(" "));
-        return Err(e);
-    }
+    AuthError::require_scopes(&cfg.required_scopes, &scopes, |word, missing| {
+        format!("the token lacks the {word} {missing} required by {issuer}")
+    })?;
     let teams = strings(lookup(claims, &cfg.teams_claim));
     let control = cfg.control_plane.iter().any(|g| match g {
         ControlPlaneGrant::Scope(s) => scopes.iter().any(|have| have == s),
