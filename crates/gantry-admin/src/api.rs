@@ -374,7 +374,7 @@ impl Admin {
         req: &Request<hyper::body::Incoming>,
         ip: IpAddr,
         resource: &str,
-    ) -> Result<Identity, Answer> {
+    ) -> Result<Arc<Identity>, Answer> {
         let header = req
             .headers()
             .get(header::AUTHORIZATION)

@@ -22,6 +22,7 @@ pub use oidc::OidcAuthenticator;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 /// A boxed future, for the object-safe [`Authenticator`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -228,21 +229,22 @@ pub struct AuthContext<'a> {
 /// in-memory snapshot, JWTs against cached signing keys.
 pub trait Authenticator: Send + Sync {
     /// `None` if the token is not of this authenticator's kind (another one may know it);
-    /// otherwise the identity, or why the token is refused.
+    /// otherwise the identity (shared, so that an authenticator can hand out one it keeps),
+    /// or why the token is refused.
     fn authenticate<'a>(
         &'a self,
         token: &'a str,
         ctx: AuthContext<'a>,
-    ) -> BoxFuture<'a, Option<Result<Identity, AuthError>>>;
+    ) -> BoxFuture<'a, Option<Result<Arc<Identity>, AuthError>>>;
 }
 
 /// The answer of the first of `authenticators` that knows `token` (in order); `None` if none
 /// does.
 pub async fn authenticate(
-    authenticators: &[std::sync::Arc<dyn Authenticator>],
+    authenticators: &[Arc<dyn Authenticator>],
     token: &str,
     ctx: AuthContext<'_>,
-) -> Option<Result<Identity, AuthError>> {
+) -> Option<Result<Arc<Identity>, AuthError>> {
     for a in authenticators {
         if let Some(outcome) = a.authenticate(token, ctx).await {
             return Some(outcome);

@@ -259,7 +259,7 @@ pub(crate) async fn admit(
             match authenticate(&front.authenticators, token, front.urls(ep).0).await {
                 Ok(identity) => {
                     front.limiter.succeeded(ip);
-                    Some(Arc::new(identity))
+                    Some(identity)
                 }
                 Err(e) => {
                     if e.code.status() == 401 || e.code.status() == 400 {
@@ -290,7 +290,7 @@ async fn authenticate(
     authenticators: &[Arc<dyn Authenticator>],
     token: &str,
     resource: &str,
-) -> Result<Identity, AuthError> {
+) -> Result<Arc<Identity>, AuthError> {
     gantry_auth::authenticate(authenticators, token, AuthContext { resource })
         .await
         .unwrap_or_else(|| {

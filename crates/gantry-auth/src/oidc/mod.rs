@@ -211,12 +211,12 @@ impl Authenticator for OidcAuthenticator {
         &'a self,
         token: &'a str,
         ctx: AuthContext<'a>,
-    ) -> BoxFuture<'a, Option<Result<Identity, AuthError>>> {
+    ) -> BoxFuture<'a, Option<Result<Arc<Identity>, AuthError>>> {
         Box::pin(async move {
             if !jws::looks_like_jwt(token) {
                 return None;
             }
-            let result = self.verify(token, ctx).await;
+            let result = self.verify(token, ctx).await.map(Arc::new);
             if let Err(e) = &result {
                 tracing::debug!(resource = ctx.resource, reason = %e.description, "JWT refused");
             }

@@ -210,7 +210,8 @@ async fn check(a: &OidcAuthenticator, token: &str) -> Result<Identity, AuthError
     let r = a
         .authenticate(token, AuthContext { resource: RESOURCE })
         .await
-        .expect("a JWT is recognised");
+        .expect("a JWT is recognised")
+        .map(Arc::unwrap_or_clone);
     if let Err(e) = &r {
         let sig = token
             .rsplit('.')
