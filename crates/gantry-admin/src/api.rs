@@ -11,8 +11,9 @@ use bytes::Bytes;
 use gantry_auth::keys::display_id;
 use gantry_auth::{
     AuthContext, AuthError, AuthErrorCode, Authenticator, FailureLimiter, Identity,
-    KeyAuthenticator, Source, bearer,
+    KeyAuthenticator, Source, bearer, quoted,
 };
+use gantry_core::jsonrpc::type_name;
 use gantry_proxy::Gateway;
 use gantry_store::{
     ChangeFilter, ChangeKind, KeyPlanes, KeyRecord, NewKey, Store, StoreError, Team, User,
@@ -250,24 +251,6 @@ fn error_response(e: &ApiError) -> Answer {
     )
 }
 
-/// A quoted-string value for `WWW-Authenticate` (RFC 9110 §5.6.4).
-fn quoted(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// The control plane's request handler.
 pub struct Admin {
     store: Arc<Mutex<Store>>,
@@ -392,7 +375,7 @@ impl Admin {
         req: &Request<hyper::body::Incoming>,
         ip: IpAddr,
         resource: &str,
-    ) -> Result<Identity, Answer> {
+    ) -> Result<Arc<Identity>, Answer> {
         let header = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -411,14 +394,8 @@ impl Admin {
             }
             Err(e) => return Err(self.refuse(ip, &e, true)),
         };
-        let ctx = AuthContext { resource };
-        let mut answer = None;
-        for a in &self.authenticators {
-            if let Some(r) = a.authenticate(token, ctx).await {
-                answer = Some(r);
-                break;
-            }
-        }
+        let answer =
+            gantry_auth::authenticate(&self.authenticators, token, AuthContext { resource }).await;
         let identity = match answer {
             Some(Ok(id)) => id,
             Some(Err(e)) => return Err(self.refuse(ip, &e, true)),
@@ -465,7 +442,10 @@ impl Admin {
         if let Some(err) = e.code.rfc6750() {
             www.push_str(&format!(", error=\"{err}\""));
         }
-        www.push_str(&format!(", error_description={}", quoted(&e.description)));
+        www.push_str(&format!(
+            ", error_description=\"{}\"",
+            quoted(&e.description)
+        ));
         if let Ok(v) = HeaderValue::from_str(&www) {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
@@ -963,17 +943,6 @@ impl Body {
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// A user, as the admin API and `gantry user list --json` show it.
 pub fn user_json(u: &User) -> Value {
     json!({
@@ -1210,10 +1179,5 @@ mod tests {
             "https://api.example.com/mcp"
         );
         assert_eq!(safe_url("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
-    }
-
-    #[test]
-    fn www_authenticate_values_are_quoted() {
-        assert_eq!(quoted("a \"b\" \\ c\n"), "\"a \\\"b\\\" \\\\ c \"");
     }
 }

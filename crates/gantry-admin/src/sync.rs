@@ -8,7 +8,7 @@
 //! one from the admin API before its answer is sent.
 
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gantry_auth::keys::KeyEntry;
 use gantry_auth::{KeyAuthenticator, Planes};
@@ -87,23 +87,15 @@ impl KeySync {
     /// Stores pending key uses and reloads the keys if the database changed, waiting (blocking,
     /// at most `timeout`) until done; returns whether it was.
     pub fn refresh_now(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
         let mut st = self.shared.state.lock().expect("key sync lock");
         st.asked += 1;
         let want = st.asked;
         self.shared.cv.notify_all();
-        while st.done < want && !st.closed {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            st = self
-                .shared
-                .cv
-                .wait_timeout(st, left)
-                .expect("key sync lock")
-                .0;
-        }
+        let (st, _) = self
+            .shared
+            .cv
+            .wait_timeout_while(st, timeout, |st| st.done < want && !st.closed)
+            .expect("key sync lock");
         st.done >= want
     }
 
@@ -188,6 +180,7 @@ mod tests {
     use super::*;
     use gantry_auth::ServerSecret;
     use gantry_store::NewKey;
+    use std::time::Instant;
 
     fn temp_dir(tag: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("gantry-keysync-{tag}-{}", std::process::id()));

@@ -48,8 +48,9 @@ pub struct FailureLimiter {
     window: Duration,
     capacity: usize,
     sources: Mutex<HashMap<IpAddr, Failures>>,
-    /// How many sources the table holds, readable without the lock: every successful
-    /// authentication asks to forget its source, and almost always there is nothing to forget.
+    /// How many sources the table holds, readable without the lock: every request with a
+    /// credential is checked and every successful one asks to forget its source, and almost
+    /// always there is nothing to find.
     tracked: AtomicUsize,
 }
 
@@ -73,6 +74,11 @@ impl FailureLimiter {
 
     /// `Err(retry_after)` if `source` must wait before it may try again.
     pub fn check(&self, source: IpAddr) -> Result<(), Duration> {
+        // Every authenticated request asks; while no source has failed there is nothing to
+        // look up, and no lock for concurrent requests to queue on.
+        if self.tracked.load(Ordering::Relaxed) == 0 && self.capacity > 0 {
+            return Ok(());
+        }
         let mut sources = self.sources.lock().expect("limiter lock");
         if sources.len() >= self.capacity && !sources.contains_key(&source) {
             let window = self.window;

@@ -258,12 +258,9 @@ pub struct KeyEntry {
     pub id: String,
     /// Stored hash.
     pub hash: Vec<u8>,
-    /// The owner's user name.
-    pub subject: String,
-    /// The owner's teams.
-    pub teams: Vec<String>,
-    /// The key's planes.
-    pub planes: Planes,
+    /// Who the key authenticates: built once per table load, shared by every request that
+    /// presents the key.
+    pub identity: Arc<Identity>,
     /// Expiry (Unix ms).
     pub expires_at: Option<i64>,
     /// Revocation time (Unix ms).
@@ -289,12 +286,17 @@ impl KeyEntry {
         revoked_at: Option<i64>,
         user_disabled: bool,
     ) -> KeyEntry {
+        let identity = Arc::new(Identity {
+            subject,
+            teams,
+            scopes: Vec::new(),
+            planes,
+            source: Source::ApiKey { id: id.clone() },
+        });
         KeyEntry {
             id,
             hash,
-            subject,
-            teams,
-            planes,
+            identity,
             expires_at,
             revoked_at,
             user_disabled,
@@ -375,7 +377,7 @@ impl KeyAuthenticator {
     }
 
     /// Checks `token` at time `now` (Unix ms): `None` if it is not a Gantry key.
-    pub fn check(&self, token: &str, now: i64) -> Option<Result<Identity, AuthError>> {
+    pub fn check(&self, token: &str, now: i64) -> Option<Result<Arc<Identity>, AuthError>> {
         let parsed = match parse(token)? {
             Ok(p) => p,
             Err(why) => return Some(Err(AuthError::invalid_token(why))),
@@ -409,16 +411,13 @@ impl KeyAuthenticator {
             return refuse("has expired");
         }
         if e.user_disabled {
-            return refuse(&format!("belongs to user {:?}, who is disabled", e.subject));
+            return refuse(&format!(
+                "belongs to user {:?}, who is disabled",
+                e.identity.subject
+            ));
         }
         e.used.fetch_max(now, Ordering::Relaxed);
-        Some(Ok(Identity {
-            subject: e.subject.clone(),
-            teams: e.teams.clone(),
-            scopes: Vec::new(),
-            planes: e.planes,
-            source: Source::ApiKey { id: e.id.clone() },
-        }))
+        Some(Ok(e.identity.clone()))
     }
 }
 
@@ -427,7 +426,7 @@ impl Authenticator for KeyAuthenticator {
         &'a self,
         token: &'a str,
         _ctx: AuthContext<'a>,
-    ) -> BoxFuture<'a, Option<Result<Identity, AuthError>>> {
+    ) -> BoxFuture<'a, Option<Result<Arc<Identity>, AuthError>>> {
         let r = self.check(token, now_ms());
         Box::pin(std::future::ready(r))
     }
@@ -556,6 +555,12 @@ mod tests {
         assert_eq!(id.teams, vec!["ops"]);
         assert_eq!(id.planes, Planes::DATA);
         assert_eq!(id.source, Source::ApiKey { id: ok.id.clone() });
+        assert_eq!(id.scopes, Vec::<String>::new());
+        // Every use hands out the table's identity, not a copy.
+        assert!(Arc::ptr_eq(
+            &id,
+            &auth.check(&ok.key, now).unwrap().unwrap()
+        ));
         assert_eq!(
             auth.check(&control.key, now).unwrap().unwrap().planes,
             Planes::CONTROL

@@ -22,6 +22,7 @@ pub use oidc::OidcAuthenticator;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 /// A boxed future, for the object-safe [`Authenticator`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -159,6 +160,55 @@ impl AuthError {
     }
 }
 
+impl AuthError {
+    /// `Ok` if `granted` holds every scope of `required`; otherwise 403 `insufficient_scope`
+    /// asking for all of `required` (`scope=`), described by `describe(word, missing)` with
+    /// `word` "scope" or "scopes" and the missing ones joined by spaces.
+    pub fn require_scopes(
+        required: &[String],
+        granted: &[String],
+        describe: impl FnOnce(&str, &str) -> String,
+    ) -> Result<(), AuthError> {
+        let missing: Vec<&str> = required
+            .iter()
+            .filter(|r| !granted.contains(r))
+            .map(String::as_str)
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let word = if missing.len() == 1 {
+            "scope"
+        } else {
+            "scopes"
+        };
+        let mut e = AuthError::new(
+            AuthErrorCode::InsufficientScope,
+            describe(word, &missing.join(" ")),
+        );
+        e.scope = Some(required.join(" "));
+        Err(e)
+    }
+}
+
+/// The content of an RFC 9110 quoted-string (for `WWW-Authenticate` attributes), without the
+/// surrounding quotes: `"` and `\` escaped, anything but printable ASCII replaced by `?` (a
+/// header value must be visible ASCII, or it cannot be sent at all).
+pub fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    out
+}
+
 impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.description)
@@ -179,10 +229,54 @@ pub struct AuthContext<'a> {
 /// in-memory snapshot, JWTs against cached signing keys.
 pub trait Authenticator: Send + Sync {
     /// `None` if the token is not of this authenticator's kind (another one may know it);
-    /// otherwise the identity, or why the token is refused.
+    /// otherwise the identity (shared, so that an authenticator can hand out one it keeps),
+    /// or why the token is refused.
     fn authenticate<'a>(
         &'a self,
         token: &'a str,
         ctx: AuthContext<'a>,
-    ) -> BoxFuture<'a, Option<Result<Identity, AuthError>>>;
+    ) -> BoxFuture<'a, Option<Result<Arc<Identity>, AuthError>>>;
+}
+
+/// The answer of the first of `authenticators` that knows `token` (in order); `None` if none
+/// does.
+pub async fn authenticate(
+    authenticators: &[Arc<dyn Authenticator>],
+    token: &str,
+    ctx: AuthContext<'_>,
+) -> Option<Result<Arc<Identity>, AuthError>> {
+    for a in authenticators {
+        if let Some(outcome) = a.authenticate(token, ctx).await {
+            return Some(outcome);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_strings_escape_and_stay_sendable() {
+        assert_eq!(quoted("a \"b\" \\ c\n"), "a \\\"b\\\" \\\\ c?");
+        let q = quoted("user José said “hi”\t");
+        assert_eq!(q, "user Jos? said ?hi??");
+        assert!(http::HeaderValue::from_str(&format!("Bearer error_description=\"{q}\"")).is_ok());
+    }
+
+    #[test]
+    fn missing_scopes_are_named_and_all_required_ones_asked_for() {
+        let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        let required = s(&["a", "b", "c"]);
+        let describe = |word: &str, missing: &str| format!("lacks the {word} {missing}");
+        assert!(AuthError::require_scopes(&required, &s(&["c", "b", "a", "x"]), describe).is_ok());
+        assert!(AuthError::require_scopes(&[], &[], describe).is_ok());
+        let e = AuthError::require_scopes(&required, &s(&["b"]), describe).unwrap_err();
+        assert_eq!(e.code, AuthErrorCode::InsufficientScope);
+        assert_eq!(e.description, "lacks the scopes a c");
+        assert_eq!(e.scope.as_deref(), Some("a b c"));
+        let e = AuthError::require_scopes(&required, &s(&["a", "c"]), describe).unwrap_err();
+        assert_eq!(e.description, "lacks the scope b");
+    }
 }

@@ -149,6 +149,7 @@ async fn auth(
     a.authenticate(token, AuthContext { resource })
         .await
         .expect("the provider's tokens are JWTs")
+        .map(std::sync::Arc::unwrap_or_clone)
 }
 
 fn config(issuer: &str) -> OidcConfig {

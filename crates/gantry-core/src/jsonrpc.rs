@@ -612,7 +612,9 @@ pub fn error_without_id(error: &RpcError) -> Vec<u8> {
         .expect("error responses always serialise")
 }
 
-fn type_name(v: &Value) -> &'static str {
+/// A JSON value's type as messages name it: "null", "a boolean", "a number", "a string",
+/// "an array", "an object".
+pub fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gantry_auth::{
-    AuthContext, AuthError, AuthErrorCode, Authenticator, FailureLimiter, Identity, Source,
+    AuthContext, AuthError, AuthErrorCode, Authenticator, FailureLimiter, Identity, Source, quoted,
 };
 use gantry_config::{Access, Config, Entitlement};
 use http::{HeaderValue, Response, StatusCode, header};
@@ -259,7 +259,7 @@ pub(crate) async fn admit(
             match authenticate(&front.authenticators, token, front.urls(ep).0).await {
                 Ok(identity) => {
                     front.limiter.succeeded(ip);
-                    Some(Arc::new(identity))
+                    Some(identity)
                 }
                 Err(e) => {
                     if e.code.status() == 401 || e.code.status() == 400 {
@@ -290,15 +290,14 @@ async fn authenticate(
     authenticators: &[Arc<dyn Authenticator>],
     token: &str,
     resource: &str,
-) -> Result<Identity, AuthError> {
-    for a in authenticators {
-        if let Some(outcome) = a.authenticate(token, AuthContext { resource }).await {
-            return outcome;
-        }
-    }
-    Err(AuthError::invalid_token(
-        "the token is not a valid Gantry API key or a token from a configured issuer",
-    ))
+) -> Result<Arc<Identity>, AuthError> {
+    gantry_auth::authenticate(authenticators, token, AuthContext { resource })
+        .await
+        .unwrap_or_else(|| {
+            Err(AuthError::invalid_token(
+                "the token is not a valid Gantry API key or a token from a configured issuer",
+            ))
+        })
 }
 
 /// The endpoint's policy for an authenticated caller.
@@ -327,25 +326,12 @@ fn decide(ep: &Endpoint, id: &Identity) -> Result<(), AuthError> {
         ));
     }
     if matches!(id.source, Source::Jwt { .. }) {
-        let missing: Vec<&str> = cfg
-            .scopes
-            .iter()
-            .filter(|s| !id.has_scope(s))
-            .map(String::as_str)
-            .collect();
-        if !missing.is_empty() {
-            let mut e = AuthError::new(
-                AuthErrorCode::InsufficientScope,
-                format!(
-                    "endpoint {:?} requires the scope{} {}: ask the authorization server for a token that has them",
-                    ep.name(),
-                    if missing.len() == 1 { "" } else { "s" },
-                    missing.join(" ")
-                ),
-            );
-            e.scope = Some(cfg.scopes.join(" "));
-            return Err(e);
-        }
+        AuthError::require_scopes(&cfg.scopes, &id.scopes, |word, missing| {
+            format!(
+                "endpoint {:?} requires the {word} {missing}: ask the authorization server for a token that has them",
+                ep.name()
+            )
+        })?;
     }
     Ok(())
 }
@@ -368,22 +354,6 @@ pub(crate) fn www_authenticate(e: &AuthError, metadata: &str, scopes: &[String])
         );
     }
     v
-}
-
-/// A quoted-string's content (RFC 9110): printable ASCII, `"` and `\` escaped.
-fn quoted(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            ' '..='~' => out.push(c),
-            _ => out.push('?'),
-        }
-    }
-    out
 }
 
 fn refusal(e: &AuthError, metadata: &str, scopes: &[String]) -> Refusal {

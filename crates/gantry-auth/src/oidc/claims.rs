@@ -5,7 +5,7 @@ use gantry_config::{ControlPlaneGrant, OidcConfig};
 use serde_json::{Map, Value};
 
 use super::jws::printable;
-use crate::{AuthError, AuthErrorCode, Identity, Planes, Source};
+use crate::{AuthError, Identity, Planes, Source};
 
 /// Checks `exp`, `nbf` and `iat` against `now` (seconds since the Unix epoch) with `leeway`
 /// seconds of clock skew. `exp` is required: Gantry accepts only tokens that expire.
@@ -52,30 +52,35 @@ fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, 
 }
 
 /// Checks that `aud` (a string or an array of strings) names one of `expected`.
-pub(crate) fn check_audience(claims: &Map<String, Value>, expected: &[&str]) -> Result<(), String> {
+pub(crate) fn check_audience<S: AsRef<str>>(
+    claims: &Map<String, Value>,
+    expected: &[S],
+) -> Result<(), String> {
     let want = || {
+        let expected: Vec<&str> = expected.iter().map(AsRef::as_ref).collect();
         if expected.len() == 1 {
             expected[0].to_owned()
         } else {
             format!("one of {}", expected.join(", "))
         }
     };
-    let auds: Vec<&str> = match claims.get("aud") {
+    let auds: &[Value] = match claims.get("aud") {
         None => {
             return Err(format!(
                 "the token has no audience (aud); it must name {}",
                 want()
             ));
         }
-        Some(Value::String(s)) => vec![s.as_str()],
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        Some(one @ Value::String(_)) => std::slice::from_ref(one),
+        Some(Value::Array(a)) => a,
         Some(_) => return Err("the token's audience (aud) is not a string or array".into()),
     };
+    let auds = || auds.iter().filter_map(Value::as_str);
     let same = |a: &str, b: &str| a.trim_end_matches('/') == b.trim_end_matches('/');
-    if auds.iter().any(|a| expected.iter().any(|e| same(a, e))) {
+    if auds().any(|a| expected.iter().any(|e| same(a, e.as_ref()))) {
         return Ok(());
     }
-    let shown: Vec<String> = auds.iter().take(8).map(|a| printable(a)).collect();
+    let shown: Vec<String> = auds().take(8).map(printable).collect();
     Err(format!(
         "the token's audience [{}] does not include {}",
         shown.join(", "),
@@ -121,24 +126,9 @@ pub(crate) fn identity(
         }
     };
     let scopes = scopes(claims, &cfg.scopes_claim);
-    let missing: Vec<&str> = cfg
-        .required_scopes
-        .iter()
-        .filter(|r| !scopes.iter().any(|s| s == *r))
-        .map(String::as_str)
-        .collect();
-    if !missing.is_empty() {
-        let mut e = AuthError::new(
-            AuthErrorCode::InsufficientScope,
-            format!(
-                "the token lacks the scope{} {} required by {issuer}",
-                if missing.len() == 1 { "" } else { "s" },
-                missing.join(" ")
-            ),
-        );
-        e.scope = Some(cfg.required_scopes.join(" "));
-        return Err(e);
-    }
+    AuthError::require_scopes(&cfg.required_scopes, &scopes, |word, missing| {
+        format!("the token lacks the {word} {missing} required by {issuer}")
+    })?;
     let teams = strings(lookup(claims, &cfg.teams_claim));
     let control = cfg.control_plane.iter().any(|g| match g {
         ControlPlaneGrant::Scope(s) => scopes.iter().any(|have| have == s),

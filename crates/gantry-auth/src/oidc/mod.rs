@@ -45,7 +45,7 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gantry_config::OidcConfig;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use self::fetch::{Fetch, HttpFetch};
 use self::jwks::KeySet;
@@ -165,13 +165,13 @@ impl OidcAuthenticator {
         }
     }
 
-    async fn verify(&self, token: &str, ctx: AuthContext<'_>) -> Result<Identity, AuthError> {
+    async fn verify(&self, token: &str, ctx: AuthContext<'_>) -> Result<Arc<Identity>, AuthError> {
         let cache_key = cache::key(token);
         let known = self.verified.get(&cache_key, |i| {
             self.providers.get(i).and_then(|p| p.keys().ok())
         });
-        if let Some((i, claims)) = known {
-            return self.providers[i].accept(&claims, ctx);
+        if let Some((i, verified)) = known {
+            return self.providers[i].accept(&verified, ctx);
         }
         let jws = jws::decode(token).map_err(AuthError::invalid_token)?;
         let issuer = match jws.claims.get("iss") {
@@ -193,16 +193,20 @@ impl OidcAuthenticator {
         let leeway = provider.cfg.leeway.as_secs();
         claims::check_time(&jws.claims, now, leeway).map_err(AuthError::invalid_token)?;
         let exp = jws.claims.get("exp").and_then(Value::as_f64).unwrap_or(0.0) as u64;
-        let claims = Arc::new(jws.claims);
+        let identity = claims::identity(&jws.claims, &provider.cfg.issuer, &provider.cfg);
+        let verified = Arc::new(cache::Token {
+            claims: jws.claims,
+            identity: identity.map(Arc::new),
+        });
         self.verified.insert(
             cache_key,
             i,
             keys,
-            claims.clone(),
+            verified.clone(),
             exp.saturating_add(leeway),
             now,
         );
-        provider.accept(&claims, ctx)
+        provider.accept(&verified, ctx)
     }
 }
 
@@ -211,7 +215,7 @@ impl Authenticator for OidcAuthenticator {
         &'a self,
         token: &'a str,
         ctx: AuthContext<'a>,
-    ) -> BoxFuture<'a, Option<Result<Identity, AuthError>>> {
+    ) -> BoxFuture<'a, Option<Result<Arc<Identity>, AuthError>>> {
         Box::pin(async move {
             if !jws::looks_like_jwt(token) {
                 return None;
@@ -301,22 +305,23 @@ impl Provider {
         Ok(keys)
     }
 
-    /// Checks the claims of a token whose signature verified: time, audience, scopes; maps them
-    /// to an identity.
+    /// Checks the claims of a token whose signature verified: time, audience; then its identity
+    /// (or why its claims map to none: no user, missing scopes).
     fn accept(
         &self,
-        claims: &Map<String, Value>,
+        token: &cache::Token,
         ctx: AuthContext<'_>,
-    ) -> Result<Identity, AuthError> {
+    ) -> Result<Arc<Identity>, AuthError> {
+        let claims = &token.claims;
         claims::check_time(claims, unix_now(), self.cfg.leeway.as_secs())
             .map_err(AuthError::invalid_token)?;
-        let expected: Vec<&str> = if self.cfg.audience.is_empty() {
-            vec![ctx.resource]
+        if self.cfg.audience.is_empty() {
+            claims::check_audience(claims, &[ctx.resource])
         } else {
-            self.cfg.audience.iter().map(String::as_str).collect()
-        };
-        claims::check_audience(claims, &expected).map_err(AuthError::invalid_token)?;
-        claims::identity(claims, &self.cfg.issuer, &self.cfg)
+            claims::check_audience(claims, &self.cfg.audience)
+        }
+        .map_err(AuthError::invalid_token)?;
+        token.identity.clone()
     }
 
     /// Fetches the JWKS again for a token whose `kid` is unknown, unless it was fetched less

@@ -210,7 +210,8 @@ async fn check(a: &OidcAuthenticator, token: &str) -> Result<Identity, AuthError
     let r = a
         .authenticate(token, AuthContext { resource: RESOURCE })
         .await
-        .expect("a JWT is recognised");
+        .expect("a JWT is recognised")
+        .map(Arc::unwrap_or_clone);
     if let Err(e) = &r {
         let sig = token
             .rsplit('.')
@@ -549,7 +550,10 @@ async fn a_missing_required_scope_is_insufficient_scope() {
         ..config()
     };
     let a = ready(cfg, &fetch).await;
-    let e = check(&a, &ec.sign(&claims())).await.unwrap_err();
+    let token = ec.sign(&claims());
+    let e = check(&a, &token).await.unwrap_err();
+    // Presented again (its signature now remembered), it is refused the same way.
+    assert_eq!(check(&a, &token).await.unwrap_err(), e);
     assert_eq!(e.code, AuthErrorCode::InsufficientScope);
     assert_eq!(e.code.status(), 403);
     assert_eq!(e.scope.as_deref(), Some("mcp:tools mcp:admin"));
@@ -701,6 +705,11 @@ async fn a_verified_token_is_remembered_but_time_and_audience_are_checked_on_eve
         check(&a, &token).await.unwrap();
     }
     assert_eq!(a.verified.len(), 1);
+    // Its identity is mapped once and shared by every use.
+    let ctx = AuthContext { resource: RESOURCE };
+    let first = a.authenticate(&token, ctx).await.unwrap().unwrap();
+    let again = a.authenticate(&token, ctx).await.unwrap().unwrap();
+    assert!(Arc::ptr_eq(&first, &again));
     let other = a
         .authenticate(
             &token,

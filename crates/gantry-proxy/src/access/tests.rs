@@ -44,14 +44,14 @@ impl Authenticator for Tokens {
         &'a self,
         token: &'a str,
         ctx: AuthContext<'a>,
-    ) -> BoxFuture<'a, Option<Result<Identity, AuthError>>> {
+    ) -> BoxFuture<'a, Option<Result<Arc<Identity>, AuthError>>> {
         Box::pin(async move {
             assert!(
                 ctx.resource.starts_with("https://gw.example/mcp/"),
                 "{}",
                 ctx.resource
             );
-            Some(Ok(match token {
+            Some(Ok(Arc::new(match token {
                 "tok-alice" => identity("alice", &["analysts"], Planes::DATA, None),
                 "tok-olga" => identity("olga", &["ops"], Planes::DATA, None),
                 "tok-mallory" => identity("mallory", &["sales"], Planes::DATA, None),
@@ -62,7 +62,7 @@ impl Authenticator for Tokens {
                 }
                 "tok-expired" => return Some(Err(AuthError::invalid_token("the key is revoked"))),
                 _ => return None,
-            }))
+            })))
         })
     }
 }
