@@ -11,7 +11,8 @@ What it provides:
   (server-everything `sse`), `fixture_http` (tests/fixtures/conformance_server.py over
   streamable-http). Each is a `Server` with `.url`.
 - `gantry` fixture: a factory that starts `$GANTRY_BIN serve --config <file>` from a TOML string
-  and waits for `GET /healthz` = 200.
+  and waits for `GET /healthz` = 200; `gantry_cli` / `gantry_ok` run the CLI, `control_key`
+  makes a control-plane key with it.
 - `main_gw` fixture: Gantry with endpoint `main` over server-everything, mcp-server-time and
   the probe server (tests/fixtures/probe_server.py, state in the `state_dir` fixture); and the
   client helpers `texts`, `wait_for`, `exists`.
@@ -302,6 +303,26 @@ def gantry_bin() -> Path:
     value = os.environ.get("GANTRY_BIN")
     path = Path(value) if value else REPO_ROOT / "target" / "debug" / "gantry"
     return path if path.is_absolute() else REPO_ROOT / path
+
+
+def gantry_cli(*args: str, env: Mapping[str, str] | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """`$GANTRY_BIN args...` run to its end, output captured; `env` adds to this process's."""
+    return subprocess.run([str(gantry_bin()), *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **env} if env else None)
+
+
+def gantry_ok(*args: str, env: Mapping[str, str] | None = None) -> str:
+    """The stdout of a `gantry` command that must succeed."""
+    r = gantry_cli(*args, env=env)
+    assert r.returncode == 0, f"gantry {' '.join(args)} failed ({r.returncode}):\n{r.stderr}"
+    return r.stdout
+
+
+def control_key(data_dir: Path) -> str:
+    """A control-plane API key of a new user `root`, made with the CLI in `data_dir`."""
+    at = ["--data-dir", str(data_dir)]
+    gantry_ok("user", "add", "root", *at)
+    return gantry_ok("key", "create", "--user", "root", "--plane", "control", *at).strip()
 
 
 @dataclass

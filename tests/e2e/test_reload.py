@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import anyio
@@ -21,7 +19,7 @@ import httpx
 import pytest
 from mcp import Client, types
 
-from conftest import gantry_bin, poll, texts, tool, wait_for
+from conftest import control_key, poll, texts, tool, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -102,16 +100,6 @@ def reloads_in_log(gw) -> list[str]:
 def wait_for_reload(gw, count: int, timeout: float = 30.0) -> str:
     """Waits until the log holds `count` reload outcomes; returns the last."""
     return poll(lambda: len(reloads_in_log(gw)) >= count and reloads_in_log(gw)[count - 1], f"reload #{count}", timeout)
-
-
-def control_key(data: Path) -> str:
-    def run(*args: str) -> str:
-        r = subprocess.run([str(gantry_bin()), *args, "--data-dir", str(data)], capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0, r.stderr
-        return r.stdout
-
-    run("user", "add", "root")
-    return run("key", "create", "--user", "root", "--plane", "control").strip()
 
 
 async def test_a_session_survives_a_reload_that_adds_a_server_and_hears_list_changed(gantry) -> None:
