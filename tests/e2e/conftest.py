@@ -9,7 +9,8 @@ What it provides:
   expected status), and kill the whole group at teardown. A failing test prints the logs.
 - Ready-made servers: `everything_http` (server-everything `streamableHttp`), `everything_sse`
   (server-everything `sse`), `fixture_http` (tests/fixtures/conformance_server.py over
-  streamable-http). Each is a `Server` with `.url`.
+  streamable-http); `start_modern` starts tests/fixtures/modern_server.py over HTTP. Each is
+  a `Server` with `.url`.
 - `gantry` fixture: a factory that starts `$GANTRY_BIN serve --config <file>` from a TOML string
   and waits for `GET /healthz` = 200; `gantry_cli` / `gantry_ok` run the CLI, `control_key`
   makes a control-plane key with it.
@@ -17,7 +18,9 @@ What it provides:
   the probe server (tests/fixtures/probe_server.py, state in the `state_dir` fixture); and the
   client helpers `texts`, `wait_for`, `exists`.
 - `poll(condition, what)`: the synchronous `wait_for`; `LegacySession`: a legacy Streamable
-  HTTP session over raw JSON-RPC, for tests that drive the wire without an SDK.
+  HTTP session over raw JSON-RPC, for tests that drive the wire without an SDK; `envelope`:
+  the `_meta` of a raw 2026-07-28 request; `node_client`: tests/e2e/node_client.mjs;
+  `cancel_call`: start a slow call, abandon it, wait until the server saw that.
 
 Readiness is always a bounded polling loop on a real condition; no test synchronises on a
 bare sleep.
@@ -38,7 +41,7 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +54,9 @@ E2E_DIR = Path(__file__).resolve().parent
 NODE_BIN = E2E_DIR / "node_modules" / ".bin"
 FIXTURES_DIR = REPO_ROOT / "tests" / "fixtures"
 CONFORMANCE_FIXTURE = FIXTURES_DIR / "conformance_server.py"
+MODERN_SERVER = FIXTURES_DIR / "modern_server.py"
+NODE_CLIENT = E2E_DIR / "node_client.mjs"
+MODERN = "2026-07-28"
 
 READY_TIMEOUT = 30.0  # seconds a process gets to become ready
 STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
@@ -271,6 +277,17 @@ def start_conformance_fixture(spawn: Spawner, *extra_args: str) -> Server:
     proc = spawn(
         [sys.executable, str(CONFORMANCE_FIXTURE), "--transport", "streamable-http", "--port", str(port), *extra_args],
         name="conformance-fixture",
+    )
+    proc.wait_for_port(port)
+    return Server(proc, port, f"http://127.0.0.1:{port}/mcp")
+
+
+def start_modern(spawn: Spawner, *extra_args: str) -> Server:
+    """tests/fixtures/modern_server.py over Streamable HTTP; `.url` is its /mcp endpoint."""
+    port = free_port()
+    proc = spawn(
+        [sys.executable, str(MODERN_SERVER), "--transport", "http", "--port", str(port), *extra_args],
+        name="modern-http",
     )
     proc.wait_for_port(port)
     return Server(proc, port, f"http://127.0.0.1:{port}/mcp")
@@ -511,23 +528,47 @@ class LegacySession:
         return {t["name"] for t in self.request("tools/list")["result"]["tools"]}
 
 
+def envelope(caps: dict | None = None) -> dict:
+    """The `_meta` a raw 2026-07-28 request carries, with these client capabilities."""
+    return {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientInfo": {"name": "raw-test", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": caps or {},
+    }
+
+
+def run_node_client(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """tests/e2e/node_client.mjs (npm @modelcontextprotocol/client) against `url`."""
+    return subprocess.run([tool("node"), str(NODE_CLIENT), url, *args],
+                          capture_output=True, text=True, timeout=60, cwd=E2E_DIR)
+
+
+def node_client(url: str, *actions: str, mode: str = MODERN) -> list[dict]:
+    """The JSON lines node_client.mjs printed for `actions` in `mode` (it must succeed)."""
+    done = run_node_client(url, "--mode", mode, *actions)
+    assert done.returncode == 0, f"node_client failed ({done.returncode}):\n{done.stderr}"
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
 async def exists(p: Path) -> bool:
     """Whether `p` exists (an async predicate for `wait_for`)."""
     return p.exists()
 
 
-async def cancel_slow_call(client, state_dir: Path, marker: str) -> None:
-    """Starts the probe server's `slow` tool through `client`, abandons the call once the
-    server has started it, and waits until the server saw the cancellation."""
+async def cancel_call(call: Callable[[], Awaitable[object]], state_dir: Path, marker: str) -> None:
+    """Starts `call()` (a slow tool of a fixture server that records `<marker>.started` and
+    `<marker>.cancelled` in `state_dir`), abandons it once the server has started it, and
+    waits until the server saw the cancellation."""
     async with anyio.create_task_group() as tg:
-
-        async def call() -> None:
-            await client.call_tool("probe__slow", {"seconds": 60, "marker": marker})
-
         tg.start_soon(call)
         await wait_for(lambda: exists(state_dir / f"{marker}.started"), "the slow call to start")
         tg.cancel_scope.cancel()
     await wait_for(lambda: exists(state_dir / f"{marker}.cancelled"), "the server to see the cancellation")
+
+
+async def cancel_slow_call(client, state_dir: Path, marker: str) -> None:
+    """`cancel_call` of the probe server's `slow` tool through `client`."""
+    await cancel_call(lambda: client.call_tool("probe__slow", {"seconds": 60, "marker": marker}), state_dir, marker)
 
 
 @contextlib.asynccontextmanager
