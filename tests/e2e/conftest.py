@@ -17,6 +17,8 @@ What it provides:
 - `main_gw` fixture: Gantry with endpoint `main` over server-everything, mcp-server-time and
   the probe server (tests/fixtures/probe_server.py, state in the `state_dir` fixture); and the
   client helpers `texts`, `wait_for`, `exists`.
+- `/proc` readers: `proc_stat`, `proc_cmdline`, `live_pids`, `tagged` (processes carrying an
+  environment tag).
 - `poll(condition, what)`: the synchronous `wait_for`; `LegacySession`: a legacy Streamable
   HTTP session over raw JSON-RPC, for tests that drive the wire without an SDK; `envelope`:
   the `_meta` of a raw 2026-07-28 request; `node_client`: tests/e2e/node_client.mjs;
@@ -106,6 +108,41 @@ def http_status(url: str, timeout: float = 2.0) -> int | None:
         return err.code
     except (urllib.error.URLError, OSError):
         return None
+
+
+def proc_read(pid: int, name: str) -> bytes:
+    """`/proc/<pid>/<name>`, or nothing when the process is gone (or the file unreadable)."""
+    try:
+        with open(f"/proc/{pid}/{name}", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def proc_stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, ppid, pgid) of a process, or None when it is gone."""
+    raw = proc_read(pid, "stat").decode(errors="replace")
+    if not raw:
+        return None
+    fields = raw[raw.rindex(")") + 2:].split()
+    return fields[0], int(fields[1]), int(fields[2])
+
+
+def proc_cmdline(pid: int) -> str:
+    """A process's command line, space-separated."""
+    return proc_read(pid, "cmdline").replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def live_pids() -> list[int]:
+    return [int(d) for d in os.listdir("/proc") if d.isdigit()]
+
+
+def tagged(key: str, value: str) -> list[tuple[int, str]]:
+    """Live (not zombie) processes whose environment holds `key=value`: (pid, command line).
+    Tests tag what Gantry starts this way (it is inherited, also by orphaned grandchildren)."""
+    needle = f"{key}={value}".encode()
+    return [(pid, proc_cmdline(pid)) for pid in live_pids()
+            if needle in proc_read(pid, "environ").split(b"\0") and (proc_stat(pid) or ("Z",))[0] != "Z"]
 
 
 @dataclass
