@@ -16,7 +16,6 @@ The same matrix also runs in Rust over a real listener with an in-test authentic
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -218,7 +217,11 @@ async def test_access_matrix_with_a_real_client(access_gw: Gantry, credentials, 
                 assert bool(resources) == (who == "right_team")
             else:
                 found = await c.call_tool("search_tools", {"query": "environment variables echo sum"})
-                ids = sorted(t["id"] for t in found.structured_content["tools"])
-                assert set(ids) <= set(want) and "everything__get-env" not in ids
-                described = await c.call_tool("describe_tools", {"ids": ["everything__get-env"]})
-                assert "everything__get-env" not in json.dumps(described.structured_content.get("tools", []))
+                # Exactly what it is entitled to: the query names all of those tools and get-env.
+                assert sorted(t["id"] for t in found.structured_content["tools"]) == want, found
+                # Not entitled is exactly unknown here too.
+                hidden = await c.call_tool("describe_tools", {"ids": ["everything__get-env"]})
+                unknown = await c.call_tool("describe_tools", {"ids": ["everything__nothing"]})
+                assert hidden.is_error, hidden
+                assert hidden.structured_content == {"error": "unknown_ids", "unknown": ["everything__get-env"]}, hidden
+                assert texts(hidden)[0].replace("get-env", "X") == texts(unknown)[0].replace("nothing", "X")
