@@ -9,14 +9,20 @@ What it provides:
   expected status), and kill the whole group at teardown. A failing test prints the logs.
 - Ready-made servers: `everything_http` (server-everything `streamableHttp`), `everything_sse`
   (server-everything `sse`), `fixture_http` (tests/fixtures/conformance_server.py over
-  streamable-http). Each is a `Server` with `.url`.
+  streamable-http); `start_modern` starts tests/fixtures/modern_server.py over HTTP. Each is
+  a `Server` with `.url`.
 - `gantry` fixture: a factory that starts `$GANTRY_BIN serve --config <file>` from a TOML string
-  and waits for `GET /healthz` = 200.
+  and waits for `GET /healthz` = 200; `gantry_cli` / `gantry_ok` run the CLI, `control_key`
+  makes a control-plane key with it.
 - `main_gw` fixture: Gantry with endpoint `main` over server-everything, mcp-server-time and
   the probe server (tests/fixtures/probe_server.py, state in the `state_dir` fixture); and the
   client helpers `texts`, `wait_for`, `exists`.
+- `/proc` readers: `proc_stat`, `proc_cmdline`, `live_pids`, `tagged` (processes carrying an
+  environment tag).
 - `poll(condition, what)`: the synchronous `wait_for`; `LegacySession`: a legacy Streamable
-  HTTP session over raw JSON-RPC, for tests that drive the wire without an SDK.
+  HTTP session over raw JSON-RPC, for tests that drive the wire without an SDK; `envelope`:
+  the `_meta` of a raw 2026-07-28 request; `node_client`: tests/e2e/node_client.mjs;
+  `cancel_call`: start a slow call, abandon it, wait until the server saw that.
 
 Readiness is always a bounded polling loop on a real condition; no test synchronises on a
 bare sleep.
@@ -37,7 +43,7 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +56,9 @@ E2E_DIR = Path(__file__).resolve().parent
 NODE_BIN = E2E_DIR / "node_modules" / ".bin"
 FIXTURES_DIR = REPO_ROOT / "tests" / "fixtures"
 CONFORMANCE_FIXTURE = FIXTURES_DIR / "conformance_server.py"
+MODERN_SERVER = FIXTURES_DIR / "modern_server.py"
+NODE_CLIENT = E2E_DIR / "node_client.mjs"
+MODERN = "2026-07-28"
 
 READY_TIMEOUT = 30.0  # seconds a process gets to become ready
 STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
@@ -99,6 +108,41 @@ def http_status(url: str, timeout: float = 2.0) -> int | None:
         return err.code
     except (urllib.error.URLError, OSError):
         return None
+
+
+def proc_read(pid: int, name: str) -> bytes:
+    """`/proc/<pid>/<name>`, or nothing when the process is gone (or the file unreadable)."""
+    try:
+        with open(f"/proc/{pid}/{name}", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def proc_stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, ppid, pgid) of a process, or None when it is gone."""
+    raw = proc_read(pid, "stat").decode(errors="replace")
+    if not raw:
+        return None
+    fields = raw[raw.rindex(")") + 2:].split()
+    return fields[0], int(fields[1]), int(fields[2])
+
+
+def proc_cmdline(pid: int) -> str:
+    """A process's command line, space-separated."""
+    return proc_read(pid, "cmdline").replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def live_pids() -> list[int]:
+    return [int(d) for d in os.listdir("/proc") if d.isdigit()]
+
+
+def tagged(key: str, value: str) -> list[tuple[int, str]]:
+    """Live (not zombie) processes whose environment holds `key=value`: (pid, command line).
+    Tests tag what Gantry starts this way (it is inherited, also by orphaned grandchildren)."""
+    needle = f"{key}={value}".encode()
+    return [(pid, proc_cmdline(pid)) for pid in live_pids()
+            if needle in proc_read(pid, "environ").split(b"\0") and (proc_stat(pid) or ("Z",))[0] != "Z"]
 
 
 @dataclass
@@ -275,6 +319,17 @@ def start_conformance_fixture(spawn: Spawner, *extra_args: str) -> Server:
     return Server(proc, port, f"http://127.0.0.1:{port}/mcp")
 
 
+def start_modern(spawn: Spawner, *extra_args: str) -> Server:
+    """tests/fixtures/modern_server.py over Streamable HTTP; `.url` is its /mcp endpoint."""
+    port = free_port()
+    proc = spawn(
+        [sys.executable, str(MODERN_SERVER), "--transport", "http", "--port", str(port), *extra_args],
+        name="modern-http",
+    )
+    proc.wait_for_port(port)
+    return Server(proc, port, f"http://127.0.0.1:{port}/mcp")
+
+
 @pytest.fixture
 def everything_http(spawn: Spawner) -> Server:
     """npm server-everything in `streamableHttp` mode; `.url` is its /mcp endpoint."""
@@ -302,6 +357,26 @@ def gantry_bin() -> Path:
     value = os.environ.get("GANTRY_BIN")
     path = Path(value) if value else REPO_ROOT / "target" / "debug" / "gantry"
     return path if path.is_absolute() else REPO_ROOT / path
+
+
+def gantry_cli(*args: str, env: Mapping[str, str] | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """`$GANTRY_BIN args...` run to its end, output captured; `env` adds to this process's."""
+    return subprocess.run([str(gantry_bin()), *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **env} if env else None)
+
+
+def gantry_ok(*args: str, env: Mapping[str, str] | None = None) -> str:
+    """The stdout of a `gantry` command that must succeed."""
+    r = gantry_cli(*args, env=env)
+    assert r.returncode == 0, f"gantry {' '.join(args)} failed ({r.returncode}):\n{r.stderr}"
+    return r.stdout
+
+
+def control_key(data_dir: Path) -> str:
+    """A control-plane API key of a new user `root`, made with the CLI in `data_dir`."""
+    at = ["--data-dir", str(data_dir)]
+    gantry_ok("user", "add", "root", *at)
+    return gantry_ok("key", "create", "--user", "root", "--plane", "control", *at).strip()
 
 
 @dataclass
@@ -490,23 +565,47 @@ class LegacySession:
         return {t["name"] for t in self.request("tools/list")["result"]["tools"]}
 
 
+def envelope(caps: dict | None = None) -> dict:
+    """The `_meta` a raw 2026-07-28 request carries, with these client capabilities."""
+    return {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientInfo": {"name": "raw-test", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": caps or {},
+    }
+
+
+def run_node_client(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """tests/e2e/node_client.mjs (npm @modelcontextprotocol/client) against `url`."""
+    return subprocess.run([tool("node"), str(NODE_CLIENT), url, *args],
+                          capture_output=True, text=True, timeout=60, cwd=E2E_DIR)
+
+
+def node_client(url: str, *actions: str, mode: str = MODERN) -> list[dict]:
+    """The JSON lines node_client.mjs printed for `actions` in `mode` (it must succeed)."""
+    done = run_node_client(url, "--mode", mode, *actions)
+    assert done.returncode == 0, f"node_client failed ({done.returncode}):\n{done.stderr}"
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
 async def exists(p: Path) -> bool:
     """Whether `p` exists (an async predicate for `wait_for`)."""
     return p.exists()
 
 
-async def cancel_slow_call(client, state_dir: Path, marker: str) -> None:
-    """Starts the probe server's `slow` tool through `client`, abandons the call once the
-    server has started it, and waits until the server saw the cancellation."""
+async def cancel_call(call: Callable[[], Awaitable[object]], state_dir: Path, marker: str) -> None:
+    """Starts `call()` (a slow tool of a fixture server that records `<marker>.started` and
+    `<marker>.cancelled` in `state_dir`), abandons it once the server has started it, and
+    waits until the server saw the cancellation."""
     async with anyio.create_task_group() as tg:
-
-        async def call() -> None:
-            await client.call_tool("probe__slow", {"seconds": 60, "marker": marker})
-
         tg.start_soon(call)
         await wait_for(lambda: exists(state_dir / f"{marker}.started"), "the slow call to start")
         tg.cancel_scope.cancel()
     await wait_for(lambda: exists(state_dir / f"{marker}.cancelled"), "the server to see the cancellation")
+
+
+async def cancel_slow_call(client, state_dir: Path, marker: str) -> None:
+    """`cancel_call` of the probe server's `slow` tool through `client`."""
+    await cancel_call(lambda: client.call_tool("probe__slow", {"seconds": 60, "marker": marker}), state_dir, marker)
 
 
 @contextlib.asynccontextmanager

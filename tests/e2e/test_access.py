@@ -16,8 +16,6 @@ The same matrix also runs in Rust over a real listener with an in-test authentic
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,7 +25,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
 
-from conftest import Gantry, gantry_bin, texts, tool
+from conftest import Gantry, free_port, gantry_cli, gantry_ok, texts, tool
 
 pytestmark = pytest.mark.anyio
 
@@ -133,27 +131,21 @@ async def test_a_real_client_with_a_token_nobody_accepts_is_refused(access_gw: G
         assert texts(await c.call_tool("everything__echo", {"message": "hi"})) == ["Echo: hi"]
 
 
-def run_gantry(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(gantry_bin()), *args], capture_output=True, text=True, timeout=60)
-
-
 def test_public_endpoints_are_not_served_on_a_network_address_unless_allowed(tmp_path: Path, gantry) -> None:
     cfg = tmp_path / "open.toml"
     cfg.write_text('listen = "0.0.0.0:0"\n' + config())
     for cmd in (["check", "--config", str(cfg)], ["serve", "--config", str(cfg)]):
-        r = run_gantry(*cmd)
+        r = gantry_cli(*cmd)
         assert r.returncode == 2, (cmd, r.stdout, r.stderr)
         assert "refusing to listen on 0.0.0.0:0: endpoints public, public_p have access = \"public\"" in r.stderr, r.stderr
         assert "allow_public_on_network = true" in r.stderr
     # Only protected endpoints: allowed on the network.
     closed = tmp_path / "closed.toml"
     closed.write_text('listen = "0.0.0.0:0"\n[endpoints.x]\naccess = "authenticated"\n')
-    r = run_gantry("check", "--config", str(closed))
+    r = gantry_cli("check", "--config", str(closed))
     assert r.returncode == 0, r.stderr
     assert "endpoint /mcp/x -> [], access authenticated" in r.stdout
     # Explicitly allowed: it serves.
-    from conftest import free_port
-
     gw = gantry(f'listen = "0.0.0.0:{free_port()}"\nallow_public_on_network = true\n' + config())
     assert post(gw.endpoint_url("public")).status_code == 200
 
@@ -162,22 +154,15 @@ def test_public_endpoints_are_not_served_on_a_network_address_unless_allowed(tmp
 # the matrix with real credentials
 
 
-def _ok(*args: str) -> str:
-    r = run_gantry(*args)
-    if r.returncode != 0:
-        raise RuntimeError(f"gantry {' '.join(args)}: {r.stderr}")
-    return r.stdout
-
-
 def _create_key(data_dir: Path, subject: str, teams: list[str], plane: str) -> str:
     """One API key for a new user `subject` in `teams`, for `plane` ("data" or "control")."""
     at = ["--data-dir", str(data_dir)]
-    _ok("user", "add", subject, *at)
+    gantry_ok("user", "add", subject, *at)
     for t in teams:
-        if t not in _ok("team", "list", *at):
-            _ok("team", "add", t, *at)
-        _ok("team", "add-member", t, subject, *at)
-    return _ok("key", "create", "--user", subject, "--plane", plane, *at).strip()
+        if t not in gantry_ok("team", "list", *at):
+            gantry_ok("team", "add", t, *at)
+        gantry_ok("team", "add-member", t, subject, *at)
+    return gantry_ok("key", "create", "--user", subject, "--plane", plane, *at).strip()
 
 
 @pytest.fixture
@@ -232,7 +217,11 @@ async def test_access_matrix_with_a_real_client(access_gw: Gantry, credentials, 
                 assert bool(resources) == (who == "right_team")
             else:
                 found = await c.call_tool("search_tools", {"query": "environment variables echo sum"})
-                ids = sorted(t["id"] for t in found.structured_content["tools"])
-                assert set(ids) <= set(want) and "everything__get-env" not in ids
-                described = await c.call_tool("describe_tools", {"ids": ["everything__get-env"]})
-                assert "everything__get-env" not in json.dumps(described.structured_content.get("tools", []))
+                # Exactly what it is entitled to: the query names all of those tools and get-env.
+                assert sorted(t["id"] for t in found.structured_content["tools"]) == want, found
+                # Not entitled is exactly unknown here too.
+                hidden = await c.call_tool("describe_tools", {"ids": ["everything__get-env"]})
+                unknown = await c.call_tool("describe_tools", {"ids": ["everything__nothing"]})
+                assert hidden.is_error, hidden
+                assert hidden.structured_content == {"error": "unknown_ids", "unknown": ["everything__get-env"]}, hidden
+                assert texts(hidden)[0].replace("get-env", "X") == texts(unknown)[0].replace("nothing", "X")

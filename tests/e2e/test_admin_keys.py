@@ -10,26 +10,13 @@ with the right status and `WWW-Authenticate`. The server behind the one endpoint
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import httpx
-import pytest
 
-from conftest import gantry_bin, poll, tool
+from conftest import gantry_cli as cli, gantry_ok as ok, poll, tool
 
 BASE = "/admin/api/v1"
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(gantry_bin()), *args], capture_output=True, text=True, timeout=60)
-
-
-def ok(*args: str) -> str:
-    r = cli(*args)
-    assert r.returncode == 0, f"gantry {' '.join(args)} failed ({r.returncode}):\n{r.stderr}"
-    return r.stdout
-
 
 
 def www_authenticate(r: httpx.Response) -> str:

@@ -9,8 +9,6 @@ tool list changes.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,24 +18,14 @@ import pytest
 from mcp import Client, StdioServerParameters, types
 from mcp.shared.subscriptions import ToolsListChanged
 
-from conftest import E2E_DIR, FIXTURES_DIR, Server, Spawner, free_port, texts, tool
+from conftest import (
+    MODERN, MODERN_SERVER, Server, Spawner, envelope, free_port, node_client, run_node_client, start_modern, texts,
+)
 
 pytestmark = pytest.mark.anyio
 
-MODERN = "2026-07-28"
-MODERN_SERVER = FIXTURES_DIR / "modern_server.py"
-NODE_CLIENT = E2E_DIR / "node_client.mjs"
+ELICITATION = {"elicitation": {"form": {}}}
 TOOLS = {"modern_echo", "modern_progress", "modern_ask", "modern_region", "modern_add_tool", "modern_slow", "modern_seen_headers", "modern_touch", "modern_summarize"}
-
-
-def start_modern(spawn: Spawner, *extra_args: str) -> Server:
-    port = free_port()
-    proc = spawn(
-        [sys.executable, str(MODERN_SERVER), "--transport", "http", "--port", str(port), *extra_args],
-        name="modern-server",
-    )
-    proc.wait_for_port(port)
-    return Server(proc, port, f"http://127.0.0.1:{port}/mcp")
 
 
 @pytest.fixture
@@ -53,30 +41,13 @@ def target(request: pytest.FixtureRequest, spawn: Spawner) -> str | StdioServerP
     return StdioServerParameters(command=sys.executable, args=[str(MODERN_SERVER), "--transport", "stdio"])
 
 
-def envelope() -> dict:
-    return {
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientInfo": {"name": "raw-test", "version": "0"},
-        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}},
-    }
-
-
 def post(url: str, method: str, params: dict, **extra_headers: str) -> httpx.Response:
     """One raw 2026-07-28 request (no client library between the test and the wire)."""
     headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": MODERN, "Mcp-Method": method}
     if "name" in params:
         headers["Mcp-Name"] = params["name"]
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": envelope()}}
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": {**params, "_meta": envelope(ELICITATION)}}
     return httpx.post(url, json=body, headers={**headers, **extra_headers}, timeout=30, trust_env=False)
-
-
-def node_client(url: str, *actions: str, mode: str = MODERN) -> list[dict]:
-    done = subprocess.run(
-        [tool("node"), str(NODE_CLIENT), url, "--mode", mode, *actions],
-        capture_output=True, text=True, timeout=60, cwd=E2E_DIR,
-    )
-    assert done.returncode == 0, f"node_client failed ({done.returncode}):\n{done.stderr}"
-    return [json.loads(line) for line in done.stdout.splitlines()]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,8 +192,5 @@ def test_node_client_in_the_legacy_era(modern_http) -> None:
 
 
 def test_node_client_fails_clearly(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [tool("node"), str(NODE_CLIENT), f"http://127.0.0.1:{free_port()}/mcp", "list"],
-        capture_output=True, text=True, timeout=60, cwd=E2E_DIR,
-    )
+    done = run_node_client(f"http://127.0.0.1:{free_port()}/mcp", "list")
     assert done.returncode == 1 and done.stderr.startswith("node_client: "), done

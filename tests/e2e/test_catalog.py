@@ -11,14 +11,13 @@ in legacy mode. The admin views are the real CLI: `gantry catalog list|changes -
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from mcp import Client
 
-from conftest import FIXTURES_DIR, gantry_bin, poll, texts, tool, wait_for
+from conftest import FIXTURES_DIR, gantry_cli as cli, gantry_ok, poll, texts, tool, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -40,18 +39,11 @@ servers = ["everything", "glossary"]
 """
 
 
-def cli(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(gantry_bin()), *args], capture_output=True, text=True, timeout=timeout)
-
-
 def cli_json(*args: str):
-    r = cli(*args)
-    assert r.returncode == 0, f"gantry {' '.join(args)} failed ({r.returncode}):\n{r.stderr}"
-    return json.loads(r.stdout)
+    return json.loads(gantry_ok(*args))
 
 
-
-def synced(config_path: Path, server: str, tool_name: str, description_part: str):
+def synced(config_path: Path, server: str, tool_name: str):
     """The stored catalog of `server` once it holds `tool_name` with that description."""
 
     def check():
@@ -86,8 +78,8 @@ async def test_the_last_known_catalog_is_served_changes_are_recorded_and_searcha
     assert len(everything_tools) > 3, run1
     assert data_dir.is_dir() and (data_dir / "gantry.db").exists()
     assert data_dir.stat().st_mode & 0o777 == 0o700, oct(data_dir.stat().st_mode)
-    synced(gw1.config_path, "everything", "echo", "")
-    synced(gw1.config_path, "glossary", "retired_tool", "")
+    synced(gw1.config_path, "everything", "echo")
+    synced(gw1.config_path, "glossary", "retired_tool")
     changes = cli_json("catalog", "changes", "--config", str(gw1.config_path), "--json")
     # server-everything announces list changes right after it connects, so its first sync may
     # be the one its notification caused.

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from functools import partial
@@ -20,22 +19,11 @@ from pathlib import Path
 import httpx
 
 import conftest
-from conftest import FIXTURES_DIR, LegacySession, gantry_bin, tool
+from conftest import FIXTURES_DIR, LegacySession, control_key, gantry_cli as cli, gantry_ok as ok, tool
 
 FLAKY = FIXTURES_DIR / "flaky_server.py"
 # The flaky server's request_timeout: a call it does not answer fails after this long.
 FLAKY_REQUEST_TIMEOUT = 1
-
-
-def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(gantry_bin()), *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})})
-
-
-def ok(*args: str, env: dict | None = None) -> str:
-    r = cli(*args, env=env)
-    assert r.returncode == 0, f"gantry {' '.join(args)} failed ({r.returncode}):\n{r.stderr}"
-    return r.stdout
 
 
 last_readyz: object = None
@@ -53,9 +41,7 @@ def test_health_readiness_circuit_breaker_and_server_list(gantry, tmp_path: Path
     data = tmp_path / "data"
     state = tmp_path / "flaky-state"
     state.mkdir()
-    at = ["--data-dir", str(data)]
-    ok("user", "add", "root", *at)
-    control = ok("key", "create", "--user", "root", "--plane", "control", *at).strip()
+    control = control_key(data)
 
     gw = gantry(
         f"""

@@ -15,7 +15,6 @@ After SIGTERM no process is left.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import time
@@ -24,31 +23,16 @@ from pathlib import Path
 
 import httpx
 
-from conftest import FIXTURES_DIR, LegacySession, poll
+from conftest import FIXTURES_DIR, LegacySession, poll, tagged
 
 FLAKY = FIXTURES_DIR / "flaky_server.py"
 # Gantry processes (they carry the tag too).
 GATEWAYS: set[int] = set()
 
 
-def _read(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        return b""
-
-
-def tagged(tag: str) -> list[int]:
+def servers(tag: str) -> list[int]:
     """Live (not zombie) processes whose environment carries the tag, Gantry's excepted."""
-    needle = f"GANTRY_LAZY_TAG={tag}".encode()
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit() and needle in _read(f"/proc/{d}/environ").split(b"\0"):
-            st = _read(f"/proc/{d}/stat").decode(errors="replace")
-            if st and st[st.rindex(")") + 2:].split()[0] != "Z" and int(d) not in GATEWAYS:
-                out.append(int(d))
-    return out
+    return [pid for pid, _ in tagged("GANTRY_LAZY_TAG", tag) if pid not in GATEWAYS]
 
 
 class Mcp(LegacySession):
@@ -95,7 +79,7 @@ def terminate(g, tag: str) -> None:
     rc = g.proc.popen.wait(timeout=30)
     assert rc == 0, f"gantry exited with {rc}\n{g.proc.logs()}"
     GATEWAYS.discard(g.proc.pid)
-    left = tagged(tag)
+    left = servers(tag)
     assert not left, f"processes left behind after gantry exited: {left}"
 
 
@@ -107,24 +91,24 @@ def test_lazy_start_idle_shutdown_and_restart_on_use(gantry, tmp_path: Path):
     health = lazy_health(g.base_url)
     assert health["status"] == "idle", health
     assert "not started yet" in health["reason"], health
-    assert tagged(tag) == [], "a lazy server has no process before it is needed"
+    assert servers(tag) == [], "a lazy server has no process before it is needed"
 
     s = Mcp(url)
-    assert tagged(tag) == [], "initialize does not start it"
+    assert servers(tag) == [], "initialize does not start it"
     # Its catalog is unknown: the list starts it, its tools follow (list_changed).
     poll(lambda: "lazy__pid" in s.tools(), "the lazy server's tools to be listed")
-    first = poll(lambda: tagged(tag), "the lazy server's process")
+    first = poll(lambda: servers(tag), "the lazy server's process")
     assert len(first) == 1, first
 
     # No request for 2 s: its process ends, its tools stay listed, it is idle (not unhealthy).
-    poll(lambda: not tagged(tag), "the idle server's process to end", timeout=15)
+    poll(lambda: not servers(tag), "the idle server's process to end", timeout=15)
     assert "lazy__pid" in s.tools()
     health = lazy_health(g.base_url)
     assert health["status"] == "idle" and "idle_shutdown" in health["reason"], health
 
     # The next call starts it again and succeeds.
     pid = s.pid()
-    assert tagged(tag) == [pid], (pid, tagged(tag))
+    assert servers(tag) == [pid], (pid, servers(tag))
     assert pid not in first
     terminate(g, tag)
 
@@ -138,19 +122,19 @@ def test_lazy_start_idle_shutdown_and_restart_on_use(gantry, tmp_path: Path):
     # Deliberate time passing, not synchronisation: a process that is not there cannot be
     # polled for, so give a wrongly started one two health intervals (2 x 0.5 s) to show up.
     time.sleep(1.0)
-    assert tagged(tag) == [], "a list of a known catalog does not start it"
+    assert servers(tag) == [], "a list of a known catalog does not start it"
 
     t0 = time.monotonic()
     pid = s.pid()
     took = time.monotonic() - t0
-    assert tagged(tag) == [pid], "the first call started it, and it runs"
+    assert servers(tag) == [pid], "the first call started it, and it runs"
     # Not a speed figure: the bound only tells "answered once the server had started" from
     # a call that sat out a timeout (the 30 s default connect_timeout, the client's 30 s).
     assert took < 10, took
     answer = s.request("tools/call", {"name": "lazy__echo", "arguments": {"message": "hi"}})
     assert answer["result"]["content"][0]["text"] == "flaky: hi", answer
 
-    poll(lambda: not tagged(tag), "the idle server's process to end", timeout=15)
+    poll(lambda: not servers(tag), "the idle server's process to end", timeout=15)
     assert "lazy__pid" in s.tools()
     health = lazy_health(g.base_url)
     assert health["status"] == "idle", health
@@ -158,5 +142,5 @@ def test_lazy_start_idle_shutdown_and_restart_on_use(gantry, tmp_path: Path):
     assert "crash" not in logs.lower(), logs[-3000:]
 
     again = s.pid()
-    assert again != pid and tagged(tag) == [again]
+    assert again != pid and servers(tag) == [again]
     terminate(g, tag)

@@ -16,7 +16,6 @@ only Gantry can add for a legacy client.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,13 +24,14 @@ import httpx
 import pytest
 from mcp import Client, types
 
-from conftest import E2E_DIR, FIXTURES_DIR, exists, free_port, listen_stream, texts, tool, wait_for
+from conftest import (
+    FIXTURES_DIR, MODERN, MODERN_SERVER, cancel_call, envelope, free_port, listen_stream, node_client, start_modern,
+    texts, tool, wait_for,
+)
 
 pytestmark = pytest.mark.anyio
 
-MODERN = "2026-07-28"
-MODERN_SERVER = FIXTURES_DIR / "modern_server.py"
-NODE_CLIENT = E2E_DIR / "node_client.mjs"
+ELICITATION = {"elicitation": {"form": {}}}
 ASKED = "answer: accept ok=True state=round1:Proceed?"
 
 
@@ -40,18 +40,10 @@ def mixed(gantry, spawn, state_dir: Path):
     """Gantry with endpoint `mix`: modern_server over HTTP (`web`, tools cacheable for 60 s)
     and stdio (`local`, 30 s), and server-everything (`everything`); endpoint `modern` has
     only the two modern servers."""
-    port = free_port()
-    server = spawn(
-        [
-            sys.executable, str(MODERN_SERVER), "--transport", "http", "--port", str(port),
-            "--state-dir", str(state_dir), "--tools-ttl-ms", "60000",
-        ],
-        name="modern-http",
-    )
-    server.wait_for_port(port)
+    web = start_modern(spawn, "--state-dir", str(state_dir), "--tools-ttl-ms", "60000")
     return gantry(f"""
 [servers.web]
-url = "http://127.0.0.1:{port}/mcp"
+url = "{web.url}"
 [servers.local]
 command = "{sys.executable}"
 args = ["{MODERN_SERVER}", "--transport", "stdio", "--state-dir", "{state_dir}", "--tools-ttl-ms", "30000"]
@@ -151,15 +143,8 @@ async def test_cancellation_reaches_a_modern_server(mixed, state_dir: Path, mode
     # Over HTTP Gantry closes the request's stream; over stdio it sends notifications/cancelled.
     marker = f"{server}-{mode}"
     async with Client(mixed.endpoint_url("mix"), mode=mode) as c:
-        async with anyio.create_task_group() as tg:
-
-            async def call() -> None:
-                await c.call_tool(f"{server}__modern_slow", {"seconds": 60, "marker": marker})
-
-            tg.start_soon(call)
-            await wait_for(lambda: exists(state_dir / f"{marker}.started"), "the slow call to start")
-            tg.cancel_scope.cancel()
-        await wait_for(lambda: exists(state_dir / f"{marker}.cancelled"), "the server to see the cancellation")
+        await cancel_call(lambda: c.call_tool(f"{server}__modern_slow", {"seconds": 60, "marker": marker}),
+                          state_dir, marker)
         assert texts(await c.call_tool(f"{server}__modern_echo", {"text": "after"})) == ["modern:after"]
 
 
@@ -205,14 +190,6 @@ async def test_resource_updates_of_a_modern_server_reach_a_legacy_subscriber(mix
 # Raw 2026-07-28 requests: what Gantry puts on the wire
 
 
-def envelope() -> dict:
-    return {
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientInfo": {"name": "raw-test", "version": "0"},
-        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}},
-    }
-
-
 def call(url: str, name: str, arguments: dict, rid: int = 1, **more) -> dict:
     headers = {
         "Accept": "application/json, text/event-stream",
@@ -220,7 +197,7 @@ def call(url: str, name: str, arguments: dict, rid: int = 1, **more) -> dict:
         "Mcp-Method": "tools/call",
         "Mcp-Name": name,
     }
-    params = {"name": name, "arguments": arguments, "_meta": envelope(), **more}
+    params = {"name": name, "arguments": arguments, "_meta": envelope(ELICITATION), **more}
     body = {"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": params}
     r = httpx.post(url, json=body, headers=headers, timeout=30, trust_env=False)
     return {"status": r.status_code, **r.json()}
@@ -235,7 +212,7 @@ def test_routing_headers_upstream_use_the_servers_names_and_pass_unknown_params(
         "Mcp-Name": "web__modern_seen_headers",
         "Mcp-Param-Extra": "passed on",
     }
-    params = {"name": "web__modern_seen_headers", "arguments": {}, "_meta": envelope()}
+    params = {"name": "web__modern_seen_headers", "arguments": {}, "_meta": envelope(ELICITATION)}
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
     r = httpx.post(url, json=body, headers=headers, timeout=30, trust_env=False).json()
     got = json.loads(r["result"]["content"][0]["text"])
@@ -251,7 +228,7 @@ async def test_listen_stream_gets_resource_updates_of_a_modern_server(mixed) -> 
     url = mixed.endpoint_url("modern")
     wanted = {"resourceSubscriptions": ["modern://greeting"]}
     async with httpx.AsyncClient(trust_env=False, timeout=30) as http:
-        async with listen_stream(http, url, "listen-r", envelope(), wanted) as next_frame:
+        async with listen_stream(http, url, "listen-r", envelope(ELICITATION), wanted) as next_frame:
             with anyio.fail_after(20):
                 ack = await next_frame()
                 assert ack["params"]["notifications"] == {"resourceSubscriptions": ["modern://greeting"]}, ack
@@ -259,7 +236,7 @@ async def test_listen_stream_gets_resource_updates_of_a_modern_server(mixed) -> 
                     url,
                     json={"jsonrpc": "2.0", "id": 2, "method": "tools/call",
                           "params": {"name": "web__modern_touch", "arguments": {"uri": "modern://greeting"},
-                                     "_meta": envelope()}},
+                                     "_meta": envelope(ELICITATION)}},
                     headers={"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": MODERN,
                              "Mcp-Method": "tools/call", "Mcp-Name": "web__modern_touch"},
                 )
@@ -272,7 +249,7 @@ async def test_listen_stream_gets_resource_updates_of_a_modern_server(mixed) -> 
 
 def list_tools(url: str) -> dict:
     headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/list"}
-    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": envelope()}}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": envelope(ELICITATION)}}
     return httpx.post(url, json=body, headers=headers, timeout=30, trust_env=False).json()["result"]
 
 
@@ -310,15 +287,6 @@ def test_modern_server_state_is_sealed_and_checked(mixed) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # npm @modelcontextprotocol/client through Gantry
-
-
-def node_client(url: str, *actions: str, mode: str) -> list[dict]:
-    done = subprocess.run(
-        [tool("node"), str(NODE_CLIENT), url, "--mode", mode, *actions],
-        capture_output=True, text=True, timeout=60, cwd=E2E_DIR,
-    )
-    assert done.returncode == 0, f"node_client failed ({done.returncode}):\n{done.stderr}"
-    return [json.loads(line) for line in done.stdout.splitlines()]
 
 
 @pytest.mark.parametrize("mode", [MODERN, "legacy"])

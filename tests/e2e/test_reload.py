@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import anyio
@@ -21,7 +19,7 @@ import httpx
 import pytest
 from mcp import Client, types
 
-from conftest import gantry_bin, poll, texts, tool, wait_for
+from conftest import control_key, live_pids, poll, proc_cmdline, proc_stat, texts, tool, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -55,33 +53,12 @@ def log(gw) -> str:
     return gw.proc.stderr_path.read_text(errors="replace")
 
 
-
-def proc_stat(pid: int) -> tuple[str, int, int] | None:
-    """(state, ppid, pgrp) of a process, or None when it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()
-    return fields[0], int(fields[1]), int(fields[2])
-
-
-def live_pids() -> list[int]:
-    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
-
-
 def server_groups(gantry_pid: int, marker: str) -> set[int]:
     """Process groups of gantry's children whose command line contains `marker`."""
     groups = set()
     for pid in live_pids():
         st = proc_stat(pid)
-        if st is None or st[0] == "Z" or st[1] != gantry_pid:
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if marker in cmdline:
+        if st is not None and st[0] != "Z" and st[1] == gantry_pid and marker in proc_cmdline(pid):
             groups.add(st[2])
     return groups
 
@@ -102,16 +79,6 @@ def reloads_in_log(gw) -> list[str]:
 def wait_for_reload(gw, count: int, timeout: float = 30.0) -> str:
     """Waits until the log holds `count` reload outcomes; returns the last."""
     return poll(lambda: len(reloads_in_log(gw)) >= count and reloads_in_log(gw)[count - 1], f"reload #{count}", timeout)
-
-
-def control_key(data: Path) -> str:
-    def run(*args: str) -> str:
-        r = subprocess.run([str(gantry_bin()), *args, "--data-dir", str(data)], capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0, r.stderr
-        return r.stdout
-
-    run("user", "add", "root")
-    return run("key", "create", "--user", "root", "--plane", "control").strip()
 
 
 async def test_a_session_survives_a_reload_that_adds_a_server_and_hears_list_changed(gantry) -> None:

@@ -102,6 +102,13 @@ struct Settings {
     debug_build: bool,
 }
 
+impl Settings {
+    /// How long a started process gets to answer (debug builds start slower).
+    fn ready_timeout(&self) -> Duration {
+        Duration::from_secs(if self.debug_build { 120 } else { 60 })
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Before any thread exists, so that every thread inherits the core.
@@ -245,19 +252,34 @@ impl Drop for Scratch {
     }
 }
 
-async fn run(s: &Settings, cores: Cores) -> anyhow::Result<Report> {
+/// Runs `work` in a new scratch directory `<tmp>/gantry-<what>-<pid>`, which is kept when
+/// the work fails or `failed` says its report has failures, and removed otherwise.
+async fn in_scratch<R>(
+    what: &str,
+    failed: impl FnOnce(&R) -> bool,
+    work: impl AsyncFnOnce(&Path) -> anyhow::Result<R>,
+) -> anyhow::Result<R> {
     let mut scratch = Scratch {
-        dir: std::env::temp_dir().join(format!("gantry-bench-{}", std::process::id())),
-        keep: false,
+        dir: std::env::temp_dir().join(format!("gantry-{what}-{}", std::process::id())),
+        keep: true,
     };
     std::fs::create_dir_all(&scratch.dir)
         .with_context(|| format!("creating {}", scratch.dir.display()))?;
-    let result = measure_all(s, &cores, &scratch.dir).await;
+    let result = work(&scratch.dir).await;
     scratch.keep = match &result {
-        Ok(r) => !r.failures.is_empty(),
+        Ok(r) => failed(r),
         Err(_) => true,
     };
     result
+}
+
+async fn run(s: &Settings, cores: Cores) -> anyhow::Result<Report> {
+    in_scratch(
+        "bench",
+        |r: &Report| !r.failures.is_empty(),
+        async |dir| measure_all(s, &cores, dir).await,
+    )
+    .await
 }
 
 async fn measure_all(s: &Settings, cores: &Cores, dir: &Path) -> anyhow::Result<Report> {
@@ -284,11 +306,7 @@ async fn measure_all(s: &Settings, cores: &Cores, dir: &Path) -> anyhow::Result<
         budgets: Vec::new(),
         failures: Vec::new(),
     };
-    let ready_timeout = if s.debug_build {
-        Duration::from_secs(120)
-    } else {
-        Duration::from_secs(60)
-    };
+    let ready_timeout = s.ready_timeout();
 
     // --- The echo upstream and a Gantry with it as the only server.
     let up_addr = procs::free_port()?;

@@ -173,25 +173,15 @@ impl Proc {
 
     /// Resident memory (`VmRSS`) in KiB.
     pub(crate) fn rss_kib(&self) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("no VmRSS in /proc/<pid>/status")
+        rss_kib_of(self.pid()).with_context(|| format!("no VmRSS for {} in /proc", self.name))
     }
 
     /// Stops the process: SIGTERM, up to 5 s to exit, then SIGKILL.
     pub(crate) fn stop(&mut self) {
+        let _ = self.signal(nix::sys::signal::Signal::SIGTERM);
         let Some(mut child) = self.child.take() else {
             return;
         };
-        if let Ok(pid) = i32::try_from(child.id()) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-        }
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
             if let Ok(Some(_)) = child.try_wait() {

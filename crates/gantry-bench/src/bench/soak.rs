@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use crate::client::{Era, Failure, McpClient};
 use crate::load::{self, Summary};
 use crate::procs::{self, Cores, Proc, ProcInfo};
-use crate::{Cli, Scratch, Settings, start_gantry, toml_str, wait_tools};
+use crate::{Cli, Settings, start_gantry, toml_str, wait_tools};
 
 /// How long a client waits for any answer before it counts the request as lost. Gantry's
 /// own bounds in the soak config (`request_timeout`, `connect_timeout`: 5 s) are well
@@ -291,18 +291,12 @@ async fn run(
     seconds: Duration,
     sessions: usize,
 ) -> anyhow::Result<SoakReport> {
-    let mut scratch = Scratch {
-        dir: std::env::temp_dir().join(format!("gantry-soak-{}", std::process::id())),
-        keep: false,
-    };
-    std::fs::create_dir_all(&scratch.dir)
-        .with_context(|| format!("creating {}", scratch.dir.display()))?;
-    let result = soak(s, &cores, &scratch.dir, seconds, sessions).await;
-    scratch.keep = match &result {
-        Ok(r) => !r.failures.is_empty(),
-        Err(_) => true,
-    };
-    result
+    crate::in_scratch(
+        "soak",
+        |r: &SoakReport| !r.failures.is_empty(),
+        async |dir| soak(s, &cores, dir, seconds, sessions).await,
+    )
+    .await
 }
 
 async fn soak(
@@ -312,11 +306,7 @@ async fn soak(
     seconds: Duration,
     sessions: usize,
 ) -> anyhow::Result<SoakReport> {
-    let ready_timeout = if s.debug_build {
-        Duration::from_secs(120)
-    } else {
-        Duration::from_secs(60)
-    };
+    let ready_timeout = s.ready_timeout();
     let legacy = sessions.div_ceil(2);
     let mut report = SoakReport {
         mode: "soak",
