@@ -488,14 +488,13 @@ async def test_max_in_flight_refuses_at_once_without_queueing(start) -> None:
 
 async def test_sigterm_lets_calls_in_flight_finish_then_stops_everything(start) -> None:
     gw = start(everything() + faulty("--spawn-child"), top='shutdown_grace = "10s"')
-    s = await ready(gw, want={"everything__echo", "faulty__sleep"})
+    s = await ready(gw, want={"everything__echo", "faulty__wait"})
     try:
         port = int(gw.g.server.port)
         outcome = {}
 
         async def slow():
-            outcome["r"], _ = await s.call("faulty__sleep", {"seconds": 2, "marker": "g1"})
-            outcome["at"] = time.monotonic()
+            outcome["r"], _ = await s.call("faulty__wait", {"marker": "g1"})
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(slow)
@@ -510,8 +509,10 @@ async def test_sigterm_lets_calls_in_flight_finish_then_stops_everything(start) 
                     return True
 
             await wait_for(refused, "the listener to close", 5)
+            # The call cannot have ended: the server answers only once released.
             assert "r" not in outcome
-        assert outcome["r"]["result"]["content"][0]["text"] == "slept", outcome
+            (gw.state / "g1.release").write_text("1")
+        assert outcome["r"]["result"]["content"][0]["text"] == "released", outcome
         rc = gw.g.proc.popen.wait(timeout=15)
         gw.checked = True
         assert rc == 0, gw.logs()[-3000:]

@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import sys
-import time
 from functools import partial
 from pathlib import Path
 
@@ -132,17 +131,13 @@ servers = ["everything", "flaky", "ghost"]
             break  # the health checks' timeouts counted too
         assert answer["error"]["code"] == -32011, answer
     poll(status_is("flaky", "unhealthy", "circuit open after 3 consecutive failures"), "the circuit to open")
-    started = time.monotonic()
     answer = mcp.call("flaky__echo", {"message": "fast"})
-    elapsed = time.monotonic() - started
     message = answer["error"]["message"]
     assert answer["error"]["code"] == -32010, answer
     assert message.startswith("server flaky is unavailable: circuit open after 3 consecutive failures (last: "), message
     assert "; retrying in " in message and answer["error"]["data"]["circuit"] == "open"
-    # Fails fast: a call forwarded to the hanging server could not end before its
-    # request_timeout, so a bound well under it (half) tells "refused at the gateway" from
-    # "sent and timed out" without measuring anything finer.
-    assert elapsed < FLAKY_REQUEST_TIMEOUT / 2, f"an open circuit fails fast, took {elapsed:.2f}s"
+    # Refused at the gateway, not sent: a call forwarded to the hanging server would have
+    # ended in a timeout (-32011), not in the open circuit's -32010 with its retry time.
     assert text_of(mcp.call("everything__echo", {"message": "meanwhile"})) == "Echo: meanwhile"
     assert readyz()["ready"]
 
