@@ -960,17 +960,24 @@ async fn shutdown(gantry: &mut Proc, pid: u32, tag: &str) -> Shutdown {
         }
     }
     out.seconds = started.elapsed().as_secs_f64();
-    // Let init reap what was reparented to it.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // What Gantry killed as it stopped may take a moment to be reaped by init: poll, and
+    // count as left over what is still there after a second.
     let prefix = format!("{tag}-");
-    out.leftovers = procs::all_processes()
-        .into_iter()
-        .filter(|p| {
-            before.iter().any(|b| b.pid == p.pid && b.start == p.start)
-                || out.process_groups.contains(&p.pgid)
-                || procs::env_of(p.pid, TAG_KEY).is_some_and(|v| v.starts_with(&prefix))
-        })
-        .collect();
+    let reap_deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        out.leftovers = procs::all_processes()
+            .into_iter()
+            .filter(|p| {
+                before.iter().any(|b| b.pid == p.pid && b.start == p.start)
+                    || out.process_groups.contains(&p.pgid)
+                    || procs::env_of(p.pid, TAG_KEY).is_some_and(|v| v.starts_with(&prefix))
+            })
+            .collect();
+        if out.leftovers.is_empty() || Instant::now() >= reap_deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     out
 }
 
