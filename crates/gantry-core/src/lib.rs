@@ -10,6 +10,7 @@ pub mod jsonrpc;
 pub mod names;
 pub mod payload;
 pub mod protocol;
+pub mod time;
 
 pub use jsonrpc::{Id, Message, Notification, Request, Response, RpcError};
 pub use payload::{Payload, RawObject};
