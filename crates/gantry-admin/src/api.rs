@@ -1021,12 +1021,11 @@ fn servers_json(gw: &Arc<Gateway>) -> Vec<Value> {
         .values()
         .map(|cfg| {
             // The program and URL only: never args, env, headers or query strings.
-            let (transport, target) = match &cfg.transport {
-                gantry_config::TransportConfig::Stdio(s) => ("stdio", s.command.clone()),
-                gantry_config::TransportConfig::StreamableHttp(h) => {
-                    ("streamable-http", safe_url(&h.url))
-                }
-                gantry_config::TransportConfig::Sse(h) => ("sse", safe_url(&h.url)),
+            let transport = cfg.transport.kind();
+            let target = match &cfg.transport {
+                gantry_config::TransportConfig::Stdio(s) => s.command.clone(),
+                gantry_config::TransportConfig::StreamableHttp(h)
+                | gantry_config::TransportConfig::Sse(h) => safe_url(&h.url),
             };
             let state = states.iter().find(|s| s.server == cfg.name);
             let endpoints: Vec<&str> = config

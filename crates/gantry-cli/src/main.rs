@@ -142,14 +142,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("{}: ok", config.display());
             println!("listen {}", c.listen);
             for s in c.servers.values() {
-                let kind = match &s.transport {
-                    gantry_config::TransportConfig::Stdio(x) => format!("stdio: {}", x.command),
-                    gantry_config::TransportConfig::StreamableHttp(h) => {
-                        format!("streamable-http: {}", h.url)
-                    }
-                    gantry_config::TransportConfig::Sse(h) => format!("sse: {}", h.url),
+                let target = match &s.transport {
+                    gantry_config::TransportConfig::Stdio(x) => &x.command,
+                    gantry_config::TransportConfig::StreamableHttp(h)
+                    | gantry_config::TransportConfig::Sse(h) => &h.url,
                 };
-                println!("server {} ({kind})", s.name);
+                println!("server {} ({}: {target})", s.name, s.transport.kind());
             }
             for e in c.endpoints.values() {
                 let mode = match e.mode {

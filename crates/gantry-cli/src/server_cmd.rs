@@ -56,11 +56,7 @@ pub(crate) async fn run(cmd: ServerCommand) -> anyhow::Result<()> {
             .servers
             .values()
             .map(|s| {
-                let transport = match &s.transport {
-                    gantry_config::TransportConfig::Stdio(_) => "stdio",
-                    gantry_config::TransportConfig::StreamableHttp(_) => "streamable-http",
-                    gantry_config::TransportConfig::Sse(_) => "sse",
-                };
+                let transport = s.transport.kind();
                 json!({"name": s.name, "transport": transport, "status": "unknown", "health": null})
             })
             .collect();

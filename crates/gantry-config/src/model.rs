@@ -212,6 +212,17 @@ pub enum TransportConfig {
     Sse(HttpConfig),
 }
 
+impl TransportConfig {
+    /// The transport's name as users write it: `stdio`, `streamable-http` or `sse`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TransportConfig::Stdio(_) => "stdio",
+            TransportConfig::StreamableHttp(_) => "streamable-http",
+            TransportConfig::Sse(_) => "sse",
+        }
+    }
+}
+
 /// A stdio server's process.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StdioConfig {
