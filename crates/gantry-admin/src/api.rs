@@ -13,6 +13,7 @@ use gantry_auth::{
     AuthContext, AuthError, AuthErrorCode, Authenticator, FailureLimiter, Identity,
     KeyAuthenticator, Source, bearer,
 };
+use gantry_core::jsonrpc::type_name;
 use gantry_proxy::Gateway;
 use gantry_store::{
     ChangeFilter, ChangeKind, KeyPlanes, KeyRecord, NewKey, Store, StoreError, Team, User,
@@ -960,17 +961,6 @@ impl Body {
             None => Ok(()),
             Some(k) => Err(ApiError::invalid(format!("unknown field {k:?}"))),
         }
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -582,7 +582,8 @@ pub fn error_without_id(error: &RpcError) -> Vec<u8> {
         .expect("error responses always serialise")
 }
 
-fn type_name(v: &Value) -> &'static str {
+/// How error messages name the type of a JSON value: "a string", "an object", "null"…
+pub fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
