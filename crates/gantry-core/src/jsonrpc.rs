@@ -215,23 +215,6 @@ impl Message {
         body.into_message()
     }
 
-    /// Reads a message from an already parsed JSON value.
-    pub fn from_value(value: Value) -> Result<Message, ParseError> {
-        let body = match value {
-            Value::Object(mut obj) => Body::Object(Fields {
-                id: obj.remove("id"),
-                jsonrpc: obj.remove("jsonrpc"),
-                method: obj.remove("method"),
-                params: obj.remove("params"),
-                result: obj.remove("result").map(Payload::from),
-                error: obj.remove("error"),
-            }),
-            Value::Array(_) => Body::Array,
-            other => Body::Other(type_name(&other)),
-        };
-        body.into_message()
-    }
-
     /// Serialises the message to JSON bytes.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(128);
