@@ -215,23 +215,6 @@ impl Message {
         body.into_message()
     }
 
-    /// Reads a message from an already parsed JSON value.
-    pub fn from_value(value: Value) -> Result<Message, ParseError> {
-        let body = match value {
-            Value::Object(mut obj) => Body::Object(Fields {
-                id: obj.remove("id"),
-                jsonrpc: obj.remove("jsonrpc"),
-                method: obj.remove("method"),
-                params: obj.remove("params"),
-                result: obj.remove("result").map(Payload::from),
-                error: obj.remove("error"),
-            }),
-            Value::Array(_) => Body::Array,
-            other => Body::Other(type_name(&other)),
-        };
-        body.into_message()
-    }
-
     /// Serialises the message to JSON bytes.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(128);
@@ -239,8 +222,8 @@ impl Message {
         out
     }
 
-    /// Appends the message's JSON to `out`: the same bytes as serialising it with serde_json,
-    /// with a result's text copied as it is (its [`Serialize`] would check it again).
+    /// Appends the message's JSON to `out`: the same bytes serde_json writes for the message
+    /// as a [`Value`] (members in envelope order), with a result's text copied as it is.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         fn member<T: Serialize + ?Sized>(out: &mut Vec<u8>, key: &[u8], v: &T) {
             out.extend_from_slice(key);
@@ -280,36 +263,6 @@ impl Message {
             Message::Notification(n) => Some(&n.method),
             Message::Response(_) => None,
         }
-    }
-}
-
-impl Serialize for Message {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("jsonrpc", "2.0")?;
-        match self {
-            Message::Request(r) => {
-                m.serialize_entry("id", &r.id)?;
-                m.serialize_entry("method", &r.method)?;
-                if let Some(p) = &r.params {
-                    m.serialize_entry("params", p)?;
-                }
-            }
-            Message::Notification(n) => {
-                m.serialize_entry("method", &n.method)?;
-                if let Some(p) = &n.params {
-                    m.serialize_entry("params", p)?;
-                }
-            }
-            Message::Response(r) => {
-                m.serialize_entry("id", &r.id)?;
-                match &r.outcome {
-                    Ok(result) => m.serialize_entry("result", result)?,
-                    Err(e) => m.serialize_entry("error", e)?,
-                }
-            }
-        }
-        m.end()
     }
 }
 

@@ -16,7 +16,6 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-use serde::ser::{Error as _, Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -105,19 +104,6 @@ impl PartialEq for Payload {
                 (Ok(a), Ok(b)) => a == b,
                 _ => false,
             },
-        }
-    }
-}
-
-/// Text is written as it is by serde_json's serialisers (through [`RawValue`], which checks
-/// it once more: [`Payload::write_to`] is the fast way); other serialisers get the value.
-impl Serialize for Payload {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match &self.0 {
-            Repr::Text(t) => RawValue::from_string(t.to_string())
-                .map_err(S::Error::custom)?
-                .serialize(s),
-            Repr::Tree(v) => v.serialize(s),
         }
     }
 }

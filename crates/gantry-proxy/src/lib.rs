@@ -435,11 +435,11 @@ impl Gateway {
         let task = tokio::spawn(async move {
             let link = RequestLink::new(s.clone(), sink.clone());
             let id = req.id.clone();
-            let method = (s.is_stateless()).then(|| req.method.clone());
+            let cacheable = s.is_stateless().then(|| router::is_cacheable(&req.method));
             // Boxed: a task's future is copied a few times as it is spawned.
             let mut outcome = Box::pin(router::handle(&gw, &s, req, link)).await;
-            if let Some(m) = method {
-                outcome = router::finish_stateless(&s.endpoint(), &m, outcome);
+            if let Some(cacheable) = cacheable {
+                outcome = router::finish_stateless(&s.endpoint(), cacheable, outcome);
             }
             s.untrack(&id);
             let _ = sink.send(Message::Response(Response { id, outcome })).await;

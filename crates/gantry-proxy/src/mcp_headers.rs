@@ -50,6 +50,11 @@ fn collect(schema: &Value, path: &mut Vec<String>, out: &mut Declared) {
     }
 }
 
+/// The (lowercase) name of the `Mcp-Param-<token>` header.
+pub(crate) fn param_name(token: &str) -> String {
+    format!("{PARAM_PREFIX}{}", token.to_ascii_lowercase())
+}
+
 /// The argument at `path`, if present and not null.
 pub(crate) fn argument<'a>(arguments: Option<&'a Value>, path: &[String]) -> Option<&'a Value> {
     let mut arg = arguments;
@@ -151,8 +156,7 @@ pub(crate) fn params(
         let Some(text) = argument(arguments, path).and_then(render_scalar) else {
             continue;
         };
-        let name = format!("{PARAM_PREFIX}{}", token.to_ascii_lowercase());
-        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+        if let Ok(name) = HeaderName::from_bytes(param_name(token).as_bytes()) {
             out.push((name, encode(&text)));
         }
     }

@@ -67,7 +67,7 @@ pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl Futur
 pub struct ClientAddr(pub std::net::SocketAddr);
 
 async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> HttpResponse {
-    let path = req.uri().path().to_owned();
+    let path = req.uri().path();
     if path == "/healthz" {
         return text(StatusCode::OK, "ok\n");
     }
@@ -148,12 +148,7 @@ fn readyz(gw: &Gateway) -> HttpResponse {
     };
     let mut body = serde_json::to_vec_pretty(&r.to_json()).unwrap_or_default();
     body.push(b'\n');
-    let mut resp = Response::new(ResponseBody::Full(Full::new(Bytes::from(body))));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    let mut resp = full(status, JSON, body);
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
@@ -482,13 +477,7 @@ pub(super) fn stream_only(headers: &http::HeaderMap) -> bool {
 }
 
 pub(super) fn json_response(r: RpcResponse) -> HttpResponse {
-    let body = Message::Response(r).to_vec();
-    let mut resp = Response::new(ResponseBody::Full(Full::new(Bytes::from(body))));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
+    full(StatusCode::OK, JSON, Message::Response(r).to_vec())
 }
 
 pub(super) fn events(stream: EventStream) -> HttpResponse {
@@ -508,22 +497,21 @@ pub(super) fn rpc_error(status: StatusCode, id: Option<Id>, err: RpcError) -> Ht
         Some(id) => Message::Response(RpcResponse::err(id, err)).to_vec(),
         None => error_without_id(&err),
     };
-    let mut resp = Response::new(ResponseBody::Full(Full::new(Bytes::from(body))));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
+    full(status, JSON, body)
 }
 
 fn text(status: StatusCode, body: &str) -> HttpResponse {
-    let mut resp = Response::new(ResponseBody::Full(Full::new(Bytes::from(body.to_owned()))));
+    full(status, "text/plain; charset=utf-8", body.to_owned())
+}
+
+const JSON: &str = "application/json";
+
+/// A response with a complete `body` of type `content_type`.
+fn full(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> HttpResponse {
+    let mut resp = Response::new(ResponseBody::Full(Full::new(body.into())));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
 }
 

@@ -165,8 +165,7 @@ fn check_param_headers(
     arguments: Option<&Value>,
 ) -> Result<(), RpcError> {
     for (path, token) in declared {
-        let name = format!("{PARAM_HEADER_PREFIX}{}", token.to_ascii_lowercase());
-        let mut values = headers.get_all(name.as_str()).iter();
+        let mut values = headers.get_all(mcp_headers::param_name(token)).iter();
         let header = values.next().and_then(|v| v.to_str().ok());
         if values.next().is_some() {
             return Err(mismatch(format!(

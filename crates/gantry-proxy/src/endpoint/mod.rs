@@ -292,12 +292,7 @@ impl Endpoint {
             .map(|(n, d)| (n.clone(), d.clone()))
             .collect();
         if self.cfg.mode.is_progressive(view.tools.len()) {
-            let names: Vec<&str> = self.servers.iter().map(|s| &**s.name()).collect();
-            view.progressive = Some(Arc::new(Progressive::build(
-                &view.tools,
-                &view.tool_routes,
-                &names,
-            )));
+            view.progressive = Some(self.progressive(&view));
         }
         view.prompts = named(&full.prompts, &globs.prompts);
         view.prompt_routes = keep(&full.prompt_routes, &view.prompts);
@@ -335,6 +330,12 @@ impl Endpoint {
             .collect();
         view.resource_globs = Some(globs.resources.clone().into());
         view
+    }
+
+    /// The meta-tools and search index over the tools of `view`.
+    fn progressive(&self, view: &View) -> Arc<Progressive> {
+        let names: Vec<&str> = self.servers.iter().map(|s| &**s.name()).collect();
+        Arc::new(Progressive::build(&view.tools, &view.tool_routes, &names))
     }
 
     /// Which lists for clients with `caps` differ from the ones they were last told about;
@@ -393,14 +394,7 @@ impl Endpoint {
         if self.cfg.mode.is_progressive(view.tools.len()) {
             view.progressive = match &previous.progressive {
                 Some(p) if previous.tools == view.tools => Some(p.clone()),
-                _ => {
-                    let names: Vec<&str> = self.servers.iter().map(|s| &**s.name()).collect();
-                    Some(Arc::new(Progressive::build(
-                        &view.tools,
-                        &view.tool_routes,
-                        &names,
-                    )))
-                }
+                _ => Some(self.progressive(&view)),
             };
         }
         let (prompts, prompt_routes) = self.name_items(

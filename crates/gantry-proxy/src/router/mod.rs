@@ -60,19 +60,18 @@ pub(crate) async fn handle(
             (&v.templates, v.hints.templates)
         }),
         method::TOOLS_CALL => {
-            // Only an endpoint that may be progressive looks for meta-tools.
-            let req = match ep.config().mode {
-                gantry_config::ToolMode::Direct => req,
-                _ => match meta_tool(ep, caps, grant, req) {
-                    Meta::Answered(result) => return Ok(result.into()),
-                    Meta::Forward(req) => req,
-                },
+            let view = ep.view_for(caps, grant);
+            let req = match meta_tool(&view, req) {
+                Meta::Answered(result) => return Ok(result.into()),
+                Meta::Forward(req) => req,
             };
-            let target = by_name(ep, caps, grant, req, "tool", |v| &v.tool_routes).await?;
+            let target = by_name(ep, caps, grant, view, req, "tool", |v| &v.tool_routes).await?;
             return forward(gw, session, method::TOOLS_CALL, target, link).await;
         }
         method::PROMPTS_GET => {
-            let target = by_name(ep, caps, grant, req, "prompt", |v| &v.prompt_routes).await?;
+            let view = ep.view_for(caps, grant);
+            let target =
+                by_name(ep, caps, grant, view, req, "prompt", |v| &v.prompt_routes).await?;
             return forward(gw, session, method::PROMPTS_GET, target, link).await;
         }
         method::RESOURCES_READ => {
@@ -203,14 +202,20 @@ const CACHEABLE: [&str; 5] = [
     method::RESOURCES_READ,
 ];
 
-/// Puts a result or error into its 2026-07-28 form: `resultType`, cache fields, the
-/// gateway's `serverInfo` in `_meta`, and the modern code for an unknown resource.
+/// Whether the 2026-07-28 result of `method_name` says how long it may be cached (see
+/// [`finish_stateless`]).
+pub(crate) fn is_cacheable(method_name: &str) -> bool {
+    CACHEABLE.contains(&method_name) || method_name == method::DISCOVER
+}
+
+/// Puts a result or error into its 2026-07-28 form: `resultType`, cache fields (when
+/// `cacheable`: the method [`is_cacheable`]), the gateway's `serverInfo` in `_meta`, and the
+/// modern code for an unknown resource.
 pub(crate) fn finish_stateless(
     ep: &Endpoint,
-    method_name: &str,
+    cacheable: bool,
     outcome: Result<Payload, RpcError>,
 ) -> Result<Payload, RpcError> {
-    let cacheable = CACHEABLE.contains(&method_name) || method_name == method::DISCOVER;
     match outcome {
         // A forwarded call's result (the common case) gains its fields in the text.
         Ok(result) if !cacheable && result.as_text().is_some() => match finish_raw(ep, &result) {
@@ -323,8 +328,7 @@ enum Meta {
 /// into the `tools/call` it stands for. Calls of other names, and every call on a view that
 /// is not progressive, pass on unchanged (so a client that learned a tool's own name may
 /// still call it directly).
-fn meta_tool(ep: &Endpoint, caps: &ClientCaps, grant: &Grant, mut req: Request) -> Meta {
-    let view = ep.view_for(caps, grant);
+fn meta_tool(view: &View, mut req: Request) -> Meta {
     let Some(p) = &view.progressive else {
         return Meta::Forward(req);
     };
@@ -362,12 +366,13 @@ struct Target {
     declared: Option<crate::mcp_headers::Declared>,
 }
 
-/// Resolves `params.name` through the view's `routes` and renames it for the server; the
-/// rest of `params` moves on untouched.
+/// Resolves `params.name` through the routes of `view` (the caller's current view) and renames
+/// it for the server; the rest of `params` moves on untouched.
 async fn by_name(
     ep: &Endpoint,
     caps: &ClientCaps,
     grant: &Grant,
+    mut view: Arc<View>,
     req: Request,
     kind: &str,
     routes: impl Fn(&View) -> &HashMap<String, Route>,
@@ -378,7 +383,6 @@ async fn by_name(
             req.method
         )));
     };
-    let mut view = ep.view_for(caps, grant);
     if !routes(&view).contains_key(name)
         && let Some(server) = unconnected_owner(ep, caps, name)
     {
