@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use gantry_auth::{AuthError, BoxFuture, Planes};
 use http::{Method, Request};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -121,7 +121,7 @@ struct Fixture {
     gw: Arc<Gateway>,
     base: String,
     upstream: TestServer,
-    http: crate::upstream::transport::HttpClient,
+    http: Arc<crate::upstream::transport::http1::Host>,
 }
 
 async fn fixture() -> Fixture {
@@ -166,10 +166,10 @@ async fn fixture() -> Fixture {
         std::future::pending(),
     ));
     Fixture {
+        http: crate::upstream::http_client().host(&base.parse().unwrap()),
         gw,
         base,
         upstream,
-        http: crate::upstream::http_client(),
     }
 }
 
@@ -232,7 +232,7 @@ impl Fixture {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let resp = self
             .http
-            .request(req.body(Full::new(Bytes::from(body))).unwrap())
+            .request(req.body(Bytes::from(body)).unwrap())
             .await
             .unwrap();
         let status = resp.status().as_u16();

@@ -20,16 +20,15 @@ use gantry_core::protocol::code;
 use gantry_core::{Id, Message, Payload, Response as RpcResponse, RpcError};
 use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Body as _, Incoming};
+use http_body_util::BodyExt;
+use hyper::body::Body;
 use serde_json::Value;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::http1::{Host, ResponseBody};
 use super::sse_codec::SseDecoder;
-use super::{
-    EventSender, HttpClient, TransportContext, TransportError, TransportEvent, post_message,
-};
+use super::{EventSender, TransportContext, TransportError, TransportEvent, post_message};
 
 const MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
@@ -68,7 +67,8 @@ pub(crate) struct HttpTransport {
 /// What the transport and its request tasks share.
 struct Shared {
     server: Arc<str>,
-    client: HttpClient,
+    /// The server's address and its idle connections.
+    host: Arc<Host>,
     url: Uri,
     /// The URL without credentials or query, for logs and errors.
     shown: String,
@@ -134,7 +134,7 @@ impl HttpTransport {
         Ok(HttpTransport {
             shared: Arc::new(Shared {
                 server: ctx.server.clone(),
-                client: ctx.http.clone(),
+                host: ctx.http.host(&url),
                 url,
                 shown,
                 headers,
@@ -240,7 +240,7 @@ impl HttpTransport {
         let session = shared.session.read().expect("session lock").clone();
         if session.is_some() && shared.gone.get().is_none() {
             let req = shared.request(Method::DELETE, None, Bytes::new(), None, Vec::new());
-            match tokio::time::timeout(DELETE_TIMEOUT, shared.client.request(req)).await {
+            match tokio::time::timeout(DELETE_TIMEOUT, shared.host.request(req)).await {
                 Ok(Ok(resp)) => {
                     tracing::debug!(server = %shared.server, status = %resp.status(), "ended the session with DELETE");
                 }
@@ -281,9 +281,9 @@ impl Shared {
         body: Bytes,
         last_event_id: Option<&HeaderValue>,
         extra: Vec<(HeaderName, HeaderValue)>,
-    ) -> Request<Full<Bytes>> {
+    ) -> Request<Bytes> {
         let is_post = method == Method::POST;
-        let mut req = Request::new(Full::new(body));
+        let mut req = Request::new(body);
         *req.method_mut() = method;
         *req.uri_mut() = self.url.clone();
         let h = req.headers_mut();
@@ -322,7 +322,7 @@ impl Shared {
         extra: Vec<(HeaderName, HeaderValue)>,
     ) -> Option<Result<Payload, RpcError>> {
         let req = self.request(Method::POST, Some(ACCEPT_POST), body, None, extra);
-        let resp = self.client.request(req).await;
+        let resp = self.host.request(req).await;
         drop(accepted);
         let resp = match resp {
             Ok(resp) => resp,
@@ -371,7 +371,7 @@ impl Shared {
     /// A request answered with one JSON message: its outcome, if it is the response.
     async fn json_reply(
         &self,
-        resp: Response<Incoming>,
+        resp: Response<ResponseBody>,
         id: Id,
     ) -> Option<Result<Payload, RpcError>> {
         let bytes = match read_body(resp.into_body(), self.max).await {
@@ -413,7 +413,7 @@ impl Shared {
     }
 
     /// A request answered with an SSE stream: reads it, resuming it if it breaks early.
-    async fn request_stream(&self, body: Incoming, id: Id) {
+    async fn request_stream(&self, body: ResponseBody, id: Id) {
         let mut state = StreamState::default();
         let mut body = body;
         let mut attempts = 0;
@@ -517,7 +517,10 @@ impl Shared {
     }
 
     /// `GET` with `Accept: text/event-stream`: the server stream, or a resumed one.
-    async fn open_get(&self, last_event_id: Option<&HeaderValue>) -> Result<Incoming, GetFailure> {
+    async fn open_get(
+        &self,
+        last_event_id: Option<&HeaderValue>,
+    ) -> Result<ResponseBody, GetFailure> {
         let req = self.request(
             Method::GET,
             Some(ACCEPT_SSE),
@@ -526,7 +529,7 @@ impl Shared {
             Vec::new(),
         );
         let resp = self
-            .client
+            .host
             .request(req)
             .await
             .map_err(|e| GetFailure::Unreachable(error_chain(&e)))?;
@@ -547,7 +550,7 @@ impl Shared {
     /// whose stream this is (`None` for the server stream).
     async fn pump(
         &self,
-        body: &mut Incoming,
+        body: &mut ResponseBody,
         state: &mut StreamState,
         ours: Option<&Id>,
     ) -> StreamEnd {
@@ -617,7 +620,7 @@ impl Shared {
     }
 
     /// A non-2xx answer to a POST.
-    async fn refused(&self, resp: Response<Incoming>, id: Option<Id>) {
+    async fn refused(&self, resp: Response<ResponseBody>, id: Option<Id>) {
         let status = resp.status();
         if status == StatusCode::NOT_FOUND && self.has_session() {
             self.session_expired(id).await;
@@ -664,7 +667,7 @@ impl Shared {
     }
 
     /// Remembers `Mcp-Session-Id` from a response (the initialize response sets it).
-    fn capture_session(&self, resp: &Response<Incoming>) {
+    fn capture_session(&self, resp: &Response<ResponseBody>) {
         let Some(value) = resp.headers().get(MCP_SESSION_ID) else {
             return;
         };
@@ -804,7 +807,11 @@ pub(super) enum BodyError {
 
 /// Reads a whole body of at most `limit` bytes. A body announced or found to be larger is
 /// refused without reading the rest. A body in one frame is returned without a copy.
-pub(super) async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
+pub(super) async fn read_body<B>(mut body: B, limit: usize) -> Result<Bytes, BodyError>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::error::Error + 'static,
+{
     if body.size_hint().lower() > limit as u64 {
         return Err(BodyError::TooLarge);
     }

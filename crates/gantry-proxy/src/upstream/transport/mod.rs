@@ -6,31 +6,22 @@
 //! bookkeeping. The set of transports is closed, so it is an enum, not a trait object.
 
 pub(crate) mod http;
+pub(crate) mod http1;
 pub(crate) mod sse;
 pub(crate) mod sse_codec;
 pub(crate) mod stdio;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use gantry_config::{ServerConfig, TransportConfig};
 use gantry_core::{Id, Message, RpcError};
 use tokio::sync::mpsc;
 
-/// The HTTP client shared by all HTTP upstreams (one connection pool).
-pub(crate) type HttpClient = hyper_util::client::legacy::Client<
-    hyper_util::client::legacy::connect::HttpConnector,
-    http_body_util::Full<bytes::Bytes>,
->;
+pub(crate) use http1::HttpClient;
 
-/// Builds the shared HTTP client: keep-alive pool, `TCP_NODELAY`.
+/// The HTTP client of the HTTP upstreams.
 pub(crate) fn http_client() -> HttpClient {
-    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(10)));
-    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build(connector)
+    HttpClient::default()
 }
 
 /// What a transport needs besides the server's config.

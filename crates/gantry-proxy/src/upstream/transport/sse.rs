@@ -14,8 +14,7 @@ use gantry_core::protocol::code;
 use gantry_core::{Id, Message, RpcError};
 use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, Request, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use http_body_util::BodyExt;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -24,10 +23,9 @@ use super::http::{
     error_chain, excerpt, http_status_error, is_content_type, parse_headers, parse_http_url,
     read_body, rpc_error_in, shown_url, unreachable_error,
 };
+use super::http1::{Host, ResponseBody};
 use super::sse_codec::{SseDecoder, SseEvent};
-use super::{
-    EventSender, HttpClient, TransportContext, TransportError, TransportEvent, post_message,
-};
+use super::{EventSender, TransportContext, TransportError, TransportEvent, post_message};
 
 /// A legacy HTTP+SSE connection.
 // Reached through `Transport`, which the rest of the crate does not use yet.
@@ -38,7 +36,9 @@ pub(crate) struct SseTransport {
 
 struct Shared {
     server: Arc<str>,
-    client: HttpClient,
+    /// The server's address (the stream's and the endpoint's: same origin) and its idle
+    /// connections.
+    host: Arc<Host>,
     /// Where messages are posted (from the `endpoint` event).
     endpoint: Uri,
     /// The endpoint without query (it holds the session id), for logs and errors.
@@ -66,7 +66,8 @@ impl SseTransport {
         let url = parse_http_url(&cfg.url)?;
         let headers = parse_headers(&cfg.headers)?;
         let shown = shown_url(&url);
-        let opening = open_stream(&ctx.http, &url, &shown, &headers, max_message_bytes);
+        let host = ctx.http.host(&url);
+        let opening = open_stream(&host, &url, &shown, &headers, max_message_bytes);
         let (endpoint, body, decoder, early) =
             match tokio::time::timeout(connect_timeout, opening).await {
                 Ok(r) => r?,
@@ -80,7 +81,7 @@ impl SseTransport {
         tracing::debug!(server = %ctx.server, url = %shown, endpoint = %shown_endpoint, "SSE stream open");
         let shared = Arc::new(Shared {
             server: ctx.server.clone(),
-            client: ctx.http.clone(),
+            host,
             endpoint,
             shown: shown_endpoint,
             headers,
@@ -141,17 +142,17 @@ impl Drop for SseTransport {
 
 /// What `connect` hands to the reading task: the endpoint, the open body, the decoder with
 /// its state, and events that came in the same chunks as the endpoint.
-type Opened = (Uri, Incoming, SseDecoder, Vec<SseEvent>);
+type Opened = (Uri, ResponseBody, SseDecoder, Vec<SseEvent>);
 
 /// `GET url` as an event stream, read until the `endpoint` event.
 async fn open_stream(
-    client: &HttpClient,
+    host: &Arc<Host>,
     url: &Uri,
     shown: &str,
     headers: &[(HeaderName, HeaderValue)],
     max: usize,
 ) -> Result<Opened, TransportError> {
-    let mut req = Request::new(Full::new(Bytes::new()));
+    let mut req = Request::new(Bytes::new());
     *req.uri_mut() = url.clone();
     let h = req.headers_mut();
     for (name, value) in headers {
@@ -159,7 +160,7 @@ async fn open_stream(
     }
     h.insert(ACCEPT, ACCEPT_SSE);
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    let resp = client.request(req).await.map_err(|e| {
+    let resp = host.request(req).await.map_err(|e| {
         TransportError::Connect(format!("cannot reach {shown}: {}", error_chain(&e)))
     })?;
     let status = resp.status();
@@ -272,7 +273,12 @@ fn port_of(uri: &Uri) -> u16 {
 
 impl Shared {
     /// Reads the event stream until it ends, then reports the connection closed.
-    async fn read_stream(&self, mut body: Incoming, mut decoder: SseDecoder, early: Vec<SseEvent>) {
+    async fn read_stream(
+        &self,
+        mut body: ResponseBody,
+        mut decoder: SseDecoder,
+        early: Vec<SseEvent>,
+    ) {
         for event in early {
             if !self.on_event(event).await {
                 return;
@@ -334,7 +340,7 @@ impl Shared {
     /// One POST of a message to the endpoint.
     /// `accepted` is dropped once the server has answered (or could not be reached).
     async fn post(&self, body: Bytes, id: Option<Id>, accepted: Option<oneshot::Sender<()>>) {
-        let mut req = Request::new(Full::new(body));
+        let mut req = Request::new(body);
         *req.method_mut() = Method::POST;
         *req.uri_mut() = self.endpoint.clone();
         let h = req.headers_mut();
@@ -342,7 +348,7 @@ impl Shared {
             h.append(name.clone(), value.clone());
         }
         h.insert(CONTENT_TYPE, APPLICATION_JSON);
-        let resp = tokio::time::timeout(self.post_timeout, self.client.request(req)).await;
+        let resp = tokio::time::timeout(self.post_timeout, self.host.request(req)).await;
         drop(accepted);
         let resp = match resp {
             Ok(Ok(resp)) => resp,

@@ -1,0 +1,704 @@
+//! The HTTP/1.1 client of the upstream transports: plain `http://`, keep-alive connections,
+//! driven by the task that makes the request.
+//!
+//! Why not hyper's pooled client: each of its connections runs as a task of its own, so
+//! every exchange crosses a channel to that task and a oneshot back, with two extra task
+//! switches, on the hottest path Gantry has (DESIGN.md §8). Here the caller writes the
+//! request and reads the response on the socket itself; the connection goes back to its
+//! [`Host`]'s idle list as soon as the body has been read to its end.
+//!
+//! What it speaks: requests with a `Content-Length` body; responses framed by
+//! `Content-Length`, `chunked` or the end of the connection (streamed as they arrive, as
+//! SSE needs); `1xx` answers skipped; `Connection: close` and HTTP/1.0 honoured. Not here:
+//! TLS (upstreams are `http://` only), HTTP/2, proxies, pipelining.
+//!
+//! A connection taken from the idle list may have been closed by the server meanwhile (its
+//! keep-alive timeout). Such a request fails before a single byte of an answer arrived and is
+//! sent once more on a new connection; a request on a new connection is never repeated.
+
+use std::future::{Future as _, poll_fn};
+use std::io::Write as _;
+use std::pin::{Pin, pin};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How long opening a TCP connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Idle connections older than this are not used again (servers close theirs after a while).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Idle connections kept per host; more are closed.
+const MAX_IDLE: usize = 256;
+/// The largest response head (status line and headers) read.
+const MAX_HEAD: usize = 64 * 1024;
+/// The most response headers read.
+const MAX_HEADERS: usize = 100;
+/// The longest chunk-size or trailer line read.
+const MAX_LINE: usize = 4096;
+/// How much room a read asks for.
+const READ_SIZE: usize = 16 * 1024;
+/// Bodies up to this size go out in the same write as the head.
+const INLINE_BODY: usize = 64 * 1024;
+
+/// Makes [`Host`]s. Cheap to clone; holds no connection itself.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HttpClient {}
+
+impl HttpClient {
+    /// The host of `uri` (`http://` with a host, as `parse_http_url` checked), with its own
+    /// idle connections, which close when the last clone of it is dropped.
+    pub(crate) fn host(&self, uri: &Uri) -> Arc<Host> {
+        let host = uri.host().unwrap_or("");
+        let port = uri.port_u16().unwrap_or(80);
+        let header = match uri.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_owned(),
+        };
+        Arc::new(Host {
+            name: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port,
+            header: HeaderValue::from_str(&header)
+                .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+/// One server address and its idle keep-alive connections.
+#[derive(Debug)]
+pub(crate) struct Host {
+    /// The host name or address, without IPv6 brackets.
+    name: String,
+    port: u16,
+    /// The `Host` header: the URL's host and port.
+    header: HeaderValue,
+    /// Most recently used last.
+    idle: Mutex<Vec<Idle>>,
+}
+
+#[derive(Debug)]
+struct Idle {
+    conn: Conn,
+    since: Instant,
+}
+
+/// An open connection and what was read from it but not consumed yet.
+#[derive(Debug)]
+struct Conn {
+    io: TcpStream,
+    buf: BytesMut,
+}
+
+/// A request that did not get a response head.
+#[derive(Debug)]
+pub(crate) struct ClientError {
+    message: String,
+    /// The connection was reused and ended before any byte of an answer: the server had
+    /// closed it while idle, and the request can go again on a new one.
+    stale: bool,
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl ClientError {
+    fn new(message: impl Into<String>) -> ClientError {
+        ClientError {
+            message: message.into(),
+            stale: false,
+        }
+    }
+}
+
+// === impl Host ===
+
+impl Host {
+    /// Sends `req` and returns the response once its head has arrived; the body is read as
+    /// it is polled.
+    pub(crate) async fn request(
+        self: &Arc<Self>,
+        req: Request<Bytes>,
+    ) -> Result<Response<ResponseBody>, ClientError> {
+        let (parts, body) = req.into_parts();
+        let head = self.encode(&parts.method, &parts.uri, &parts.headers, &body);
+        let no_body = parts.method == Method::HEAD;
+        let mut retried = false;
+        loop {
+            let (mut conn, reused) = match self.checkout() {
+                Some(conn) => (conn, !retried),
+                None => (self.connect().await?, false),
+            };
+            match conn.exchange(&head, &body, reused).await {
+                Ok(resp) => return self.respond(conn, resp, no_body),
+                Err(e) if e.stale => {
+                    tracing::debug!(host = %self.name, error = %e, "an idle connection was closed by the server; sending again");
+                    retried = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The request head, with a body small enough to go in the same write.
+    fn encode(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Vec<u8> {
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut out = Vec::with_capacity(
+            256 + if body.len() <= INLINE_BODY {
+                body.len()
+            } else {
+                0
+            },
+        );
+        out.extend_from_slice(method.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(path.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        if !headers.contains_key(HOST) {
+            put_header(&mut out, HOST.as_str(), &self.header);
+        }
+        for (name, value) in headers {
+            if name != CONTENT_LENGTH && name != TRANSFER_ENCODING {
+                put_header(&mut out, name.as_str(), value);
+            }
+        }
+        if !body.is_empty() || *method == Method::POST || *method == Method::PUT {
+            let _ = write!(out, "content-length: {}\r\n", body.len());
+        }
+        out.extend_from_slice(b"\r\n");
+        if body.len() <= INLINE_BODY {
+            out.extend_from_slice(body);
+        }
+        out
+    }
+
+    /// The most recently used idle connection still open, if any.
+    fn checkout(&self) -> Option<Conn> {
+        let mut idle = self.idle.lock().expect("idle connections lock");
+        while let Some(Idle { conn, since }) = idle.pop() {
+            if since.elapsed() < IDLE_TIMEOUT && conn.is_open() {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    /// Puts a connection whose exchange is complete back for the next request.
+    fn checkin(&self, conn: Conn) {
+        let mut idle = self.idle.lock().expect("idle connections lock");
+        if idle.len() < MAX_IDLE {
+            idle.push(Idle {
+                conn,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    async fn connect(&self) -> Result<Conn, ClientError> {
+        let target = format!("{}:{}", self.name, self.port);
+        let connecting = async {
+            let mut last = None;
+            for addr in tokio::net::lookup_host((self.name.as_str(), self.port)).await? {
+                match TcpStream::connect(addr).await {
+                    Ok(io) => return Ok(io),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.unwrap_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "the name has no address")
+            }))
+        };
+        let io = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+            Ok(Ok(io)) => io,
+            Ok(Err(e)) => return Err(ClientError::new(format!("connect to {target}: {e}"))),
+            Err(_) => {
+                return Err(ClientError::new(format!(
+                    "connect to {target}: no answer within {CONNECT_TIMEOUT:?}"
+                )));
+            }
+        };
+        // Requests and answers are small and latency-bound.
+        let _ = io.set_nodelay(true);
+        Ok(Conn {
+            io,
+            buf: BytesMut::new(),
+        })
+    }
+
+    /// The response for a received head; the body owns the connection until its end.
+    fn respond(
+        self: &Arc<Self>,
+        conn: Conn,
+        head: Head,
+        no_body: bool,
+    ) -> Result<Response<ResponseBody>, ClientError> {
+        let Head {
+            status,
+            headers,
+            keep_alive,
+        } = head;
+        let framing =
+            if no_body || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+                Framing::Length(0)
+            } else if let Some(te) = headers.get(TRANSFER_ENCODING) {
+                let chunked = te
+                    .as_bytes()
+                    .rsplit(|b| *b == b',')
+                    .next()
+                    .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+                if chunked {
+                    Framing::Chunked(ChunkState::Size)
+                } else {
+                    Framing::UntilClose
+                }
+            } else if let Some(cl) = headers.get(CONTENT_LENGTH) {
+                match std::str::from_utf8(cl.as_bytes())
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                {
+                    Some(n) => Framing::Length(n),
+                    None => {
+                        return Err(ClientError::new(
+                            "the response has an invalid Content-Length",
+                        ));
+                    }
+                }
+            } else {
+                Framing::UntilClose
+            };
+        let keep_alive = keep_alive && !matches!(framing, Framing::UntilClose);
+        let mut body = ResponseBody {
+            conn: Some(conn),
+            host: self.clone(),
+            framing,
+            keep_alive,
+        };
+        if matches!(body.framing, Framing::Length(0)) {
+            body.finish();
+        }
+        let mut resp = Response::new(body);
+        *resp.status_mut() = status;
+        *resp.headers_mut() = headers;
+        Ok(resp)
+    }
+}
+
+fn put_header(out: &mut Vec<u8>, name: &str, value: &HeaderValue) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A parsed response head.
+struct Head {
+    status: StatusCode,
+    headers: HeaderMap,
+    /// The server lets the connection be used again.
+    keep_alive: bool,
+}
+
+// === impl Conn ===
+
+impl Conn {
+    /// `false` if the server closed the connection (or sent something unasked) while idle.
+    fn is_open(&self) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        // Readiness is cleared by every short read, so "not readable" means nothing arrived
+        // since the last answer: no end of stream either. A stale readiness is checked with
+        // one read that must find nothing.
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match self.io.poll_read_ready(&mut cx) {
+            Poll::Pending => true,
+            Poll::Ready(Err(_)) => false,
+            Poll::Ready(Ok(())) => {
+                let mut probe = [0u8; 1];
+                matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            }
+        }
+    }
+
+    /// Writes the request and reads the response head. `reused`: the connection served an
+    /// earlier request (so its failure before any answer may be the server's idle close).
+    async fn exchange(
+        &mut self,
+        head: &[u8],
+        body: &Bytes,
+        reused: bool,
+    ) -> Result<Head, ClientError> {
+        let stale = |e: &std::io::Error| {
+            reused
+                && matches!(
+                    e.kind(),
+                    std::io::ErrorKind::BrokenPipe
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::UnexpectedEof
+                )
+        };
+        let mut written = self.io.write_all(head).await;
+        if written.is_ok() && body.len() > INLINE_BODY {
+            written = self.io.write_all(body).await;
+        }
+        if let Err(e) = written {
+            return Err(ClientError {
+                message: format!("sending the request failed: {e}"),
+                stale: stale(&e),
+            });
+        }
+        loop {
+            if let Some(head) = self.parse_head()? {
+                return Ok(head);
+            }
+            let received = self.buf.len();
+            match self.fill().await {
+                Ok(0) => {
+                    let e = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+                    return Err(ClientError {
+                        message: "the server closed the connection without an answer".into(),
+                        stale: received == 0 && stale(&e),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(ClientError {
+                        message: format!("reading the answer failed: {e}"),
+                        stale: received == 0 && stale(&e),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The response head, once all of it is in the buffer (`1xx` answers are skipped).
+    fn parse_head(&mut self) -> Result<Option<Head>, ClientError> {
+        loop {
+            if self.buf.is_empty() {
+                return Ok(None);
+            }
+            let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut resp = httparse::Response::new(&mut slots);
+            let len = match resp.parse(&self.buf) {
+                Ok(httparse::Status::Complete(len)) => len,
+                Ok(httparse::Status::Partial) if self.buf.len() > MAX_HEAD => {
+                    return Err(ClientError::new(format!(
+                        "the response head is larger than {MAX_HEAD} bytes"
+                    )));
+                }
+                Ok(httparse::Status::Partial) => return Ok(None),
+                Err(e) => return Err(ClientError::new(format!("invalid HTTP response: {e}"))),
+            };
+            let code = resp.code.unwrap_or(0);
+            if (100..200).contains(&code) {
+                self.buf.advance(len);
+                continue;
+            }
+            let status = StatusCode::from_u16(code)
+                .map_err(|_| ClientError::new(format!("invalid HTTP status {code}")))?;
+            let mut headers = HeaderMap::with_capacity(resp.headers.len());
+            let mut keep_alive = resp.version == Some(1);
+            for h in resp.headers.iter() {
+                let (Ok(name), Ok(value)) = (
+                    HeaderName::from_bytes(h.name.as_bytes()),
+                    HeaderValue::from_bytes(h.value),
+                ) else {
+                    return Err(ClientError::new(format!(
+                        "invalid response header {:?}",
+                        h.name
+                    )));
+                };
+                if name == CONNECTION
+                    && value
+                        .as_bytes()
+                        .split(|b| *b == b',')
+                        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+                {
+                    keep_alive = false;
+                }
+                headers.append(name, value);
+            }
+            self.buf.advance(len);
+            return Ok(Some(Head {
+                status,
+                headers,
+                keep_alive,
+            }));
+        }
+    }
+
+    /// Reads more into the buffer; `Ok(0)` at the end of the stream.
+    async fn fill(&mut self) -> std::io::Result<usize> {
+        poll_fn(|cx| self.poll_fill(cx)).await
+    }
+
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        if self.buf.capacity() - self.buf.len() < READ_SIZE / 4 {
+            self.buf.reserve(READ_SIZE);
+        }
+        // A read future only borrows the socket and the buffer: polling a fresh one each
+        // time loses nothing.
+        pin!(self.io.read_buf(&mut self.buf)).poll(cx)
+    }
+}
+
+// === ResponseBody ===
+
+/// How the end of a body is found.
+#[derive(Debug)]
+enum Framing {
+    /// This many bytes are left.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked(ChunkState),
+    /// The server closes the connection at the end.
+    UntilClose,
+    /// All of it was read.
+    Done,
+}
+
+#[derive(Debug)]
+enum ChunkState {
+    /// A chunk-size line is next.
+    Size,
+    /// This many bytes of chunk data are left.
+    Data(u64),
+    /// The CRLF after a chunk's data is next.
+    DataEnd,
+    /// Trailer lines until an empty one.
+    Trailers,
+}
+
+/// The body of a response, read from the connection as it is polled. Dropped before its
+/// end, it closes the connection (that is how a 2026-07-28 request is cancelled).
+#[derive(Debug)]
+pub(crate) struct ResponseBody {
+    conn: Option<Conn>,
+    host: Arc<Host>,
+    framing: Framing,
+    keep_alive: bool,
+}
+
+/// Reading a body failed: the connection broke or the server broke the framing.
+#[derive(Debug)]
+pub(crate) struct BodyReadError(String);
+
+impl std::fmt::Display for BodyReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BodyReadError {}
+
+impl ResponseBody {
+    /// The body is complete: the connection goes back to the host if it may.
+    fn finish(&mut self) {
+        self.framing = Framing::Done;
+        if let Some(conn) = self.conn.take()
+            && self.keep_alive
+            && conn.buf.is_empty()
+        {
+            self.host.checkin(conn);
+        }
+    }
+
+    fn broken(&mut self, why: String) -> Poll<Option<Result<Frame<Bytes>, BodyReadError>>> {
+        self.conn = None;
+        self.framing = Framing::Done;
+        Poll::Ready(Some(Err(BodyReadError(why))))
+    }
+
+    /// Reads more; `Ready(Ok(false))` at the end of the stream.
+    fn poll_more(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<bool>> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Poll::Ready(Ok(false));
+        };
+        conn.poll_fill(cx).map_ok(|n| n > 0)
+    }
+
+    fn poll_chunked(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyReadError>>> {
+        loop {
+            let step = match (&mut self.framing, self.conn.as_mut()) {
+                (Framing::Chunked(state), Some(conn)) => chunk_step(state, &mut conn.buf),
+                _ => Step::End,
+            };
+            match step {
+                Step::Frame(data) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                Step::End => {
+                    self.finish();
+                    return Poll::Ready(None);
+                }
+                Step::Bad(why) => return self.broken(why.into()),
+                Step::Progress => continue,
+                Step::NeedMore => {}
+            }
+            match self.poll_more(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(true)) => {}
+                Poll::Ready(Ok(false)) => {
+                    return self.broken("the connection ended inside a chunked body".into());
+                }
+                Poll::Ready(Err(e)) => return self.broken(e.to_string()),
+            }
+        }
+    }
+}
+
+/// One step of the chunked framing on what is buffered in `buf`.
+fn chunk_step(state: &mut ChunkState, buf: &mut BytesMut) -> Step {
+    if let ChunkState::Data(left) = state {
+        if buf.is_empty() {
+            return Step::NeedMore;
+        }
+        let n = (*left).min(buf.len() as u64);
+        *left -= n;
+        if *left == 0 {
+            *state = ChunkState::DataEnd;
+        }
+        return Step::Frame(buf.split_to(n as usize).freeze());
+    }
+    let line = match take_line(buf) {
+        Ok(Some(line)) => line,
+        Ok(None) => return Step::NeedMore,
+        Err(why) => return Step::Bad(why),
+    };
+    match state {
+        ChunkState::Size => {
+            let size = line[..].split(|b| *b == b';').next().unwrap_or_default();
+            match parse_hex(size.trim_ascii()) {
+                Some(0) => *state = ChunkState::Trailers,
+                Some(n) => *state = ChunkState::Data(n),
+                None => return Step::Bad("invalid chunk size in a chunked body"),
+            }
+        }
+        ChunkState::DataEnd if line.is_empty() => *state = ChunkState::Size,
+        ChunkState::DataEnd => return Step::Bad("a chunk is longer than its size"),
+        ChunkState::Trailers if line.is_empty() => return Step::End,
+        ChunkState::Trailers | ChunkState::Data(_) => {}
+    }
+    Step::Progress
+}
+
+/// What one step of reading a chunked body gave.
+enum Step {
+    Frame(Bytes),
+    /// The last chunk and the trailers were read.
+    End,
+    Bad(&'static str),
+    /// The state moved on; step again.
+    Progress,
+    /// Nothing more can be done with what is buffered.
+    NeedMore,
+}
+
+/// The next line (without its line end), if all of it is buffered.
+fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, &'static str> {
+    match buf.iter().position(|b| *b == b'\n') {
+        Some(end) => {
+            let mut line = buf.split_to(end + 1);
+            line.truncate(end);
+            if line.last() == Some(&b'\r') {
+                line.truncate(end - 1);
+            }
+            Ok(Some(line))
+        }
+        None if buf.len() > MAX_LINE => Err("a line of a chunked body is too long"),
+        None => Ok(None),
+    }
+}
+
+/// A chunk size: 1 to 16 hex digits.
+fn parse_hex(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 16 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, d| {
+        let v = (*d as char).to_digit(16)?;
+        Some(n << 4 | u64::from(v))
+    })
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BodyReadError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyReadError>>> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.framing {
+                Framing::Done => return Poll::Ready(None),
+                Framing::Chunked(_) => return this.poll_chunked(cx),
+                Framing::Length(left) => {
+                    let left = *left;
+                    let buf = &mut this.conn.as_mut().expect("open connection").buf;
+                    if !buf.is_empty() {
+                        let n = left.min(buf.len() as u64);
+                        let data = buf.split_to(n as usize).freeze();
+                        this.framing = Framing::Length(left - n);
+                        if left == n {
+                            this.finish();
+                        }
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                }
+                Framing::UntilClose => {
+                    let buf = &mut this.conn.as_mut().expect("open connection").buf;
+                    if !buf.is_empty() {
+                        let data = buf.split().freeze();
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                }
+            }
+            match this.poll_more(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(true)) => {}
+                Poll::Ready(Ok(false)) if matches!(this.framing, Framing::UntilClose) => {
+                    this.conn = None;
+                    this.framing = Framing::Done;
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Ok(false)) => {
+                    return this.broken("the connection ended before the whole body".into());
+                }
+                Poll::Ready(Err(e)) => return this.broken(e.to_string()),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.framing, Framing::Done)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.framing {
+            Framing::Length(n) => SizeHint::with_exact(n),
+            Framing::Done => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
