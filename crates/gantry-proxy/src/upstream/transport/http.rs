@@ -19,14 +19,14 @@ use gantry_config::HttpConfig;
 use gantry_core::protocol::code;
 use gantry_core::{Id, Message, Payload, Response as RpcResponse, RpcError};
 use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
-use http::{Method, Request, Response, StatusCode, Uri};
+use http::{Method, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Body;
 use serde_json::Value;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::http1::{Host, ResponseBody};
+use super::http1::{Host, Outgoing, ResponseBody};
 use super::sse_codec::SseDecoder;
 use super::{EventSender, TransportContext, TransportError, TransportEvent, post_message};
 
@@ -128,7 +128,18 @@ impl HttpTransport {
         events: EventSender,
     ) -> Result<HttpTransport, TransportError> {
         let url = parse_http_url(&cfg.url)?;
-        let headers = parse_headers(&cfg.headers)?;
+        let mut headers = parse_headers(&cfg.headers)?;
+        // The transport sets these itself; its values win, as they always did.
+        headers.retain(|(name, _)| {
+            ![
+                ACCEPT,
+                CONTENT_TYPE,
+                MCP_SESSION_ID,
+                MCP_PROTOCOL_VERSION,
+                LAST_EVENT_ID,
+            ]
+            .contains(name)
+        });
         let shown = shown_url(&url);
         tracing::debug!(server = %ctx.server, url = %shown, "Streamable HTTP transport ready");
         Ok(HttpTransport {
@@ -239,8 +250,8 @@ impl HttpTransport {
         }
         let session = shared.session.read().expect("session lock").clone();
         if session.is_some() && shared.gone.get().is_none() {
-            let req = shared.request(Method::DELETE, None, Bytes::new(), None, Vec::new());
-            match tokio::time::timeout(DELETE_TIMEOUT, shared.host.request(req)).await {
+            let req = shared.request(Method::DELETE, None, None, &[]);
+            match tokio::time::timeout(DELETE_TIMEOUT, shared.host.send(req, Bytes::new())).await {
                 Ok(Ok(resp)) => {
                     tracing::debug!(server = %shared.server, status = %resp.status(), "ended the session with DELETE");
                 }
@@ -273,42 +284,40 @@ impl Drop for HttpTransport {
 
 impl Shared {
     /// A request to the server's URL with the configured and protocol headers, and `extra`
-    /// (moved in: a header value built for this request is not copied again).
+    /// (which, like the protocol headers, win over a configured header of the same name).
     fn request(
         &self,
         method: Method,
         accept: Option<HeaderValue>,
-        body: Bytes,
         last_event_id: Option<&HeaderValue>,
-        extra: Vec<(HeaderName, HeaderValue)>,
-    ) -> Request<Bytes> {
+        extra: &[(HeaderName, HeaderValue)],
+    ) -> Outgoing {
         let is_post = method == Method::POST;
-        let mut req = Request::new(body);
-        *req.method_mut() = method;
-        *req.uri_mut() = self.url.clone();
-        let h = req.headers_mut();
+        let mut out = self.host.start(&method, &self.url);
         for (name, value) in &self.headers {
-            h.append(name.clone(), value.clone());
+            if !extra.iter().any(|(n, _)| n == name) {
+                out.header(name, value);
+            }
         }
-        if let Some(accept) = accept {
-            h.insert(ACCEPT, accept);
+        if let Some(accept) = &accept {
+            out.header(&ACCEPT, accept);
         }
         if is_post {
-            h.insert(CONTENT_TYPE, APPLICATION_JSON);
+            out.header(&CONTENT_TYPE, &APPLICATION_JSON);
         }
         if let Some(s) = self.session.read().expect("session lock").as_ref() {
-            h.insert(MCP_SESSION_ID, s.clone());
+            out.header(&MCP_SESSION_ID, s);
         }
         if let Some(v) = self.version.read().expect("version lock").as_ref() {
-            h.insert(MCP_PROTOCOL_VERSION, v.clone());
+            out.header(&MCP_PROTOCOL_VERSION, v);
         }
         if let Some(id) = last_event_id {
-            h.insert(LAST_EVENT_ID, id.clone());
+            out.header(&LAST_EVENT_ID, id);
         }
         for (name, value) in extra {
-            h.insert(name, value);
+            out.header(name, value);
         }
-        req
+        out
     }
 
     /// One POST exchange: sends the message and reports what came back. The outcome of a
@@ -321,8 +330,8 @@ impl Shared {
         accepted: Option<oneshot::Sender<()>>,
         extra: Vec<(HeaderName, HeaderValue)>,
     ) -> Option<Result<Payload, RpcError>> {
-        let req = self.request(Method::POST, Some(ACCEPT_POST), body, None, extra);
-        let resp = self.host.request(req).await;
+        let req = self.request(Method::POST, Some(ACCEPT_POST), None, &extra);
+        let resp = self.host.send(req, body).await;
         drop(accepted);
         let resp = match resp {
             Ok(resp) => resp,
@@ -521,16 +530,10 @@ impl Shared {
         &self,
         last_event_id: Option<&HeaderValue>,
     ) -> Result<ResponseBody, GetFailure> {
-        let req = self.request(
-            Method::GET,
-            Some(ACCEPT_SSE),
-            Bytes::new(),
-            last_event_id,
-            Vec::new(),
-        );
+        let req = self.request(Method::GET, Some(ACCEPT_SSE), last_event_id, &[]);
         let resp = self
             .host
-            .request(req)
+            .send(req, Bytes::new())
             .await
             .map_err(|e| GetFailure::Unreachable(error_chain(&e)))?;
         let status = resp.status();

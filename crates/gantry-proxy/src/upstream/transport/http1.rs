@@ -128,15 +128,45 @@ impl ClientError {
 // === impl Host ===
 
 impl Host {
-    /// Sends `req` and returns the response once its head has arrived; the body is read as
-    /// it is polled.
+    /// Starts a request: its request line and `Host` header.
+    pub(crate) fn start(&self, method: &Method, uri: &Uri) -> Outgoing {
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut head = Vec::with_capacity(384);
+        head.extend_from_slice(method.as_str().as_bytes());
+        head.push(b' ');
+        head.extend_from_slice(path.as_bytes());
+        head.extend_from_slice(b" HTTP/1.1\r\n");
+        put_header(&mut head, HOST.as_str(), &self.header);
+        Outgoing {
+            head,
+            // Only POST and PUT announce an empty body.
+            length_always: *method == Method::POST || *method == Method::PUT,
+            no_body: *method == Method::HEAD,
+        }
+    }
+
+    /// Sends `req` (its `Host` header, if any, is replaced by the host's).
     pub(crate) async fn request(
         self: &Arc<Self>,
         req: Request<Bytes>,
     ) -> Result<Response<ResponseBody>, ClientError> {
         let (parts, body) = req.into_parts();
-        let head = self.encode(&parts.method, &parts.uri, &parts.headers, &body);
-        let no_body = parts.method == Method::HEAD;
+        let mut out = self.start(&parts.method, &parts.uri);
+        for (name, value) in &parts.headers {
+            out.header(name, value);
+        }
+        self.send(out, body).await
+    }
+
+    /// Sends a request and returns the response once its head has arrived; the body is read
+    /// as it is polled.
+    pub(crate) async fn send(
+        self: &Arc<Self>,
+        out: Outgoing,
+        body: Bytes,
+    ) -> Result<Response<ResponseBody>, ClientError> {
+        let no_body = out.no_body;
+        let head = out.finish(&body);
         let mut retried = false;
         loop {
             let (mut conn, reused) = match self.checkout() {
@@ -152,38 +182,6 @@ impl Host {
                 Err(e) => return Err(e),
             }
         }
-    }
-
-    /// The request head, with a body small enough to go in the same write.
-    fn encode(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Vec<u8> {
-        let path = uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut out = Vec::with_capacity(
-            256 + if body.len() <= INLINE_BODY {
-                body.len()
-            } else {
-                0
-            },
-        );
-        out.extend_from_slice(method.as_str().as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(path.as_bytes());
-        out.extend_from_slice(b" HTTP/1.1\r\n");
-        if !headers.contains_key(HOST) {
-            put_header(&mut out, HOST.as_str(), &self.header);
-        }
-        for (name, value) in headers {
-            if name != CONTENT_LENGTH && name != TRANSFER_ENCODING {
-                put_header(&mut out, name.as_str(), value);
-            }
-        }
-        if !body.is_empty() || *method == Method::POST || *method == Method::PUT {
-            let _ = write!(out, "content-length: {}\r\n", body.len());
-        }
-        out.extend_from_slice(b"\r\n");
-        if body.len() <= INLINE_BODY {
-            out.extend_from_slice(body);
-        }
-        out
     }
 
     /// The most recently used idle connection still open, if any.
@@ -294,6 +292,41 @@ impl Host {
         *resp.status_mut() = status;
         *resp.headers_mut() = headers;
         Ok(resp)
+    }
+}
+
+/// A request head being written: headers go straight into the bytes sent.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    head: Vec<u8>,
+    /// `Content-Length` is sent even for an empty body.
+    length_always: bool,
+    /// The answer has no body whatever its headers say (`HEAD`).
+    no_body: bool,
+}
+
+impl Outgoing {
+    /// Adds a header. `Host`, `Content-Length` and `Transfer-Encoding` are the client's own
+    /// and skipped.
+    pub(crate) fn header(&mut self, name: &HeaderName, value: &HeaderValue) {
+        if name != HOST && name != CONTENT_LENGTH && name != TRANSFER_ENCODING {
+            put_header(&mut self.head, name.as_str(), value);
+        }
+    }
+
+    /// The whole head, with `body` in it if it is small enough to go in the same write.
+    fn finish(self, body: &Bytes) -> Vec<u8> {
+        let inline = body.len() <= INLINE_BODY;
+        let mut head = self.head;
+        head.reserve(32 + if inline { body.len() } else { 0 });
+        if !body.is_empty() || self.length_always {
+            let _ = write!(head, "content-length: {}\r\n", body.len());
+        }
+        head.extend_from_slice(b"\r\n");
+        if inline {
+            head.extend_from_slice(body);
+        }
+        head
     }
 }
 
