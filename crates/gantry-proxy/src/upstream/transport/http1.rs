@@ -263,11 +263,15 @@ impl Host {
                 } else {
                     Framing::UntilClose
                 }
-            } else if let Some(cl) = headers.get(CONTENT_LENGTH) {
-                match std::str::from_utf8(cl.as_bytes())
-                    .ok()
-                    .and_then(|s| s.trim().parse::<u64>().ok())
-                {
+            } else if headers.contains_key(CONTENT_LENGTH) {
+                // Repeated values must agree (RFC 9112 §6.3).
+                let mut lengths = headers.get_all(CONTENT_LENGTH).iter().map(|v| {
+                    std::str::from_utf8(v.as_bytes())
+                        .ok()
+                        .and_then(|s| s.trim().parse::<u64>().ok())
+                });
+                let first = lengths.next().flatten();
+                match first.filter(|n| lengths.all(|l| l == Some(*n))) {
                     Some(n) => Framing::Length(n),
                     None => {
                         return Err(ClientError::new(
@@ -278,7 +282,10 @@ impl Host {
             } else {
                 Framing::UntilClose
             };
-        let keep_alive = keep_alive && !matches!(framing, Framing::UntilClose);
+        // A body framed both ways may be read differently by whatever sits in between: the
+        // connection is not trusted with another request.
+        let both = headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH);
+        let keep_alive = keep_alive && !both && !matches!(framing, Framing::UntilClose);
         let mut body = ResponseBody {
             conn: Some(conn),
             host: self.clone(),
