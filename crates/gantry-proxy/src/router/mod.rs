@@ -6,7 +6,6 @@
 
 mod cursor;
 
-use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use gantry_core::protocol::{self, code, log_level_rank, method};
@@ -375,7 +374,7 @@ async fn by_name(
     mut view: Arc<View>,
     req: Request,
     kind: &str,
-    routes: impl Fn(&View) -> &HashMap<String, Route>,
+    routes: impl Fn(&View) -> &crate::FastMap<String, Route>,
 ) -> Result<Target, RpcError> {
     let Some(name) = req.param_str("name") else {
         return Err(RpcError::invalid_params(format!(

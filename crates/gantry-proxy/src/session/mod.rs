@@ -5,7 +5,7 @@
 //! stream, or stdout), which of its requests are in flight (so `notifications/cancelled` can
 //! abort them), and which server→client requests await its answer.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,6 +16,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
+use crate::FastMap;
 use crate::access::Caller;
 use crate::endpoint::Endpoint;
 use crate::upstream::caps::ROUTABLE;
@@ -114,8 +115,8 @@ pub struct Session {
     subscriptions: Mutex<HashSet<String>>,
     outbox: Mutex<Option<Sink>>,
     next_id: AtomicI64,
-    waiting: Mutex<HashMap<i64, oneshot::Sender<Result<Value, RpcError>>>>,
-    inflight: Mutex<HashMap<Id, AbortHandle>>,
+    waiting: Mutex<FastMap<i64, oneshot::Sender<Result<Value, RpcError>>>>,
+    inflight: Mutex<FastMap<Id, AbortHandle>>,
     /// Who is calling: the session's creator (a legacy session only serves that subject).
     caller: Mutex<Arc<Caller>>,
     /// When the session was opened; `last_seen_ms` counts from here.
@@ -179,8 +180,8 @@ impl Session {
             subscriptions: Mutex::new(HashSet::new()),
             outbox: Mutex::new(None),
             next_id: AtomicI64::new(1),
-            waiting: Mutex::new(HashMap::new()),
-            inflight: Mutex::new(HashMap::new()),
+            waiting: Mutex::new(FastMap::default()),
+            inflight: Mutex::new(FastMap::default()),
             caller: Mutex::new(Arc::new(caller)),
             opened: tokio::time::Instant::now(),
             last_seen_ms: std::sync::atomic::AtomicU64::new(0),

@@ -74,7 +74,7 @@ pub struct Peer {
     server: Arc<str>,
     transport: Transport,
     next_id: AtomicI64,
-    pending: Mutex<HashMap<i64, Pending>>,
+    pending: Mutex<crate::FastMap<i64, Pending>>,
     /// Server→client requests being answered, so the server can cancel them.
     answering: Mutex<HashMap<Id, tokio::task::AbortHandle>>,
     closed: AtomicBool,
@@ -108,7 +108,7 @@ impl Peer {
             server,
             transport,
             next_id: AtomicI64::new(1),
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(crate::FastMap::default()),
             answering: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
             closed_signal: tokio::sync::Notify::new(),
