@@ -398,8 +398,12 @@ async fn by_name(
     };
     let declared = view.tool_headers.get(name).cloned();
     let lane = ep.servers()[route.server].lane(caps);
+    // Most names are the server's own: then `params` already says it.
+    let renamed = route.name != name;
     let mut params = req.params.unwrap_or_else(|| json!({}));
-    params["name"] = Value::from(route.name.as_str());
+    if renamed {
+        params["name"] = Value::from(route.name.as_str());
+    }
     let (peer, _) = lane.ready_peer().await?;
     Ok(Target {
         lane,

@@ -313,8 +313,18 @@ impl Peer {
             Some(envelope) => {
                 let p = params.get_or_insert_with(|| json!({}));
                 if let Some(m) = gantry_core::protocol::meta::of(p) {
+                    // A 2026-07-28 client sent the same members: they are overwritten in place
+                    // (no key copied), or left alone when equal (nothing copied). An empty
+                    // `_meta` (a legacy client's) takes them without looking first.
+                    let fresh = m.is_empty();
                     for (k, v) in envelope {
-                        m.insert(k.clone(), v.clone());
+                        match if fresh { None } else { m.get_mut(k.as_str()) } {
+                            Some(slot) if *slot == *v => {}
+                            Some(slot) => *slot = v.clone(),
+                            None => {
+                                m.insert(k.clone(), v.clone());
+                            }
+                        }
                     }
                 }
             }
