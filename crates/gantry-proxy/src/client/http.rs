@@ -488,7 +488,7 @@ pub(super) fn json_response(r: RpcResponse) -> HttpResponse {
 }
 
 pub(super) fn events(stream: EventStream) -> HttpResponse {
-    let mut resp = Response::new(ResponseBody::Events(stream));
+    let mut resp = Response::new(ResponseBody::Events(Box::new(stream)));
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

@@ -410,15 +410,18 @@ impl Peer {
             },
             _ => None,
         };
+        // The exchange (the whole HTTP request) and the wait for the answer stay where they
+        // are pinned: moving them into `answer` and into `timeout` copied a large future
+        // twice more per request.
+        let mut exchange = std::pin::pin!(exchange);
         let answer = async {
-            let Some(exchange) = exchange else {
+            let Some(exchange) = exchange.as_mut().as_pin_mut() else {
                 return rx.await;
             };
-            tokio::pin!(exchange);
             tokio::select! {
                 biased;
                 answer = &mut rx => answer,
-                direct = &mut exchange => match direct {
+                direct = exchange => match direct {
                     Some(outcome) => {
                         self.pending.lock().expect("pending lock").remove(&id);
                         Ok(outcome)
@@ -427,6 +430,7 @@ impl Peer {
                 },
             }
         };
+        let answer = std::pin::pin!(answer);
         let outcome = match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(result)) => {
                 guard.armed = false;
