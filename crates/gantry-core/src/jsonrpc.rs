@@ -339,15 +339,43 @@ enum Body {
 }
 
 /// The members of a JSON-RPC object that the envelope reads. A member given twice keeps its
-/// last value, as when the object is read into a [`Map`].
+/// last value, as when the object is read into a [`Map`]. Each is kept in the smallest form
+/// its checks need (this moves a few times per parse): a wrong one as its type name, or
+/// boxed.
 #[derive(Default)]
 struct Fields {
-    id: Option<Value>,
-    jsonrpc: Option<Value>,
-    method: Option<Value>,
+    /// The id, or the type name of a value that is not one.
+    id: Option<Result<Id, &'static str>>,
+    /// `Ok` for `"2.0"`, else the value given.
+    jsonrpc: Option<Result<(), Box<Value>>>,
+    /// The method, or the type name of a value that is not a string.
+    method: Option<Result<String, &'static str>>,
     params: Option<Value>,
     result: Option<Payload>,
-    error: Option<Value>,
+    error: Option<Box<Value>>,
+}
+
+impl Fields {
+    fn id(v: Value) -> Result<Id, &'static str> {
+        match v {
+            Value::String(s) => Ok(Id::Str(s)),
+            v => Id::from_value(&v).ok_or(type_name(&v)),
+        }
+    }
+
+    fn jsonrpc(v: Value) -> Result<(), Box<Value>> {
+        match v {
+            Value::String(v) if v == "2.0" => Ok(()),
+            other => Err(Box::new(other)),
+        }
+    }
+
+    fn method(v: Value) -> Result<String, &'static str> {
+        match v {
+            Value::String(m) => Ok(m),
+            other => Err(type_name(&other)),
+        }
+    }
 }
 
 impl Body {
@@ -373,24 +401,19 @@ impl Body {
                 ));
             }
         };
-        let id = match &obj.id {
+        let id = match obj.id {
             None => None,
-            Some(v) => match Id::from_value(v) {
-                Some(id) => Some(id),
-                None => {
-                    return Err(invalid(
-                        format!(
-                            "\"id\" must be a string or an integer, got {}",
-                            type_name(v)
-                        ),
-                        None,
-                    ));
-                }
-            },
+            Some(Ok(id)) => Some(id),
+            Some(Err(type_name)) => {
+                return Err(invalid(
+                    format!("\"id\" must be a string or an integer, got {type_name}"),
+                    None,
+                ));
+            }
         };
         match &obj.jsonrpc {
-            Some(Value::String(v)) if v == "2.0" => {}
-            Some(other) => {
+            Some(Ok(())) => {}
+            Some(Err(other)) => {
                 return Err(invalid(
                     format!("\"jsonrpc\" must be \"2.0\", got {other}"),
                     id,
@@ -409,12 +432,12 @@ impl Body {
             ));
         }
         match obj.method {
-            Some(Value::String(method)) => Ok(match id {
+            Some(Ok(method)) => Ok(match id {
                 Some(id) => Message::Request(Request { id, method, params }),
                 None => Message::Notification(Notification { method, params }),
             }),
-            Some(other) => Err(invalid(
-                format!("\"method\" must be a string, got {}", type_name(&other)),
+            Some(Err(type_name)) => Err(invalid(
+                format!("\"method\" must be a string, got {type_name}"),
                 id,
             )),
             None => {
@@ -472,22 +495,17 @@ impl<'de> Visitor<'de> for BodyVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Body, A::Error> {
         let mut fields = Fields::default();
         while let Some(key) = map.next_key::<Key>()? {
-            let slot = match key {
-                Key::Id => &mut fields.id,
-                Key::Jsonrpc => &mut fields.jsonrpc,
-                Key::Method => &mut fields.method,
-                Key::Params => &mut fields.params,
-                Key::Result => {
-                    fields.result = Some(map.next_value()?);
-                    continue;
-                }
-                Key::Error => &mut fields.error,
+            match key {
+                Key::Id => fields.id = Some(Fields::id(map.next_value()?)),
+                Key::Jsonrpc => fields.jsonrpc = Some(Fields::jsonrpc(map.next_value()?)),
+                Key::Method => fields.method = Some(Fields::method(map.next_value()?)),
+                Key::Params => fields.params = Some(map.next_value()?),
+                Key::Result => fields.result = Some(map.next_value()?),
+                Key::Error => fields.error = Some(Box::new(map.next_value()?)),
                 Key::Other => {
                     map.next_value::<Value>()?;
-                    continue;
                 }
-            };
-            *slot = Some(map.next_value()?);
+            }
         }
         Ok(Body::Object(fields))
     }

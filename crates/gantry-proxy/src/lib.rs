@@ -33,6 +33,14 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use endpoint::{Changes, Endpoint};
+
+/// The hash map of the gateway's own tables on the request path (endpoints, sessions, views,
+/// lanes, routes, requests in flight): foldhash rather than std's SipHash, which cost several
+/// hundred instructions per lookup. Its keys are safe from hash flooding: foldhash is seeded
+/// at random per process and per map, and no client can insert keys of its choosing in bulk.
+/// The keys are names from the config or a server's catalog, ids the gateway mints, capability
+/// sets (a bounded number), or the ids of one session's requests in flight.
+pub type FastMap<K, V> = HashMap<K, V, foldhash::quality::RandomState>;
 use session::{RequestLink, Session, Sink};
 use upstream::{Catalog, CatalogSink, ServerEvent, ServerGroup, Status};
 
@@ -105,7 +113,7 @@ pub struct State {
     /// The servers by name.
     pub servers: BTreeMap<String, Arc<ServerGroup>>,
     /// The endpoints by name.
-    pub endpoints: HashMap<String, Arc<Endpoint>>,
+    pub endpoints: FastMap<String, Arc<Endpoint>>,
     /// Endpoints a reload removed (for a clearer 404).
     pub removed_endpoints: std::collections::BTreeSet<String>,
     /// Authentication of endpoint callers, with the endpoints' URLs.
@@ -117,7 +125,7 @@ pub struct Gateway {
     state: RwLock<Arc<State>>,
     authenticators: Vec<Arc<dyn gantry_auth::Authenticator>>,
     admin: Option<Arc<dyn AdminHandler>>,
-    sessions: RwLock<HashMap<String, Arc<Session>>>,
+    sessions: RwLock<FastMap<String, Arc<Session>>>,
     /// Stateless calls waiting for their client's answers (see [`mrtr`]).
     parking: mrtr::Parking,
     /// Seals every `requestState` the gateway hands out.
@@ -202,7 +210,7 @@ impl Gateway {
             state: RwLock::new(Arc::new(state)),
             authenticators,
             admin,
-            sessions: RwLock::new(HashMap::new()),
+            sessions: RwLock::new(FastMap::default()),
             parking: mrtr::Parking::default(),
             sealer: mrtr::Sealer::new(sealing_key),
             starter,

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use base64::Engine;
 use gantry_core::Message;
-use gantry_core::protocol::{meta, method};
+use gantry_core::protocol::{self, meta, method};
 use http::{HeaderName, HeaderValue};
 use serde_json::Value;
 
@@ -122,16 +122,39 @@ pub(crate) fn routing(msg: &Message) -> Option<Vec<(HeaderName, HeaderValue)>> {
         .get("_meta")?
         .get(meta::PROTOCOL_VERSION)?
         .as_str()?;
-    let mut out = vec![
-        (HeaderName::from_static(VERSION), encode(version)),
-        (HeaderName::from_static(METHOD), encode(&req.method)),
-    ];
+    let mut out = Vec::with_capacity(3);
+    out.push((
+        HeaderName::from_static(VERSION),
+        encode_known(version, protocol::MODERN_VERSIONS),
+    ));
+    out.push((
+        HeaderName::from_static(METHOD),
+        encode_known(&req.method, &COMMON_METHODS),
+    ));
     if let Some(key) = name_key(&req.method)
         && let Some(name) = req.param_str(key)
     {
         out.push((HeaderName::from_static(NAME), encode(name)));
     }
     Some(out)
+}
+
+/// Methods whose `Mcp-Method` header needs no copy of the method name.
+const COMMON_METHODS: [&str; 6] = [
+    method::TOOLS_CALL,
+    method::RESOURCES_READ,
+    method::PROMPTS_GET,
+    method::TOOLS_LIST,
+    method::RESOURCES_LIST,
+    method::PROMPTS_LIST,
+];
+
+/// [`encode`], without copying `text` when it is one of `known` (printable ASCII constants).
+fn encode_known(text: &str, known: &[&'static str]) -> HeaderValue {
+    match known.iter().find(|k| **k == text) {
+        Some(k) => HeaderValue::from_static(k),
+        None => encode(text),
+    }
 }
 
 /// The parameter `Mcp-Name` mirrors for `method`, if any.

@@ -46,7 +46,7 @@
 //! ([`Gateway::last_reload`]); the running config stays in force. The log of a reload names
 //! servers, endpoints and changed fields, never values (no env, headers or URLs).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
@@ -637,7 +637,7 @@ impl Gateway {
         }
 
         // Endpoints: keep those whose config and servers are the same, rebuild the others.
-        let mut endpoints = HashMap::new();
+        let mut endpoints = crate::FastMap::default();
         let mut rebuilt = Vec::new();
         for (name, cfg) in &new.endpoints {
             let members: Vec<Arc<ServerGroup>> =

@@ -11,12 +11,12 @@ fn parse(v: Value) -> Result<Message, ParseError> {
 fn from_value(value: Value) -> Result<Message, ParseError> {
     let body = match value {
         Value::Object(mut obj) => Body::Object(Fields {
-            id: obj.remove("id"),
-            jsonrpc: obj.remove("jsonrpc"),
-            method: obj.remove("method"),
+            id: obj.remove("id").map(Fields::id),
+            jsonrpc: obj.remove("jsonrpc").map(Fields::jsonrpc),
+            method: obj.remove("method").map(Fields::method),
             params: obj.remove("params"),
             result: obj.remove("result").map(Payload::from),
-            error: obj.remove("error"),
+            error: obj.remove("error").map(Box::new),
         }),
         Value::Array(_) => Body::Array,
         other => Body::Other(type_name(&other)),

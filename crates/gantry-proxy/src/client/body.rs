@@ -14,8 +14,9 @@ use tokio::sync::mpsc;
 pub(crate) enum ResponseBody {
     /// A complete body.
     Full(Full<Bytes>),
-    /// An SSE stream: each message becomes one `event: message`.
-    Events(EventStream),
+    /// An SSE stream: each message becomes one `event: message`. Boxed: a response is moved
+    /// up through every layer that returns it, and most are `Full`, a fraction of the size.
+    Events(Box<EventStream>),
 }
 
 /// SSE events from a channel of messages, until the channel closes (or `until` is seen).

@@ -46,10 +46,11 @@ pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl Futur
         let _ = stream.set_nodelay(true);
         let gw = gw.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(ClientAddr(peer));
+            // The client's address goes along as an argument: an extension would cost two
+            // allocations per request.
+            let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let gw = gw.clone();
-                async move { Ok::<_, std::convert::Infallible>(route(&gw, req).await) }
+                async move { Ok::<_, std::convert::Infallible>(route(&gw, req, peer).await) }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
@@ -62,11 +63,12 @@ pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl Futur
     }
 }
 
-/// The client's address, in every request's extensions (for per-source limits and logs).
-#[derive(Clone, Copy, Debug)]
-pub struct ClientAddr(pub std::net::SocketAddr);
-
-async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> HttpResponse {
+/// Answers one request from the client at `peer`.
+async fn route(
+    gw: &Arc<Gateway>,
+    req: Request<Incoming>,
+    peer: std::net::SocketAddr,
+) -> HttpResponse {
     let path = req.uri().path();
     if path == "/healthz" {
         return text(StatusCode::OK, "ok\n");
@@ -75,7 +77,7 @@ async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> HttpResponse {
         return readyz(gw);
     }
     if path == "/admin" || path.starts_with("/admin/") {
-        return admin(gw, req).await;
+        return admin(gw, req, peer).await;
     }
     // The config-derived state, read once per request (a hot reload swaps it whole).
     let state = gw.state();
@@ -111,8 +113,7 @@ async fn route(gw: &Arc<Gateway>, req: Request<Incoming>) -> HttpResponse {
     if let Err(resp) = check_origin(&state.config, &req) {
         return resp;
     }
-    let peer = req.extensions().get::<ClientAddr>().map(|p| p.0);
-    let caller = match access::admit(&state, &ep, req.headers(), peer).await {
+    let caller = match access::admit(&state, &ep, req.headers(), Some(peer)).await {
         Ok(c) => c,
         Err(resp) => return resp,
     };
@@ -155,7 +156,11 @@ fn readyz(gw: &Gateway) -> HttpResponse {
 }
 
 /// `/admin/...`: the admin API, when one is served (`gantry serve` serves it).
-async fn admin(gw: &Arc<Gateway>, req: Request<Incoming>) -> HttpResponse {
+async fn admin(
+    gw: &Arc<Gateway>,
+    req: Request<Incoming>,
+    peer: std::net::SocketAddr,
+) -> HttpResponse {
     if let Err(resp) = check_origin(&gw.config(), &req) {
         return resp;
     }
@@ -165,8 +170,10 @@ async fn admin(gw: &Arc<Gateway>, req: Request<Incoming>) -> HttpResponse {
             "not found: the admin API is not served here\n",
         );
     };
-    let peer = req.extensions().get::<ClientAddr>().map(|a| a.0);
-    handler.handle(gw, req, peer).await.map(ResponseBody::Full)
+    handler
+        .handle(gw, req, Some(peer))
+        .await
+        .map(ResponseBody::Full)
 }
 
 /// Browsers send `Origin`; only configured origins may reach the gateway (DNS rebinding).
@@ -481,7 +488,7 @@ pub(super) fn json_response(r: RpcResponse) -> HttpResponse {
 }
 
 pub(super) fn events(stream: EventStream) -> HttpResponse {
-    let mut resp = Response::new(ResponseBody::Events(stream));
+    let mut resp = Response::new(ResponseBody::Events(Box::new(stream)));
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

@@ -90,17 +90,23 @@ fn check(headers: &HeaderMap, req: &Request) -> Result<Envelope, RpcError> {
         .as_ref()
         .and_then(|p| p.get("_meta"))
         .and_then(Value::as_object);
-    let missing: Vec<&str> = [meta::PROTOCOL_VERSION, meta::CLIENT_CAPABILITIES]
+    // Each member is looked up once (hashing a key is not free).
+    let version = meta.and_then(|m| m.get(meta::PROTOCOL_VERSION));
+    let capabilities = meta.and_then(|m| m.get(meta::CLIENT_CAPABILITIES));
+    let (Some(meta), Some(version), Some(capabilities)) = (meta, version, capabilities) else {
+        let missing: Vec<&str> = [
+            (meta::PROTOCOL_VERSION, version),
+            (meta::CLIENT_CAPABILITIES, capabilities),
+        ]
         .into_iter()
-        .filter(|k| !meta.is_some_and(|m| m.contains_key(*k)))
+        .filter(|(_, v)| v.is_none())
+        .map(|(k, _)| k)
         .collect();
-    let Some(meta) = meta.filter(|_| missing.is_empty()) else {
         return Err(RpcError::invalid_params(format!(
             "a request without a session must carry params._meta with {}: add them, or initialize a session first",
             missing.join(" and ")
         )));
     };
-    let version = &meta[meta::PROTOCOL_VERSION];
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if header(VERSION_HEADER).is_none_or(|h| Some(h) != version.as_str()) {
         return Err(mismatch(format!(
@@ -136,7 +142,7 @@ fn check(headers: &HeaderMap, req: &Request) -> Result<Envelope, RpcError> {
         .and_then(Value::as_str)
         .and_then(protocol::log_level_rank);
     Ok(Envelope {
-        hello: ClientHello::new(&meta[meta::CLIENT_CAPABILITIES]),
+        hello: ClientHello::new(capabilities),
         log_level,
     })
 }
@@ -261,14 +267,17 @@ async fn call(
         });
     }
     crate::router::await_lanes(ep, &session.caps()).await;
-    if req.method == method::TOOLS_CALL
-        && let Some(name) = req.param_str("name")
-    {
+    if req.method == method::TOOLS_CALL {
         let view = ep.view_for(&session.caps(), &session.caller().grant);
+        // Most views declare no `Mcp-Param-*` headers: then the name is not even looked up.
+        let name = match view.tool_headers.is_empty() {
+            true => None,
+            false => req.param_str("name"),
+        };
         // A progressive endpoint's meta-tools declare no headers, whatever a hidden tool of
         // the same name does.
-        let meta = view.progressive.is_some() && crate::progressive::is_meta(name);
-        if !meta
+        if let Some(name) = name
+            && !(view.progressive.is_some() && crate::progressive::is_meta(name))
             && let Some(declared) = view.tool_headers.get(name)
             && let Err(e) = check_param_headers(
                 headers,

@@ -13,6 +13,8 @@ mod naming;
 mod template;
 
 use std::collections::HashMap;
+
+use crate::FastMap;
 use std::sync::{Arc, RwLock};
 
 use gantry_config::{EndpointConfig, Override};
@@ -39,14 +41,14 @@ pub struct View {
     /// Public tool definitions, in server order then the server's order.
     pub tools: Vec<Value>,
     /// Public tool name → server and original name.
-    pub tool_routes: HashMap<String, Route>,
+    pub tool_routes: FastMap<String, Route>,
     /// Public tool name → the arguments its schema mirrors into `Mcp-Param-*` headers
     /// (`x-mcp-header`), as (property path, header token); only tools that have any.
-    pub tool_headers: HashMap<String, crate::mcp_headers::Declared>,
+    pub tool_headers: FastMap<String, crate::mcp_headers::Declared>,
     /// Public prompt definitions.
     pub prompts: Vec<Value>,
     /// Public prompt name → server and original name.
-    pub prompt_routes: HashMap<String, Route>,
+    pub prompt_routes: FastMap<String, Route>,
     /// Resources of all servers (URIs are not renamed).
     pub resources: Vec<Value>,
     /// Resource URI → server.
@@ -98,10 +100,10 @@ pub struct Endpoint {
     cfg: EndpointConfig,
     servers: Vec<Arc<ServerGroup>>,
     /// The current view per set of client capabilities.
-    views: RwLock<HashMap<Arc<str>, Built>>,
+    views: RwLock<FastMap<Arc<str>, Built>>,
     /// Per (client capabilities, entitled teams), the narrowed view and the view it came from
     /// (a new full view makes it stale).
-    entitled: RwLock<HashMap<NarrowedKey, Narrowed>>,
+    entitled: RwLock<FastMap<NarrowedKey, Narrowed>>,
     /// Per set of client capabilities, the view whose lists clients were last told about.
     announced: std::sync::Mutex<HashMap<Arc<str>, Arc<View>>>,
     /// The gateway's `serverInfo` for this endpoint.
@@ -144,8 +146,8 @@ impl Endpoint {
         Endpoint {
             name: cfg.name.clone(),
             servers,
-            views: RwLock::new(HashMap::new()),
-            entitled: RwLock::new(HashMap::new()),
+            views: RwLock::new(FastMap::default()),
+            entitled: RwLock::new(FastMap::default()),
             announced: std::sync::Mutex::new(announced),
             server_info_raw: serde_json::value::to_raw_value(&server_info)
                 .expect("an object of strings serialises"),
@@ -273,7 +275,7 @@ impl Endpoint {
                 .cloned()
                 .collect()
         };
-        let keep = |routes: &HashMap<String, Route>, defs: &[Value]| -> HashMap<String, Route> {
+        let keep = |routes: &FastMap<String, Route>, defs: &[Value]| -> FastMap<String, Route> {
             defs.iter()
                 .filter_map(|d| d.get("name").and_then(Value::as_str))
                 .filter_map(|n| Some((n.to_owned(), routes.get(n)?.clone())))
@@ -441,7 +443,7 @@ impl Endpoint {
         server_overrides: impl Fn(&ServerGroup) -> &std::collections::BTreeMap<String, Override>,
         endpoint_overrides: &std::collections::BTreeMap<String, Override>,
         problems: &mut Vec<String>,
-    ) -> (Vec<Value>, HashMap<String, Route>) {
+    ) -> (Vec<Value>, FastMap<String, Route>) {
         let mut candidates = Vec::new();
         let mut defs = Vec::new();
         for (i, list) in lists.enumerate() {
@@ -470,7 +472,7 @@ impl Endpoint {
         let named = naming::assign(&self.cfg.naming, kind, &candidates);
         problems.extend(named.problems);
         let mut out = Vec::with_capacity(defs.len());
-        let mut routes = HashMap::with_capacity(defs.len());
+        let mut routes = FastMap::with_capacity_and_hasher(defs.len(), Default::default());
         for ((c, (item, ov)), name) in candidates.iter().zip(defs).zip(named.names) {
             let Some(name) = name else { continue };
             out.push(rewrite(item, &name, &ov));

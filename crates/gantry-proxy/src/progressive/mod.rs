@@ -62,7 +62,7 @@ impl Progressive {
     /// are named by `routes` and `servers`.
     pub(crate) fn build(
         tools: &[Value],
-        routes: &HashMap<String, Route>,
+        routes: &crate::FastMap<String, Route>,
         servers: &[&str],
     ) -> Progressive {
         let mut positions = HashMap::with_capacity(tools.len());

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use super::*;
 
 /// A small endpoint view: public definitions and their routes, as the endpoint builds them.
-fn view() -> (Vec<Value>, HashMap<String, Route>) {
+fn view() -> (Vec<Value>, crate::FastMap<String, Route>) {
     let tools = vec![
         json!({"name": "everything__echo", "description": "Echoes back the input string.",
                "inputSchema": {"type": "object", "properties": {"message": {"type": "string"}},
@@ -380,7 +380,7 @@ fn a_progressive_list_costs_under_two_percent_of_the_full_list() {
     let (source, catalog) = large_catalog();
     let mut servers: Vec<String> = Vec::new();
     let mut tools = Vec::new();
-    let mut routes = HashMap::new();
+    let mut routes = crate::FastMap::default();
     for (server, def) in catalog {
         let i = match servers.iter().position(|s| *s == server) {
             Some(i) => i,

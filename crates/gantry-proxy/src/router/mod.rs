@@ -6,7 +6,6 @@
 
 mod cursor;
 
-use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use gantry_core::protocol::{self, code, log_level_rank, method};
@@ -375,7 +374,7 @@ async fn by_name(
     mut view: Arc<View>,
     req: Request,
     kind: &str,
-    routes: impl Fn(&View) -> &HashMap<String, Route>,
+    routes: impl Fn(&View) -> &crate::FastMap<String, Route>,
 ) -> Result<Target, RpcError> {
     let Some(name) = req.param_str("name") else {
         return Err(RpcError::invalid_params(format!(
@@ -399,8 +398,12 @@ async fn by_name(
     };
     let declared = view.tool_headers.get(name).cloned();
     let lane = ep.servers()[route.server].lane(caps);
+    // Most names are the server's own: then `params` already says it.
+    let renamed = route.name != name;
     let mut params = req.params.unwrap_or_else(|| json!({}));
-    params["name"] = Value::from(route.name.as_str());
+    if renamed {
+        params["name"] = Value::from(route.name.as_str());
+    }
     let (peer, _) = lane.ready_peer().await?;
     Ok(Target {
         lane,

@@ -5,7 +5,7 @@
 //! stream, or stdout), which of its requests are in flight (so `notifications/cancelled` can
 //! abort them), and which server→client requests await its answer.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,6 +16,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
+use crate::FastMap;
 use crate::access::Caller;
 use crate::endpoint::Endpoint;
 use crate::upstream::caps::ROUTABLE;
@@ -114,8 +115,8 @@ pub struct Session {
     subscriptions: Mutex<HashSet<String>>,
     outbox: Mutex<Option<Sink>>,
     next_id: AtomicI64,
-    waiting: Mutex<HashMap<i64, oneshot::Sender<Result<Value, RpcError>>>>,
-    inflight: Mutex<HashMap<Id, AbortHandle>>,
+    waiting: Mutex<FastMap<i64, oneshot::Sender<Result<Value, RpcError>>>>,
+    inflight: Mutex<FastMap<Id, AbortHandle>>,
     /// Who is calling: the session's creator (a legacy session only serves that subject).
     caller: Mutex<Arc<Caller>>,
     /// When the session was opened; `last_seen_ms` counts from here.
@@ -179,8 +180,8 @@ impl Session {
             subscriptions: Mutex::new(HashSet::new()),
             outbox: Mutex::new(None),
             next_id: AtomicI64::new(1),
-            waiting: Mutex::new(HashMap::new()),
-            inflight: Mutex::new(HashMap::new()),
+            waiting: Mutex::new(FastMap::default()),
+            inflight: Mutex::new(FastMap::default()),
             caller: Mutex::new(Arc::new(caller)),
             opened: tokio::time::Instant::now(),
             last_seen_ms: std::sync::atomic::AtomicU64::new(0),
@@ -522,10 +523,29 @@ pub(crate) fn random_id() -> String {
 }
 
 /// An id for a stateless request context: never shown to a client nor looked up by one,
-/// so a counter does (no system call per request).
+/// so a counter does (no system call per request). Written without `format!`, whose
+/// machinery costs more than the rest of building the session.
 fn stateless_id() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!("stateless-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+    with_decimal("stateless-", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// `prefix` followed by `n` in decimal.
+fn with_decimal(prefix: &str, mut n: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut id = String::with_capacity(prefix.len() + digits.len() - start);
+    id.push_str(prefix);
+    id.extend(digits[start..].iter().map(|&d| char::from(d)));
+    id
 }
 
 /// Routes what a server sends about one client request to that client.
@@ -560,5 +580,20 @@ impl ClientLink for RequestLink {
 
     fn request(&self, method: String, params: Option<Value>) -> BoxFuture<Result<Value, RpcError>> {
         Box::pin(self.session.clone().ask(self.sink.clone(), method, params))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_ids_are_written_as_format_would() {
+        for n in [0, 7, 10, 99, 1_000_001, u64::MAX] {
+            assert_eq!(with_decimal("stateless-", n), format!("stateless-{n}"));
+        }
+        let (a, b) = (stateless_id(), stateless_id());
+        assert!(a.starts_with("stateless-") && b.starts_with("stateless-"));
+        assert_ne!(a, b);
     }
 }

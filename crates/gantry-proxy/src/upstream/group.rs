@@ -10,7 +10,6 @@
 //! server is bounded; past the bound a client is served by the default lane, which declares
 //! less than it has — still true, never a promise the gateway cannot keep.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -41,7 +40,7 @@ pub struct ServerGroup {
     cfg: ServerConfig,
     shared: LaneShared,
     default: Arc<UpstreamServer>,
-    lanes: RwLock<HashMap<Arc<str>, Arc<UpstreamServer>>>,
+    lanes: RwLock<crate::FastMap<Arc<str>, Arc<UpstreamServer>>>,
 }
 
 // === impl ServerGroup ===
@@ -93,7 +92,7 @@ impl ServerGroup {
             cfg,
             shared,
             default,
-            lanes: RwLock::new(HashMap::new()),
+            lanes: RwLock::new(crate::FastMap::default()),
         });
         tokio::spawn(health::run_checks(Arc::downgrade(&group), health));
         group

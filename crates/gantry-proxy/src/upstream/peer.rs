@@ -74,7 +74,7 @@ pub struct Peer {
     server: Arc<str>,
     transport: Transport,
     next_id: AtomicI64,
-    pending: Mutex<HashMap<i64, Pending>>,
+    pending: Mutex<crate::FastMap<i64, Pending>>,
     /// Server→client requests being answered, so the server can cancel them.
     answering: Mutex<HashMap<Id, tokio::task::AbortHandle>>,
     closed: AtomicBool,
@@ -108,7 +108,7 @@ impl Peer {
             server,
             transport,
             next_id: AtomicI64::new(1),
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(crate::FastMap::default()),
             answering: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
             closed_signal: tokio::sync::Notify::new(),
@@ -313,8 +313,18 @@ impl Peer {
             Some(envelope) => {
                 let p = params.get_or_insert_with(|| json!({}));
                 if let Some(m) = gantry_core::protocol::meta::of(p) {
+                    // A 2026-07-28 client sent the same members: they are overwritten in place
+                    // (no key copied), or left alone when equal (nothing copied). An empty
+                    // `_meta` (a legacy client's) takes them without looking first.
+                    let fresh = m.is_empty();
                     for (k, v) in envelope {
-                        m.insert(k.clone(), v.clone());
+                        match if fresh { None } else { m.get_mut(k.as_str()) } {
+                            Some(slot) if *slot == *v => {}
+                            Some(slot) => *slot = v.clone(),
+                            None => {
+                                m.insert(k.clone(), v.clone());
+                            }
+                        }
                     }
                 }
             }
@@ -400,15 +410,18 @@ impl Peer {
             },
             _ => None,
         };
+        // The exchange (the whole HTTP request) and the wait for the answer stay where they
+        // are pinned: moving them into `answer` and into `timeout` copied a large future
+        // twice more per request.
+        let mut exchange = std::pin::pin!(exchange);
         let answer = async {
-            let Some(exchange) = exchange else {
+            let Some(exchange) = exchange.as_mut().as_pin_mut() else {
                 return rx.await;
             };
-            tokio::pin!(exchange);
             tokio::select! {
                 biased;
                 answer = &mut rx => answer,
-                direct = &mut exchange => match direct {
+                direct = exchange => match direct {
                     Some(outcome) => {
                         self.pending.lock().expect("pending lock").remove(&id);
                         Ok(outcome)
@@ -417,6 +430,7 @@ impl Peer {
                 },
             }
         };
+        let answer = std::pin::pin!(answer);
         let outcome = match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(result)) => {
                 guard.armed = false;
