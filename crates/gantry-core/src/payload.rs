@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -133,11 +133,46 @@ enum Member<'a> {
 
 impl<'a> RawObject<'a> {
     /// The members of the object `text` (valid JSON), or `None` when it is not an object.
+    ///
+    /// The text is valid JSON (a [`Payload`]'s text, or a member of one), so one scan of its
+    /// bytes finds the members: no syntax to check, nothing to build but the member list.
     fn parse(text: &'a str) -> Option<RawObject<'a>> {
-        if !text.starts_with('{') {
+        let b = text.as_bytes();
+        if b.first() != Some(&b'{') {
             return None;
         }
-        serde_json::from_str(text).ok()
+        let mut members: Vec<(Cow<'a, str>, Member<'a>)> = Vec::new();
+        let mut i = 1;
+        loop {
+            i = skip_space(b, i);
+            match b.get(i)? {
+                b'}' => return Some(RawObject { members }),
+                b',' => {
+                    i += 1;
+                    continue;
+                }
+                b'"' => {}
+                _ => return None,
+            }
+            let key_end = string_end(b, i)?;
+            let key = &text[i + 1..key_end - 1];
+            let key = if key.contains('\\') {
+                Cow::Owned(serde_json::from_str::<String>(&text[i..key_end]).ok()?)
+            } else {
+                Cow::Borrowed(key)
+            };
+            i = skip_space(b, key_end);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            let start = skip_space(b, i + 1);
+            i = value_end(b, start)?;
+            let value = Member::Text(&text[start..i]);
+            match members.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, slot)) => *slot = value,
+                None => members.push((key, value)),
+            }
+        }
     }
 
     /// The members of `payload`, when it is still text and an object.
@@ -224,6 +259,61 @@ impl<'a> RawObject<'a> {
     }
 }
 
+/// The index after JSON whitespace from `i`.
+fn skip_space(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// The index after the string that starts (with its quote) at `start`.
+fn string_end(b: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    loop {
+        i += b.get(i..)?.iter().position(|c| *c == b'"' || *c == b'\\')?;
+        if b[i] == b'"' {
+            return Some(i + 1);
+        }
+        i += 2;
+    }
+}
+
+/// The index after the (valid) value that starts at `start`.
+fn value_end(b: &[u8], start: usize) -> Option<usize> {
+    match b.get(start)? {
+        b'"' => string_end(b, start),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut i = start;
+            loop {
+                match b.get(i)? {
+                    b'"' => {
+                        i = string_end(b, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => {
+            let len = b[start..]
+                .iter()
+                .position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                .unwrap_or(b.len() - start);
+            Some(start + len)
+        }
+    }
+}
+
 /// A member name as a JSON string: as it is unless something in it must be escaped.
 fn write_key(key: &str, out: &mut String) {
     if key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
@@ -232,34 +322,6 @@ fn write_key(key: &str, out: &mut String) {
         out.push('"');
         out.push_str(key);
         out.push('"');
-    }
-}
-
-impl<'de> Deserialize<'de> for RawObject<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(ObjectVisitor)
-    }
-}
-
-struct ObjectVisitor;
-
-impl<'de> Visitor<'de> for ObjectVisitor {
-    type Value = RawObject<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject<'de>, A::Error> {
-        let mut members: Vec<(Cow<'de, str>, Member<'de>)> = Vec::new();
-        while let Some(Str(k)) = map.next_key::<Str<'de>>()? {
-            let v = Member::Text(map.next_value::<&'de RawValue>()?.get());
-            match members.iter_mut().find(|(m, _)| *m == k) {
-                Some((_, slot)) => *slot = v,
-                None => members.push((k, v)),
-            }
-        }
-        Ok(RawObject { members })
     }
 }
 

@@ -105,6 +105,29 @@ fn raw_object_edits_the_top_level_like_a_map() {
 }
 
 #[test]
+fn raw_object_reads_every_kind_of_member_as_the_json_reader_does() {
+    let texts = [
+        r#"{}"#,
+        r#"{ }"#,
+        r#"{"a":1}"#,
+        "{ \"a\" :\t-1.5e+3 ,\n\"b\":\r\ntrue , \"c\":null,\"d\":false }",
+        r#"{"s":"with \"quotes\", {braces} and [brackets]","t":"\\","u":"\u00e9\ud83d\ude00"}"#,
+        r#"{"nested":{"a":[1,{"b":"}"},[]],"c":{}},"after":[[["]"]]],"e":""}"#,
+        r#"{"k\u0041y":1,"\"":2,"kAy":3}"#,
+        r#"{"content":[{"type":"text","text":"hello"}],"isError":false}"#,
+    ];
+    for text in texts {
+        let p = raw(text);
+        let rebuilt = RawObject::of(&p).expect(text).into_payload();
+        assert_eq!(
+            rebuilt.into_value().unwrap(),
+            p.into_value().unwrap(),
+            "{text}"
+        );
+    }
+}
+
+#[test]
 fn messages_are_written_as_serde_json_writes_them() {
     let messages = [
         r#"{"jsonrpc":"2.0","id":"s\"1","method":"m\u00e9","params":{"b":1,"a":[null,true,1.5]}}"#,
