@@ -18,6 +18,7 @@
 
 use std::future::{Future as _, poll_fn};
 use std::io::Write as _;
+use std::mem::MaybeUninit;
 use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -344,6 +345,33 @@ fn put_header(out: &mut Vec<u8>, name: &str, value: &HeaderValue) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// The parsed headers as a map, and whether one says `Connection: close`.
+fn parse_headers(parsed: &[httparse::Header<'_>]) -> Result<(HeaderMap, bool), ClientError> {
+    let mut headers = HeaderMap::with_capacity(parsed.len());
+    let mut close = false;
+    for h in parsed {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(h.name.as_bytes()),
+            HeaderValue::from_bytes(h.value),
+        ) else {
+            return Err(ClientError::new(format!(
+                "invalid response header {:?}",
+                h.name
+            )));
+        };
+        if name == CONNECTION
+            && value
+                .as_bytes()
+                .split(|b| *b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+        {
+            close = true;
+        }
+        headers.append(name, value);
+    }
+    Ok((headers, close))
+}
+
 /// A parsed response head.
 struct Head {
     status: StatusCode,
@@ -432,9 +460,11 @@ impl Conn {
             if self.buf.is_empty() {
                 return Ok(None);
             }
-            let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut resp = httparse::Response::new(&mut slots);
-            let len = match resp.parse(&self.buf) {
+            let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+            let mut resp = httparse::Response::new(&mut []);
+            let parsed = httparse::ParserConfig::default()
+                .parse_response_with_uninit_headers(&mut resp, &self.buf, &mut slots);
+            let len = match parsed {
                 Ok(httparse::Status::Complete(len)) => len,
                 Ok(httparse::Status::Partial) if self.buf.len() > MAX_HEAD => {
                     return Err(ClientError::new(format!(
@@ -451,33 +481,13 @@ impl Conn {
             }
             let status = StatusCode::from_u16(code)
                 .map_err(|_| ClientError::new(format!("invalid HTTP status {code}")))?;
-            let mut headers = HeaderMap::with_capacity(resp.headers.len());
-            let mut keep_alive = resp.version == Some(1);
-            for h in resp.headers.iter() {
-                let (Ok(name), Ok(value)) = (
-                    HeaderName::from_bytes(h.name.as_bytes()),
-                    HeaderValue::from_bytes(h.value),
-                ) else {
-                    return Err(ClientError::new(format!(
-                        "invalid response header {:?}",
-                        h.name
-                    )));
-                };
-                if name == CONNECTION
-                    && value
-                        .as_bytes()
-                        .split(|b| *b == b',')
-                        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-                {
-                    keep_alive = false;
-                }
-                headers.append(name, value);
-            }
+            let keep_alive = resp.version == Some(1);
+            let (headers, close) = parse_headers(resp.headers)?;
             self.buf.advance(len);
             return Ok(Some(Head {
                 status,
                 headers,
-                keep_alive,
+                keep_alive: keep_alive && !close,
             }));
         }
     }
