@@ -236,7 +236,7 @@ impl Fixture {
             .await
             .unwrap();
         let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
+        let headers = resp.header_map();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let body = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));

@@ -18,15 +18,15 @@ use bytes::{Bytes, BytesMut};
 use gantry_config::HttpConfig;
 use gantry_core::protocol::code;
 use gantry_core::{Id, Message, Payload, Response as RpcResponse, RpcError};
-use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
-use http::{Method, Response, StatusCode, Uri};
+use http::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Body;
 use serde_json::Value;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::http1::{Host, Outgoing, ResponseBody};
+use super::http1::{Answer, Host, Outgoing, ResponseBody};
 use super::sse_codec::SseDecoder;
 use super::{EventSender, TransportContext, TransportError, TransportEvent, post_message};
 
@@ -378,11 +378,7 @@ impl Shared {
     }
 
     /// A request answered with one JSON message: its outcome, if it is the response.
-    async fn json_reply(
-        &self,
-        resp: Response<ResponseBody>,
-        id: Id,
-    ) -> Option<Result<Payload, RpcError>> {
+    async fn json_reply(&self, resp: Answer, id: Id) -> Option<Result<Payload, RpcError>> {
         let bytes = match read_body(resp.into_body(), self.max).await {
             Ok(b) => b,
             Err(BodyError::TooLarge) => {
@@ -623,7 +619,7 @@ impl Shared {
     }
 
     /// A non-2xx answer to a POST.
-    async fn refused(&self, resp: Response<ResponseBody>, id: Option<Id>) {
+    async fn refused(&self, resp: Answer, id: Option<Id>) {
         let status = resp.status();
         if status == StatusCode::NOT_FOUND && self.has_session() {
             self.session_expired(id).await;
@@ -670,18 +666,27 @@ impl Shared {
     }
 
     /// Remembers `Mcp-Session-Id` from a response (the initialize response sets it).
-    fn capture_session(&self, resp: &Response<ResponseBody>) {
-        let Some(value) = resp.headers().get(MCP_SESSION_ID) else {
+    fn capture_session(&self, resp: &Answer) {
+        let Some(value) = resp.header(MCP_SESSION_ID.as_str()) else {
             return;
         };
-        if self.session.read().expect("session lock").as_ref() == Some(value) {
+        if self
+            .session
+            .read()
+            .expect("session lock")
+            .as_ref()
+            .is_some_and(|s| s.as_bytes() == value)
+        {
             return;
         }
+        let Ok(value) = HeaderValue::from_bytes(value) else {
+            return;
+        };
         let mut session = self.session.write().expect("session lock");
         if session.is_some() {
             tracing::debug!(server = %self.server, "the server changed the session id");
         }
-        *session = Some(value.clone());
+        *session = Some(value);
     }
 
     /// Reports a message; `false` if nobody listens any more.
@@ -918,19 +923,17 @@ pub(super) fn rpc_error_in(body: &[u8]) -> Option<RpcError> {
 }
 
 /// The media type of a response, without parameters.
-pub(super) fn content_type<B>(resp: &Response<B>) -> Option<&str> {
-    let ct = resp.headers().get(CONTENT_TYPE)?.to_str().ok()?;
+pub(super) fn content_type(resp: &Answer) -> Option<&str> {
+    let ct = std::str::from_utf8(resp.header("content-type")?).ok()?;
     Some(ct.split(';').next().unwrap_or(ct).trim())
 }
 
-pub(super) fn is_content_type<B>(resp: &Response<B>, media: &str) -> bool {
+pub(super) fn is_content_type(resp: &Answer, media: &str) -> bool {
     content_type(resp).is_some_and(|ct| ct.eq_ignore_ascii_case(media))
 }
 
-fn has_empty_body<B>(resp: &Response<B>) -> bool {
-    resp.headers()
-        .get(CONTENT_LENGTH)
-        .is_some_and(|v| v.as_bytes() == b"0")
+fn has_empty_body(resp: &Answer) -> bool {
+    resp.header("content-length") == Some(b"0")
 }
 
 /// An error with its sources, `outer: inner: root`.

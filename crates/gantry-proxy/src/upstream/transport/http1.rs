@@ -25,8 +25,10 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
+#[cfg(test)]
+use http::HeaderMap;
+use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -150,7 +152,7 @@ impl Host {
     pub(crate) async fn request(
         self: &Arc<Self>,
         req: Request<Bytes>,
-    ) -> Result<Response<ResponseBody>, ClientError> {
+    ) -> Result<Answer, ClientError> {
         let (parts, body) = req.into_parts();
         let mut out = self.start(&parts.method, &parts.uri);
         for (name, value) in &parts.headers {
@@ -165,7 +167,7 @@ impl Host {
         self: &Arc<Self>,
         out: Outgoing,
         body: Bytes,
-    ) -> Result<Response<ResponseBody>, ClientError> {
+    ) -> Result<Answer, ClientError> {
         let no_body = out.no_body;
         let head = out.finish(&body);
         let mut retried = false;
@@ -244,18 +246,14 @@ impl Host {
         conn: Conn,
         head: Head,
         no_body: bool,
-    ) -> Result<Response<ResponseBody>, ClientError> {
-        let Head {
-            status,
-            headers,
-            keep_alive,
-        } = head;
+    ) -> Result<Answer, ClientError> {
+        let status = head.status;
+        let te = head.get("transfer-encoding");
         let framing =
             if no_body || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
                 Framing::Length(0)
-            } else if let Some(te) = headers.get(TRANSFER_ENCODING) {
+            } else if let Some(te) = te {
                 let chunked = te
-                    .as_bytes()
                     .rsplit(|b| *b == b',')
                     .next()
                     .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
@@ -264,10 +262,10 @@ impl Host {
                 } else {
                     Framing::UntilClose
                 }
-            } else if headers.contains_key(CONTENT_LENGTH) {
+            } else if head.get("content-length").is_some() {
                 // Repeated values must agree (RFC 9112 §6.3).
-                let mut lengths = headers.get_all(CONTENT_LENGTH).iter().map(|v| {
-                    std::str::from_utf8(v.as_bytes())
+                let mut lengths = head.values("content-length").map(|v| {
+                    std::str::from_utf8(v)
                         .ok()
                         .and_then(|s| s.trim().parse::<u64>().ok())
                 });
@@ -285,8 +283,8 @@ impl Host {
             };
         // A body framed both ways may be read differently by whatever sits in between: the
         // connection is not trusted with another request.
-        let both = headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH);
-        let keep_alive = keep_alive && !both && !matches!(framing, Framing::UntilClose);
+        let both = te.is_some() && head.get("content-length").is_some();
+        let keep_alive = head.keep_alive && !both && !matches!(framing, Framing::UntilClose);
         let mut body = ResponseBody {
             conn: Some(conn),
             host: self.clone(),
@@ -296,10 +294,7 @@ impl Host {
         if matches!(body.framing, Framing::Length(0)) {
             body.finish();
         }
-        let mut resp = Response::new(body);
-        *resp.status_mut() = status;
-        *resp.headers_mut() = headers;
-        Ok(resp)
+        Ok(Answer { head, body })
     }
 }
 
@@ -345,39 +340,77 @@ fn put_header(out: &mut Vec<u8>, name: &str, value: &HeaderValue) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// The parsed headers as a map, and whether one says `Connection: close`.
-fn parse_headers(parsed: &[httparse::Header<'_>]) -> Result<(HeaderMap, bool), ClientError> {
-    let mut headers = HeaderMap::with_capacity(parsed.len());
-    let mut close = false;
-    for h in parsed {
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(h.name.as_bytes()),
-            HeaderValue::from_bytes(h.value),
-        ) else {
-            return Err(ClientError::new(format!(
-                "invalid response header {:?}",
-                h.name
-            )));
-        };
-        if name == CONNECTION
-            && value
-                .as_bytes()
-                .split(|b| *b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-        {
-            close = true;
-        }
-        headers.append(name, value);
-    }
-    Ok((headers, close))
-}
-
 /// A parsed response head.
+#[derive(Debug)]
 struct Head {
     status: StatusCode,
-    headers: HeaderMap,
+    /// The status line and headers as received.
+    bytes: Bytes,
+    /// Where each header's name and value sit in `bytes`.
+    fields: Vec<Field>,
     /// The server lets the connection be used again.
     keep_alive: bool,
+}
+
+/// One header, as ranges of its head's bytes.
+#[derive(Clone, Copy, Debug)]
+struct Field {
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+impl Head {
+    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.fields
+            .iter()
+            .filter(move |f| self.bytes[f.name.0..f.name.1].eq_ignore_ascii_case(name.as_bytes()))
+            .map(|f| &self.bytes[f.value.0..f.value.1])
+    }
+
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        let f = self
+            .fields
+            .iter()
+            .find(|f| self.bytes[f.name.0..f.name.1].eq_ignore_ascii_case(name.as_bytes()))?;
+        Some(&self.bytes[f.value.0..f.value.1])
+    }
+}
+
+/// A response whose head has arrived: its status, its headers as they were sent (read
+/// without building a header map: a call looks at two or three of them), and its body.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    head: Head,
+    body: ResponseBody,
+}
+
+impl Answer {
+    pub(crate) fn status(&self) -> StatusCode {
+        self.head.status
+    }
+
+    /// The first value of the header `name` (any case).
+    pub(crate) fn header(&self, name: &str) -> Option<&[u8]> {
+        self.head.get(name)
+    }
+
+    /// Every header as a map.
+    #[cfg(test)]
+    pub(crate) fn header_map(&self) -> HeaderMap {
+        let bytes = &self.head.bytes;
+        let mut map = HeaderMap::new();
+        for f in &self.head.fields {
+            map.append(
+                HeaderName::from_bytes(&bytes[f.name.0..f.name.1]).expect("a checked name"),
+                HeaderValue::from_bytes(&bytes[f.value.0..f.value.1]).expect("a checked value"),
+            );
+        }
+        map
+    }
+
+    pub(crate) fn into_body(self) -> ResponseBody {
+        self.body
+    }
 }
 
 // === impl Conn ===
@@ -481,13 +514,30 @@ impl Conn {
             }
             let status = StatusCode::from_u16(code)
                 .map_err(|_| ClientError::new(format!("invalid HTTP status {code}")))?;
-            let keep_alive = resp.version == Some(1);
-            let (headers, close) = parse_headers(resp.headers)?;
-            self.buf.advance(len);
+            let base = self.buf.as_ptr() as usize;
+            let mut keep_alive = resp.version == Some(1);
+            let mut fields = Vec::with_capacity(resp.headers.len());
+            for h in resp.headers.iter() {
+                let name = h.name.as_ptr() as usize - base;
+                let value = h.value.as_ptr() as usize - base;
+                if h.name.eq_ignore_ascii_case("connection")
+                    && h.value
+                        .split(|b| *b == b',')
+                        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+                {
+                    keep_alive = false;
+                }
+                fields.push(Field {
+                    name: (name, name + h.name.len()),
+                    value: (value, value + h.value.len()),
+                });
+            }
+            let bytes = self.buf.split_to(len).freeze();
             return Ok(Some(Head {
                 status,
-                headers,
-                keep_alive: keep_alive && !close,
+                bytes,
+                fields,
+                keep_alive,
             }));
         }
     }
