@@ -26,7 +26,7 @@ use serde_json::Value;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::http1::{Answer, Host, Outgoing, ResponseBody};
+use super::http1::{Answer, Host, Outgoing, UpstreamBody};
 use super::sse_codec::SseDecoder;
 use super::{EventSender, TransportContext, TransportError, TransportEvent, post_message};
 
@@ -418,7 +418,7 @@ impl Shared {
     }
 
     /// A request answered with an SSE stream: reads it, resuming it if it breaks early.
-    async fn request_stream(&self, body: ResponseBody, id: Id) {
+    async fn request_stream(&self, body: UpstreamBody, id: Id) {
         let mut state = StreamState::default();
         let mut body = body;
         let mut attempts = 0;
@@ -525,7 +525,7 @@ impl Shared {
     async fn open_get(
         &self,
         last_event_id: Option<&HeaderValue>,
-    ) -> Result<ResponseBody, GetFailure> {
+    ) -> Result<UpstreamBody, GetFailure> {
         let req = self.request(Method::GET, Some(ACCEPT_SSE), last_event_id, &[]);
         let resp = self
             .host
@@ -549,7 +549,7 @@ impl Shared {
     /// whose stream this is (`None` for the server stream).
     async fn pump(
         &self,
-        body: &mut ResponseBody,
+        body: &mut UpstreamBody,
         state: &mut StreamState,
         ours: Option<&Id>,
     ) -> StreamEnd {

@@ -285,7 +285,7 @@ impl Host {
         // connection is not trusted with another request.
         let both = te.is_some() && head.get("content-length").is_some();
         let keep_alive = head.keep_alive && !both && !matches!(framing, Framing::UntilClose);
-        let mut body = ResponseBody {
+        let mut body = UpstreamBody {
             conn: Some(conn),
             host: self.clone(),
             framing,
@@ -381,7 +381,7 @@ impl Head {
 #[derive(Debug)]
 pub(crate) struct Answer {
     head: Head,
-    body: ResponseBody,
+    body: UpstreamBody,
 }
 
 impl Answer {
@@ -408,7 +408,7 @@ impl Answer {
         map
     }
 
-    pub(crate) fn into_body(self) -> ResponseBody {
+    pub(crate) fn into_body(self) -> UpstreamBody {
         self.body
     }
 }
@@ -557,7 +557,7 @@ impl Conn {
     }
 }
 
-// === ResponseBody ===
+// === UpstreamBody ===
 
 /// How the end of a body is found.
 #[derive(Debug)]
@@ -587,7 +587,7 @@ enum ChunkState {
 /// The body of a response, read from the connection as it is polled. Dropped before its
 /// end, it closes the connection (that is how a 2026-07-28 request is cancelled).
 #[derive(Debug)]
-pub(crate) struct ResponseBody {
+pub(crate) struct UpstreamBody {
     conn: Option<Conn>,
     host: Arc<Host>,
     framing: Framing,
@@ -606,7 +606,7 @@ impl std::fmt::Display for BodyReadError {
 
 impl std::error::Error for BodyReadError {}
 
-impl ResponseBody {
+impl UpstreamBody {
     /// The body is complete: the connection goes back to the host if it may.
     fn finish(&mut self) {
         self.framing = Framing::Done;
@@ -737,7 +737,7 @@ fn parse_hex(digits: &[u8]) -> Option<u64> {
     })
 }
 
-impl Body for ResponseBody {
+impl Body for UpstreamBody {
     type Data = Bytes;
     type Error = BodyReadError;
 

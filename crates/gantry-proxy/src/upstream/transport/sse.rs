@@ -23,7 +23,7 @@ use super::http::{
     error_chain, excerpt, http_status_error, is_content_type, parse_headers, parse_http_url,
     read_body, rpc_error_in, shown_url, unreachable_error,
 };
-use super::http1::{Host, ResponseBody};
+use super::http1::{Host, UpstreamBody};
 use super::sse_codec::{SseDecoder, SseEvent};
 use super::{EventSender, TransportContext, TransportError, TransportEvent, post_message};
 
@@ -142,7 +142,7 @@ impl Drop for SseTransport {
 
 /// What `connect` hands to the reading task: the endpoint, the open body, the decoder with
 /// its state, and events that came in the same chunks as the endpoint.
-type Opened = (Uri, ResponseBody, SseDecoder, Vec<SseEvent>);
+type Opened = (Uri, UpstreamBody, SseDecoder, Vec<SseEvent>);
 
 /// `GET url` as an event stream, read until the `endpoint` event.
 async fn open_stream(
@@ -275,7 +275,7 @@ impl Shared {
     /// Reads the event stream until it ends, then reports the connection closed.
     async fn read_stream(
         &self,
-        mut body: ResponseBody,
+        mut body: UpstreamBody,
         mut decoder: SseDecoder,
         early: Vec<SseEvent>,
     ) {
