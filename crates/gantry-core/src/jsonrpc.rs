@@ -1,15 +1,20 @@
 //! The JSON-RPC 2.0 envelope.
 //!
-//! Only the envelope is typed; `params` and `error.data` stay [`Value`]s so that unknown
-//! fields and `_meta` survive the trip through the gateway unchanged, and a `result` stays
-//! the text it arrived as ([`Payload`]) until something needs to look inside.
+//! Only the envelope is typed; a request's `params` stay the text they arrived as ([`Params`],
+//! members read and edited in place), a notification's `params` and `error.data` stay
+//! [`Value`]s, so that unknown fields and `_meta` survive the trip through the gateway
+//! unchanged, and a `result` stays the text it arrived as ([`Payload`]) until something needs
+//! to look inside.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
+use crate::params::Params;
 use crate::payload::Payload;
 use crate::protocol::code;
 
@@ -41,7 +46,7 @@ pub struct Request {
     /// The method name.
     pub method: String,
     /// The parameters, kept as sent.
-    pub params: Option<Value>,
+    pub params: Option<Params>,
 }
 
 /// A JSON-RPC notification.
@@ -203,15 +208,29 @@ impl Message {
     ///
     /// Batches (JSON arrays) are refused: they were removed from MCP in 2025-06-18.
     ///
-    /// The envelope is read straight from the bytes ([`Body`]): only `params`, `error` and
-    /// `id` become [`Value`]s, the object itself is never built, and a `result` is kept as
-    /// its text ([`Payload`]): checked to be JSON, but passed through as it came, even a
-    /// number beyond the range a [`Value`] holds.
+    /// The envelope is read straight from the bytes ([`Body`]): only a notification's
+    /// `params`, `error` and `id` become [`Value`]s, the object itself is never built, a
+    /// request's `params` are kept as their text when serde_json would write them so
+    /// ([`Params`]), and a `result` is kept as its text ([`Payload`]): checked to be JSON, but
+    /// passed through as it came, even a number beyond the range a [`Value`] holds.
     pub fn from_slice(bytes: &[u8]) -> Result<Message, ParseError> {
-        let body: Body = serde_json::from_slice(bytes).map_err(|e| ParseError {
-            error: RpcError::parse(format!("body is not valid JSON: {e}")),
-            id: None,
-        })?;
+        // Params are read as their text, and kept as text when they are a canonical object
+        // (see `Params`). Other params (rare: whitespace, escapes or numbers written otherwise,
+        // an array) and bodies that are not valid are read again, as before, into a tree: so
+        // the result and any error (a number out of range, nesting too deep) are the same.
+        let fast = serde_json::from_slice::<Body<&RawValue>>(bytes)
+            .ok()
+            .and_then(|body| body.map_params(|raw| Params::from_canonical(raw.get())));
+        let body = match fast {
+            Some(body) => body,
+            None => serde_json::from_slice::<Body<Value>>(bytes)
+                .map_err(|e| ParseError {
+                    error: RpcError::parse(format!("body is not valid JSON: {e}")),
+                    id: None,
+                })?
+                .map_params(|v| Some(Params::from(v)))
+                .expect("a tree is always params"),
+        };
         body.into_message()
     }
 
@@ -229,9 +248,13 @@ impl Message {
             out.extend_from_slice(key);
             serde_json::to_writer(out, v).expect("JSON-RPC messages always serialise");
         }
-        fn call(out: &mut Vec<u8>, method: &str, params: Option<&Value>) {
+        fn call(out: &mut Vec<u8>, method: &str, params: Option<&Params>, tree: Option<&Value>) {
             member(out, br#","method":"#, method);
             if let Some(p) = params {
+                out.extend_from_slice(br#","params":"#);
+                p.write_to(out);
+            }
+            if let Some(p) = tree {
                 member(out, br#","params":"#, p);
             }
         }
@@ -239,9 +262,9 @@ impl Message {
         match self {
             Message::Request(r) => {
                 member(out, br#","id":"#, &r.id);
-                call(out, &r.method, r.params.as_ref());
+                call(out, &r.method, r.params.as_ref(), None);
             }
-            Message::Notification(n) => call(out, &n.method, n.params.as_ref()),
+            Message::Notification(n) => call(out, &n.method, None, n.params.as_ref()),
             Message::Response(r) => {
                 member(out, br#","id":"#, &r.id);
                 match &r.outcome {
@@ -287,14 +310,14 @@ impl From<Response> for Message {
 // === impl Request / Notification / Response ===
 
 impl Request {
-    /// The `params` object, if the params are an object.
-    pub fn params_obj(&self) -> Option<&Map<String, Value>> {
-        self.params.as_ref().and_then(Value::as_object)
+    /// A string field of the `params` object.
+    pub fn param_str(&self, key: &str) -> Option<Cow<'_, str>> {
+        self.params.as_ref()?.get_str(key)
     }
 
-    /// A string field of the `params` object.
-    pub fn param_str(&self, key: &str) -> Option<&str> {
-        self.params_obj()?.get(key)?.as_str()
+    /// A member of the `params` object.
+    pub fn param(&self, key: &str) -> Option<Cow<'_, Value>> {
+        self.params.as_ref()?.get(key)
     }
 }
 
@@ -329,9 +352,9 @@ impl Response {
 /// The top level of a message body, as far as the envelope needs it.
 // Lives on the stack for one parse; boxing `Fields` would add the allocation this avoids.
 #[allow(clippy::large_enum_variant)]
-enum Body {
+enum Body<P> {
     /// An object: its envelope members (the others are read and dropped).
-    Object(Fields),
+    Object(Fields<P>),
     /// A batch.
     Array,
     /// Any other JSON value, by its [`type_name`].
@@ -342,20 +365,30 @@ enum Body {
 /// last value, as when the object is read into a [`Map`]. Each is kept in the smallest form
 /// its checks need (this moves a few times per parse): a wrong one as its type name, or
 /// boxed.
-#[derive(Default)]
-struct Fields {
+struct Fields<P> {
     /// The id, or the type name of a value that is not one.
     id: Option<Result<Id, &'static str>>,
     /// `Ok` for `"2.0"`, else the value given.
     jsonrpc: Option<Result<(), Box<Value>>>,
     /// The method, or the type name of a value that is not a string.
     method: Option<Result<String, &'static str>>,
-    params: Option<Value>,
+    params: Option<P>,
     result: Option<Payload>,
     error: Option<Box<Value>>,
 }
 
-impl Fields {
+impl<P> Fields<P> {
+    fn new() -> Self {
+        Fields {
+            id: None,
+            jsonrpc: None,
+            method: None,
+            params: None,
+            result: None,
+            error: None,
+        }
+    }
+
     fn id(v: Value) -> Result<Id, &'static str> {
         match v {
             Value::String(s) => Ok(Id::Str(s)),
@@ -378,7 +411,28 @@ impl Fields {
     }
 }
 
-impl Body {
+impl<P> Body<P> {
+    /// The same body with its params converted; `None` if `f` refuses them.
+    fn map_params(self, f: impl FnOnce(P) -> Option<Params>) -> Option<Body<Params>> {
+        Some(match self {
+            Body::Object(o) => Body::Object(Fields {
+                id: o.id,
+                jsonrpc: o.jsonrpc,
+                method: o.method,
+                params: match o.params {
+                    Some(p) => Some(f(p)?),
+                    None => None,
+                },
+                result: o.result,
+                error: o.error,
+            }),
+            Body::Array => Body::Array,
+            Body::Other(t) => Body::Other(t),
+        })
+    }
+}
+
+impl Body<Params> {
     fn into_message(self) -> Result<Message, ParseError> {
         let invalid = |msg: String, id: Option<Id>| ParseError {
             error: RpcError::invalid_request(msg),
@@ -422,11 +476,14 @@ impl Body {
             None => return Err(invalid("missing \"jsonrpc\": \"2.0\"".into(), id)),
         }
         let params = obj.params;
-        if let Some(p) = params.as_ref().filter(|p| !p.is_object() && !p.is_array()) {
+        if let Some(p) = params
+            .as_ref()
+            .filter(|p| !p.is_object() && !p.value().is_array())
+        {
             return Err(invalid(
                 format!(
                     "\"params\" must be an object or an array, got {}",
-                    type_name(p)
+                    type_name(p.value())
                 ),
                 id,
             ));
@@ -434,7 +491,10 @@ impl Body {
         match obj.method {
             Some(Ok(method)) => Ok(match id {
                 Some(id) => Message::Request(Request { id, method, params }),
-                None => Message::Notification(Notification { method, params }),
+                None => Message::Notification(Notification {
+                    method,
+                    params: params.map(Params::into_value),
+                }),
             }),
             Some(Err(type_name)) => Err(invalid(
                 format!("\"method\" must be a string, got {type_name}"),
@@ -477,28 +537,28 @@ impl Body {
 /// batch, are still read in full as [`Value`]s, so the JSON is checked exactly as strictly as
 /// when the whole body is read into a [`Value`] (UTF-8, number range, nesting depth), with
 /// the same error messages.
-impl<'de> Deserialize<'de> for Body {
+impl<'de, P: Deserialize<'de>> Deserialize<'de> for Body<P> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(BodyVisitor)
+        d.deserialize_any(BodyVisitor(std::marker::PhantomData))
     }
 }
 
-struct BodyVisitor;
+struct BodyVisitor<P>(std::marker::PhantomData<P>);
 
-impl<'de> Visitor<'de> for BodyVisitor {
-    type Value = Body;
+impl<'de, P: Deserialize<'de>> Visitor<'de> for BodyVisitor<P> {
+    type Value = Body<P>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Body, A::Error> {
-        let mut fields = Fields::default();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Body<P>, A::Error> {
+        let mut fields = Fields::new();
         while let Some(key) = map.next_key::<Key>()? {
             match key {
-                Key::Id => fields.id = Some(Fields::id(map.next_value()?)),
-                Key::Jsonrpc => fields.jsonrpc = Some(Fields::jsonrpc(map.next_value()?)),
-                Key::Method => fields.method = Some(Fields::method(map.next_value()?)),
+                Key::Id => fields.id = Some(Fields::<P>::id(map.next_value()?)),
+                Key::Jsonrpc => fields.jsonrpc = Some(Fields::<P>::jsonrpc(map.next_value()?)),
+                Key::Method => fields.method = Some(Fields::<P>::method(map.next_value()?)),
                 Key::Params => fields.params = Some(map.next_value()?),
                 Key::Result => fields.result = Some(map.next_value()?),
                 Key::Error => fields.error = Some(Box::new(map.next_value()?)),
@@ -510,32 +570,32 @@ impl<'de> Visitor<'de> for BodyVisitor {
         Ok(Body::Object(fields))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Body, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Body<P>, A::Error> {
         while seq.next_element::<Value>()?.is_some() {}
         Ok(Body::Array)
     }
 
-    fn visit_unit<E>(self) -> Result<Body, E> {
+    fn visit_unit<E>(self) -> Result<Body<P>, E> {
         Ok(Body::Other(type_name(&Value::Null)))
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Body, E> {
+    fn visit_bool<E>(self, _: bool) -> Result<Body<P>, E> {
         Ok(Body::Other(type_name(&Value::Bool(false))))
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<Body, E> {
+    fn visit_i64<E>(self, _: i64) -> Result<Body<P>, E> {
         Ok(Body::Other(type_name(&Value::from(0))))
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<Body, E> {
+    fn visit_u64<E>(self, _: u64) -> Result<Body<P>, E> {
         Ok(Body::Other(type_name(&Value::from(0))))
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<Body, E> {
+    fn visit_f64<E>(self, _: f64) -> Result<Body<P>, E> {
         Ok(Body::Other(type_name(&Value::from(0))))
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<Body, E> {
+    fn visit_str<E>(self, _: &str) -> Result<Body<P>, E> {
         Ok(Body::Other(type_name(&Value::String(String::new()))))
     }
 }

@@ -268,7 +268,7 @@ fn skip_space(b: &[u8], mut i: usize) -> usize {
 }
 
 /// The index after the string that starts (with its quote) at `start`.
-fn string_end(b: &[u8], start: usize) -> Option<usize> {
+pub(crate) fn string_end(b: &[u8], start: usize) -> Option<usize> {
     let mut i = start + 1;
     loop {
         i += b.get(i..)?.iter().position(|c| *c == b'"' || *c == b'\\')?;
@@ -280,7 +280,7 @@ fn string_end(b: &[u8], start: usize) -> Option<usize> {
 }
 
 /// The index after the (valid) value that starts at `start`.
-fn value_end(b: &[u8], start: usize) -> Option<usize> {
+pub(crate) fn value_end(b: &[u8], start: usize) -> Option<usize> {
     match b.get(start)? {
         b'"' => string_end(b, start),
         b'{' | b'[' => {
@@ -315,7 +315,7 @@ fn value_end(b: &[u8], start: usize) -> Option<usize> {
 }
 
 /// A member name as a JSON string: as it is unless something in it must be escaped.
-fn write_key(key: &str, out: &mut String) {
+pub(crate) fn write_key(key: &str, out: &mut String) {
     if key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
         out.push_str(&serde_json::to_string(key).expect("a string serialises"));
     } else {

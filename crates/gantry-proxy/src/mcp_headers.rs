@@ -116,16 +116,12 @@ pub(crate) fn routing(msg: &Message) -> Option<Vec<(HeaderName, HeaderValue)>> {
     let Message::Request(req) = msg else {
         return None;
     };
-    let version = req
-        .params
-        .as_ref()?
-        .get("_meta")?
-        .get(meta::PROTOCOL_VERSION)?
-        .as_str()?;
+    let meta = req.params.as_ref()?.meta()?;
+    let version = meta.get_str(meta::PROTOCOL_VERSION)?;
     let mut out = Vec::with_capacity(3);
     out.push((
         HeaderName::from_static(VERSION),
-        encode_known(version, protocol::MODERN_VERSIONS),
+        encode_known(&version, protocol::MODERN_VERSIONS),
     ));
     out.push((
         HeaderName::from_static(METHOD),
@@ -134,7 +130,7 @@ pub(crate) fn routing(msg: &Message) -> Option<Vec<(HeaderName, HeaderValue)>> {
     if let Some(key) = name_key(&req.method)
         && let Some(name) = req.param_str(key)
     {
-        out.push((HeaderName::from_static(NAME), encode(name)));
+        out.push((HeaderName::from_static(NAME), encode(&name)));
     }
     Some(out)
 }
@@ -231,7 +227,7 @@ mod tests {
             Message::Request(Request {
                 id: gantry_core::Id::Num(1),
                 method: "tools/call".into(),
-                params: Some(json!({"name": "echo", "_meta": meta})),
+                params: Some(json!({"name": "echo", "_meta": meta}).into()),
             })
         };
         let h = routing(&req(json!({meta::PROTOCOL_VERSION: "2026-07-28"}))).unwrap();

@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::params::Params;
 
 fn parse(v: Value) -> Result<Message, ParseError> {
     Message::from_slice(&serde_json::to_vec(&v).unwrap())
@@ -11,10 +12,10 @@ fn parse(v: Value) -> Result<Message, ParseError> {
 fn from_value(value: Value) -> Result<Message, ParseError> {
     let body = match value {
         Value::Object(mut obj) => Body::Object(Fields {
-            id: obj.remove("id").map(Fields::id),
-            jsonrpc: obj.remove("jsonrpc").map(Fields::jsonrpc),
-            method: obj.remove("method").map(Fields::method),
-            params: obj.remove("params"),
+            id: obj.remove("id").map(Fields::<Params>::id),
+            jsonrpc: obj.remove("jsonrpc").map(Fields::<Params>::jsonrpc),
+            method: obj.remove("method").map(Fields::<Params>::method),
+            params: obj.remove("params").map(Params::from),
             result: obj.remove("result").map(Payload::from),
             error: obj.remove("error").map(Box::new),
         }),
@@ -141,6 +142,11 @@ fn from_slice_answers_as_reading_a_value_first() {
         "[".repeat(200),
         "]".repeat(200)
     );
+    let deep_params = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"x","params":{{"a":{}1{}}}}}"#,
+        "[".repeat(127),
+        "]".repeat(127)
+    );
     let cases: Vec<&[u8]> = vec![
         br#"{"jsonrpc":"2.0","id":1,"method":"a","params":{"k":[1,2]},"extra":{"z":null}}"#,
         br#"{"jsonrpc":"2.0","id":1,"id":"two","method":"a","method":"b"}"#,
@@ -149,6 +155,17 @@ fn from_slice_answers_as_reading_a_value_first() {
         br#"{"jsonrpc":"2.0","id":1,"result":1,"error":{"code":1}}"#,
         br#"{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"m","data":[]}}"#,
         br#"{"jsonrpc":"2.0","method":"x","junk":1e999}"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":1e999}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":[1,2e400]},"id":[1e400]}"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":"\ud800"}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":99999999999999999999999999}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":1,"b":{"c":1,"c":2},"a":3}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{ "a" : [1.50, -0, 1E5, "\u0041\/"] }}"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"a\n":"\u001f\n","b":-0.0,"c":1.5}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"x","params":[1,{"a":2}]}"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"x","params":"s"}"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":1},"params":{"b":"\u00e9"}}"#,
+        deep_params.as_bytes(),
         b"{\"jsonrpc\":\"2.0\",\"method\":\"x\",\"junk\":\"\xff\"}",
         br#"{"jsonrpc":"2.0","method":"x","junk":"\ud800"}"#,
         deep.as_bytes(),
@@ -177,5 +194,12 @@ fn from_slice_answers_as_reading_a_value_first() {
             })
             .and_then(from_value);
         assert_eq!(direct, via_value, "{}", String::from_utf8_lossy(bytes));
+        // Written out, params kept as text are the bytes their tree gives.
+        if let (Ok(direct), Ok(via_value)) = (direct, via_value) {
+            assert_eq!(
+                String::from_utf8(direct.to_vec()).unwrap(),
+                String::from_utf8(via_value.to_vec()).unwrap()
+            );
+        }
     }
 }

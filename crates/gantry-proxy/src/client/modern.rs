@@ -44,8 +44,8 @@ pub(super) fn wants_modern(headers: &HeaderMap, msg: &Message) -> bool {
             let envelope = r
                 .params
                 .as_ref()
-                .and_then(|p| p.get("_meta"))
-                .is_some_and(|m| m.get(meta::PROTOCOL_VERSION).is_some());
+                .and_then(|p| p.meta())
+                .is_some_and(|m| m.contains(meta::PROTOCOL_VERSION));
             envelope
                 || (r.method != method::INITIALIZE
                     && header_version.is_some_and(|v| !protocol::is_legacy_version(v)))
@@ -85,21 +85,20 @@ struct Envelope {
 
 /// The spec's validation ladder; the first failing rung answers.
 fn check(headers: &HeaderMap, req: &Request) -> Result<Envelope, RpcError> {
-    let meta = req
-        .params
-        .as_ref()
-        .and_then(|p| p.get("_meta"))
-        .and_then(Value::as_object);
+    // `_meta` and its members are read alone from the params' text.
+    let meta = req.params.as_ref().and_then(|p| p.meta());
     // Each member is looked up once (hashing a key is not free).
-    let version = meta.and_then(|m| m.get(meta::PROTOCOL_VERSION));
-    let capabilities = meta.and_then(|m| m.get(meta::CLIENT_CAPABILITIES));
+    // The version as JSON text (for messages) and as a string, if it is one.
+    let version = meta.as_ref().and_then(|m| m.text(meta::PROTOCOL_VERSION));
+    let capabilities = meta.as_ref().and_then(|m| m.get(meta::CLIENT_CAPABILITIES));
+    let (version_missing, capabilities_missing) = (version.is_none(), capabilities.is_none());
     let (Some(meta), Some(version), Some(capabilities)) = (meta, version, capabilities) else {
         let missing: Vec<&str> = [
-            (meta::PROTOCOL_VERSION, version),
-            (meta::CLIENT_CAPABILITIES, capabilities),
+            (meta::PROTOCOL_VERSION, version_missing),
+            (meta::CLIENT_CAPABILITIES, capabilities_missing),
         ]
         .into_iter()
-        .filter(|(_, v)| v.is_none())
+        .filter(|(_, missing)| *missing)
         .map(|(k, _)| k)
         .collect();
         return Err(RpcError::invalid_params(format!(
@@ -107,8 +106,9 @@ fn check(headers: &HeaderMap, req: &Request) -> Result<Envelope, RpcError> {
             missing.join(" and ")
         )));
     };
+    let version_str = meta.get_str(meta::PROTOCOL_VERSION);
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if header(VERSION_HEADER).is_none_or(|h| Some(h) != version.as_str()) {
+    if header(VERSION_HEADER).is_none_or(|h| Some(h) != version_str.as_deref()) {
         return Err(mismatch(format!(
             "the MCP-Protocol-Version header must equal params._meta[\"{}\"] ({version})",
             meta::PROTOCOL_VERSION
@@ -122,13 +122,13 @@ fn check(headers: &HeaderMap, req: &Request) -> Result<Envelope, RpcError> {
     }
     if let Some(key) = mcp_headers::name_key(&req.method)
         && let Some(body) = req.param_str(key)
-        && header(NAME_HEADER).and_then(mcp_headers::decode).as_deref() != Some(body)
+        && header(NAME_HEADER).and_then(mcp_headers::decode).as_deref() != Some(&*body)
     {
         return Err(mismatch(format!(
             "the Mcp-Name header must equal params.{key} ({body:?})"
         )));
     }
-    let Some(version) = version.as_str() else {
+    let Some(version) = version_str.as_deref() else {
         return Err(RpcError::invalid_params(format!(
             "params._meta[\"{}\"] must be a string",
             meta::PROTOCOL_VERSION
@@ -138,11 +138,10 @@ fn check(headers: &HeaderMap, req: &Request) -> Result<Envelope, RpcError> {
         return Err(unsupported_version(version, protocol::MODERN_VERSIONS));
     }
     let log_level = meta
-        .get(meta::LOG_LEVEL)
-        .and_then(Value::as_str)
-        .and_then(protocol::log_level_rank);
+        .get_str(meta::LOG_LEVEL)
+        .and_then(|l| protocol::log_level_rank(&l));
     Ok(Envelope {
-        hello: ClientHello::new(capabilities),
+        hello: ClientHello::new(&capabilities),
         log_level,
     })
 }
@@ -216,6 +215,7 @@ async fn call(
 ) -> HttpResponse {
     let mut resume_server = None;
     if let Some(state) = req.params.as_ref().and_then(|p| p.get("requestState")) {
+        let state = state.into_owned();
         let opened = state.as_str().and_then(|s| gw.sealer.open(s));
         let Some(payload) = opened else {
             return error_reply(Some(req.id), altered_state());
@@ -245,7 +245,11 @@ async fn call(
         else {
             return error_reply(Some(req.id), altered_state());
         };
-        if let Some(p) = req.params.as_mut().and_then(Value::as_object_mut) {
+        if let Some(p) = req
+            .params
+            .as_mut()
+            .and_then(|p| p.value_mut().as_object_mut())
+        {
             match state {
                 Value::Null => p.remove("requestState"),
                 state => p.insert("requestState".into(), state),
@@ -272,18 +276,15 @@ async fn call(
         // Most views declare no `Mcp-Param-*` headers: then the name is not even looked up.
         let name = match view.tool_headers.is_empty() {
             true => None,
-            false => req.param_str("name"),
+            false => req.param_str("name").map(|n| n.into_owned()),
         };
         // A progressive endpoint's meta-tools declare no headers, whatever a hidden tool of
         // the same name does.
         if let Some(name) = name
-            && !(view.progressive.is_some() && crate::progressive::is_meta(name))
-            && let Some(declared) = view.tool_headers.get(name)
-            && let Err(e) = check_param_headers(
-                headers,
-                declared,
-                req.params.as_ref().and_then(|p| p.get("arguments")),
-            )
+            && !(view.progressive.is_some() && crate::progressive::is_meta(&name))
+            && let Some(declared) = view.tool_headers.get(name.as_str())
+            && let Err(e) =
+                check_param_headers(headers, declared, req.param("arguments").as_deref())
         {
             return error_reply(Some(req.id), e);
         }
@@ -416,7 +417,7 @@ fn park(
     let key = input_key(&question);
     let mut input = json!({"method": question.method});
     if let Some(p) = &question.params {
-        input["params"] = p.clone();
+        input["params"] = p.value().clone();
     }
     let token = gw.parking.park(Parked::new(session, rx, question));
     json!({
@@ -451,11 +452,8 @@ async fn resume(
     };
     let key = input_key(&parked.question);
     let answer = req
-        .params
-        .as_ref()
-        .and_then(|p| p.get("inputResponses"))
-        .and_then(|r| r.get(&key))
-        .cloned();
+        .param("inputResponses")
+        .and_then(|r| r.get(&key).cloned());
     let Some(answer) = answer else {
         // The question is still open: ask it again.
         let result = park(gw, ep, parked.session, parked.rx, parked.question);
@@ -505,10 +503,8 @@ async fn listen(
     caller: Caller,
 ) -> HttpResponse {
     let asked = req
-        .params
-        .as_ref()
-        .and_then(|p| p.get("notifications"))
-        .cloned()
+        .param("notifications")
+        .map(|n| n.into_owned())
         .unwrap_or(json!({}));
     let wants = |k: &str| asked.get(k) == Some(&Value::Bool(true));
     let caps = crate::router::endpoint_capabilities(ep, envelope.hello.caps()).await;
@@ -550,7 +546,7 @@ async fn listen(
         let sub = Request {
             id: Id::Str(format!("listen-subscribe-{n}")),
             method: method::RESOURCES_SUBSCRIBE.into(),
-            params: Some(json!({"uri": uri})),
+            params: Some(json!({"uri": uri}).into()),
         };
         let (reply, mut answer) = mpsc::channel(1);
         gw.accept(&session, Message::Request(sub), Some(reply));

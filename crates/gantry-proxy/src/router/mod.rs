@@ -9,7 +9,7 @@ mod cursor;
 use std::sync::{Arc, LazyLock};
 
 use gantry_core::protocol::{self, code, log_level_rank, method};
-use gantry_core::{Payload, RawObject, Request, RpcError};
+use gantry_core::{Params, Payload, RawObject, Request, RpcError};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
@@ -78,7 +78,7 @@ pub(crate) async fn handle(
             return forward(gw, session, method::RESOURCES_READ, target, link).await;
         }
         method::RESOURCES_SUBSCRIBE => {
-            let uri = req.param_str("uri").unwrap_or_default().to_owned();
+            let uri = req.param_str("uri").unwrap_or_default().into_owned();
             let target = by_uri(ep, caps, grant, req).await?;
             let result = if target.peer.is_modern() {
                 // 2026-07-28 servers take subscriptions on their listen stream.
@@ -94,7 +94,7 @@ pub(crate) async fn handle(
             Ok(result)
         }
         method::RESOURCES_UNSUBSCRIBE => {
-            let uri = req.param_str("uri").unwrap_or_default().to_owned();
+            let uri = req.param_str("uri").unwrap_or_default().into_owned();
             let target = by_uri(ep, caps, grant, req).await?;
             let peer = target.peer;
             session.unsubscribe(&uri);
@@ -127,13 +127,15 @@ const INITIALIZE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn initialize(session: &Arc<Session>, req: &Request) -> Value {
     let asked = req.param_str("protocolVersion").unwrap_or_default();
-    let version = if protocol::is_legacy_version(asked) {
-        asked
+    let version = if protocol::is_legacy_version(&asked) {
+        &*asked
     } else {
         protocol::LATEST_LEGACY_VERSION
     };
-    let declared = req.params_obj().and_then(|p| p.get("capabilities"));
-    session.set_hello(ClientHello::new(declared.unwrap_or(&Value::Null)));
+    let declared = req.param("capabilities");
+    session.set_hello(ClientHello::new(
+        declared.as_deref().unwrap_or(&Value::Null),
+    ));
     let ep = &*session.endpoint();
     // Starts the lanes that declare this client's capabilities, if they are new.
     let capabilities = endpoint_capabilities(ep, &session.caps()).await;
@@ -286,7 +288,7 @@ fn list(
     }
     let view = ep.view_for(caps, &session.caller().grant);
     let (all, hint) = items(&view);
-    let start = match req.params_obj().and_then(|p| p.get("cursor")) {
+    let start = match req.param("cursor").as_deref() {
         None | Some(Value::Null) => 0,
         Some(Value::String(c)) => cursor::decode(c, key).ok_or_else(|| {
             RpcError::invalid_params(format!("invalid cursor {c:?}: pass back a nextCursor from an earlier {key} list, or none to start over"))
@@ -339,17 +341,13 @@ fn meta_tool(view: &View, mut req: Request) -> Meta {
     };
     if name != crate::progressive::CALL {
         let empty = json!({});
-        let args = req
-            .params
-            .as_ref()
-            .and_then(|p| p.get("arguments"))
-            .unwrap_or(&empty);
-        return Meta::Answered(p.answer(&view.tools, name, args));
+        let args = req.param("arguments");
+        return Meta::Answered(p.answer(&view.tools, &name, args.as_deref().unwrap_or(&empty)));
     }
     let Some(params) = req.params.as_mut() else {
         return Meta::Forward(req);
     };
-    match p.take_call(&view.tools, params) {
+    match p.take_call(&view.tools, params.value_mut()) {
         Err(refusal) => Meta::Answered(refusal),
         Ok(()) => Meta::Forward(req),
     }
@@ -360,7 +358,7 @@ fn meta_tool(view: &View, mut req: Request) -> Meta {
 struct Target {
     lane: Arc<UpstreamServer>,
     peer: Arc<Peer>,
-    params: Value,
+    params: Params,
     /// The tool's arguments mirrored in `Mcp-Param-*` headers (2026-07-28), if any.
     declared: Option<crate::mcp_headers::Declared>,
 }
@@ -382,6 +380,7 @@ async fn by_name(
             req.method
         )));
     };
+    let name = &*name;
     if !routes(&view).contains_key(name)
         && let Some(server) = unconnected_owner(ep, caps, name)
     {
@@ -400,9 +399,9 @@ async fn by_name(
     let lane = ep.servers()[route.server].lane(caps);
     // Most names are the server's own: then `params` already says it.
     let renamed = route.name != name;
-    let mut params = req.params.unwrap_or_else(|| json!({}));
+    let mut params = req.params.unwrap_or_else(Params::empty_object);
     if renamed {
-        params["name"] = Value::from(route.name.as_str());
+        params.set("name", &Value::from(route.name.as_str()));
     }
     let (peer, _) = lane.ready_peer().await?;
     Ok(Target {
@@ -487,19 +486,20 @@ async fn forward_to(
     {
         // A 2026-07-28 server logs only for requests that carry a level: the one this
         // legacy client set for its session.
-        if let Some(meta) = protocol::meta::of(&mut params) {
-            meta.insert(protocol::meta::LOG_LEVEL.into(), Value::from(level));
-        }
+        params.meta_set([(protocol::meta::LOG_LEVEL, &Value::from(level))]);
     }
     let from_client = session
         .scope()
         .map(|s| s.param_headers.as_slice())
         .unwrap_or_default();
-    let headers = crate::mcp_headers::params(
-        declared.as_deref().unwrap_or_default(),
-        params.get("arguments"),
-        from_client,
-    );
+    let declared = declared.as_deref().unwrap_or_default();
+    // Most tools mirror no argument in a header: then the arguments are not even read.
+    let arguments = match declared.is_empty() {
+        true => None,
+        false => params.get("arguments"),
+    };
+    let headers = crate::mcp_headers::params(declared, arguments.as_deref(), from_client);
+    drop(arguments);
     if session.is_stateless() {
         // One round: the client itself answers and retries.
         let mut result = peer
@@ -546,7 +546,10 @@ async fn forward_to(
                 .await?;
             answers.insert(key, answer);
         }
-        let p = params.as_object_mut().expect("params are an object");
+        let p = params
+            .value_mut()
+            .as_object_mut()
+            .expect("params are an object");
         p.insert("inputResponses".into(), Value::Object(answers));
         match result.get_mut("requestState").map(Value::take) {
             Some(state) => p.insert("requestState".into(), state),
@@ -594,7 +597,7 @@ async fn by_uri(
         )));
     };
     let view = ep.view_for(caps, grant);
-    let Some(i) = ep.resource_server(&view, uri) else {
+    let Some(i) = ep.resource_server(&view, &uri) else {
         return Err(RpcError::new(
             code::RESOURCE_NOT_FOUND,
             format!(
@@ -609,7 +612,7 @@ async fn by_uri(
     Ok(Target {
         lane,
         peer,
-        params: req.params.unwrap_or_else(|| json!({})),
+        params: req.params.unwrap_or_else(Params::empty_object),
         declared: None,
     })
 }
@@ -621,7 +624,7 @@ async fn complete(
     req: Request,
     link: Arc<dyn ClientLink>,
 ) -> Result<Value, RpcError> {
-    let mut params = req.params.unwrap_or_else(|| json!({}));
+    let mut params = req.params.map_or_else(|| json!({}), Params::into_value);
     let view = ep.view_for(caps, grant);
     let kind = params
         .pointer("/ref/type")
@@ -663,7 +666,7 @@ async fn complete(
     let lane = ep.servers()[server].lane(caps);
     let (peer, _) = lane.ready_peer().await?;
     let outcome = peer
-        .request(method::COMPLETE, Some(params), Some(link))
+        .request(method::COMPLETE, Some(params.into()), Some(link))
         .await;
     settle(&lane, &outcome);
     outcome
@@ -676,7 +679,7 @@ async fn set_level(
     req: &Request,
 ) -> Result<Value, RpcError> {
     let level = req.param_str("level").unwrap_or_default();
-    let Some(rank) = log_level_rank(level) else {
+    let Some(rank) = log_level_rank(&level) else {
         return Err(RpcError::invalid_params(format!(
             "unknown log level {level:?}: expected one of {}",
             protocol::LOG_LEVELS.join(", ")

@@ -443,7 +443,7 @@ impl Session {
         let req = Message::Request(Request {
             id: Id::Num(n),
             method: method.clone(),
-            params,
+            params: params.map(Into::into),
         });
         let question = Question {
             session: &self,

@@ -177,7 +177,7 @@ async fn a_call_in_flight_postpones_the_idle_shutdown() {
     // The call is in flight (the peer counts it) for a second; as the router does, its end
     // is noted as a request.
     let answer = peer
-        .request("tools/call", Some(json!({"name": "slow"})), None)
+        .request("tools/call", Some(json!({"name": "slow"}).into()), None)
         .await
         .expect("the slow call answered");
     lane.note_request();
@@ -221,7 +221,7 @@ async fn an_idle_server_stops_cleanly_keeps_its_catalog_and_starts_again_on_the_
     let call = || async {
         let (peer, _) = lane.ready_peer().await.expect("connected");
         let result = peer
-            .request("tools/call", Some(json!({"name": "pid"})), None)
+            .request("tools/call", Some(json!({"name": "pid"}).into()), None)
             .await
             .expect("answered");
         lane.note_request();

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use gantry_core::protocol::{code, method};
-use gantry_core::{Id, Message, Notification, Payload, Request, Response, RpcError};
+use gantry_core::{Id, Message, Notification, Params, Payload, Request, Response, RpcError};
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 
@@ -88,7 +88,7 @@ pub struct Peer {
     /// The server's bound on calls in flight (shared by its lanes).
     limiter: Arc<Limiter>,
     /// Set once the server speaks 2026-07-28: the `_meta` entries every request carries.
-    envelope: OnceLock<Map<String, Value>>,
+    envelope: OnceLock<Vec<(String, Value, String)>>,
 }
 
 // === impl Peer ===
@@ -155,7 +155,7 @@ impl Peer {
             "clientInfo": {"name": "gantry", "version": env!("CARGO_PKG_VERSION")},
         });
         let result = self
-            .request_with(method::INITIALIZE, Some(params), None, timeout)
+            .request_with(method::INITIALIZE, Some(params.into()), None, timeout)
             .await?;
         let version = result
             .get("protocolVersion")
@@ -202,7 +202,13 @@ impl Peer {
         );
         let params = json!({ "_meta": envelope });
         let result = self
-            .send_request(method::DISCOVER, Some(params), None, timeout, Vec::new())
+            .send_request(
+                method::DISCOVER,
+                Some(params.into()),
+                None,
+                timeout,
+                Vec::new(),
+            )
             .await?
             .into_value()?;
         let speaks = result
@@ -218,6 +224,14 @@ impl Peer {
                 ),
             ));
         }
+        // Each member with its JSON text, written once for every request to come.
+        let envelope = envelope
+            .into_iter()
+            .map(|(k, v)| {
+                let text = v.to_string();
+                (k, v, text)
+            })
+            .collect();
         let _ = self.envelope.set(envelope);
         Ok(ServerHello {
             protocol_version: MODERN_VERSION.to_owned(),
@@ -250,7 +264,7 @@ impl Peer {
     pub async fn request(
         self: &Arc<Self>,
         method: &str,
-        params: Option<Value>,
+        params: Option<Params>,
         link: Option<Arc<dyn ClientLink>>,
     ) -> Result<Value, RpcError> {
         self.request_with_headers(method, params, link, Vec::new())
@@ -263,7 +277,7 @@ impl Peer {
     pub async fn request_with_headers(
         self: &Arc<Self>,
         method: &str,
-        params: Option<Value>,
+        params: Option<Params>,
         link: Option<Arc<dyn ClientLink>>,
         headers: Vec<(::http::HeaderName, ::http::HeaderValue)>,
     ) -> Result<Payload, RpcError> {
@@ -276,13 +290,12 @@ impl Peer {
     }
 
     /// The timeout of one request: the tool's own for `tools/call`, else the server's.
-    fn timeout_for(&self, method: &str, params: Option<&Value>) -> Duration {
+    fn timeout_for(&self, method: &str, params: Option<&Params>) -> Duration {
         if method == method::TOOLS_CALL
             && !self.tool_timeouts.is_empty()
             && let Some(t) = params
-                .and_then(|p| p.get("name"))
-                .and_then(Value::as_str)
-                .and_then(|name| self.tool_timeouts.get(name))
+                .and_then(|p| p.get_str("name"))
+                .and_then(|name| self.tool_timeouts.get(&*name))
         {
             return *t;
         }
@@ -294,7 +307,7 @@ impl Peer {
     pub(crate) async fn request_with(
         self: &Arc<Self>,
         method: &str,
-        mut params: Option<Value>,
+        mut params: Option<Params>,
         link: Option<Arc<dyn ClientLink>>,
         timeout: Duration,
     ) -> Result<Value, RpcError> {
@@ -307,26 +320,15 @@ impl Peer {
     /// Puts `params._meta` into the server's era: the 2026-07-28 envelope (the lane's
     /// capabilities, whatever the client sent), or none of it for a legacy server, which
     /// learnt all that at `initialize` and refuses requests that carry it.
-    fn prepare(&self, params: &mut Option<Value>) {
+    fn prepare(&self, params: &mut Option<Params>) {
         match self.envelope.get() {
             None => strip_modern_envelope(params),
             Some(envelope) => {
-                let p = params.get_or_insert_with(|| json!({}));
-                if let Some(m) = gantry_core::protocol::meta::of(p) {
-                    // A 2026-07-28 client sent the same members: they are overwritten in place
-                    // (no key copied), or left alone when equal (nothing copied). An empty
-                    // `_meta` (a legacy client's) takes them without looking first.
-                    let fresh = m.is_empty();
-                    for (k, v) in envelope {
-                        match if fresh { None } else { m.get_mut(k.as_str()) } {
-                            Some(slot) if *slot == *v => {}
-                            Some(slot) => *slot = v.clone(),
-                            None => {
-                                m.insert(k.clone(), v.clone());
-                            }
-                        }
-                    }
-                }
+                // A 2026-07-28 client sent the same members: they are overwritten in place, or
+                // left alone when equal. Params kept as text are edited as text.
+                params
+                    .get_or_insert_with(Params::empty_object)
+                    .meta_set_text(envelope.iter().map(|(k, v, t)| (k.as_str(), v, t.as_str())));
             }
         }
     }
@@ -336,7 +338,7 @@ impl Peer {
     fn send_request<'a>(
         self: &'a Arc<Self>,
         method: &'a str,
-        params: Option<Value>,
+        params: Option<Params>,
         link: Option<Arc<dyn ClientLink>>,
         timeout: Duration,
         headers: Vec<(::http::HeaderName, ::http::HeaderValue)>,
@@ -347,7 +349,7 @@ impl Peer {
     async fn send_request_inner(
         self: &Arc<Self>,
         method: &str,
-        mut params: Option<Value>,
+        mut params: Option<Params>,
         link: Option<Arc<dyn ClientLink>>,
         timeout: Duration,
         headers: Vec<(::http::HeaderName, ::http::HeaderValue)>,
@@ -358,10 +360,7 @@ impl Peer {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let progress_token = params
             .as_mut()
-            .and_then(|p| p.get_mut("_meta"))
-            .and_then(Value::as_object_mut)
-            .and_then(|m| m.get_mut("progressToken"))
-            .map(|t| std::mem::replace(t, Value::from(id)));
+            .and_then(|p| p.meta_replace("progressToken", &Value::from(id)));
         let (tx, mut rx) = oneshot::channel();
         self.pending.lock().expect("pending lock").insert(
             id,
@@ -398,16 +397,12 @@ impl Peer {
                 ));
             }
         };
-        // The message is done with: only a `tools/call`'s tool name is kept (moved out, not
-        // copied), for the timeout error.
+        // The message is done with: only a `tools/call`'s tool name is kept, for the timeout
+        // error.
         let tool_name = match msg {
             Message::Request(Request {
-                params: Some(Value::Object(mut p)),
-                ..
-            }) if method == method::TOOLS_CALL => match p.remove("name") {
-                Some(Value::String(name)) => Some(name),
-                _ => None,
-            },
+                params: Some(p), ..
+            }) if method == method::TOOLS_CALL => p.get_str("name").map(|n| n.into_owned()),
             _ => None,
         };
         // The exchange (the whole HTTP request) and the wait for the answer stay where they
@@ -594,7 +589,8 @@ impl Peer {
                 Ok(json!({}))
             } else if let Some((cause, link)) = link {
                 peer.set_asking(cause, true);
-                let answer = link.request(req.method.clone(), req.params.clone()).await;
+                let params = req.params.clone().map(Params::into_value);
+                let answer = link.request(req.method.clone(), params).await;
                 peer.set_asking(cause, false);
                 answer
             } else {
@@ -637,21 +633,15 @@ impl Peer {
 
 /// Removes the 2026-07-28 per-request envelope from `_meta`: a server spoken to in the legacy
 /// era learnt all that at `initialize` and refuses requests that carry it.
-fn strip_modern_envelope(params: &mut Option<Value>) {
+fn strip_modern_envelope(params: &mut Option<Params>) {
     use gantry_core::protocol::meta;
-    if let Some(m) = params
-        .as_mut()
-        .and_then(|p| p.get_mut("_meta"))
-        .and_then(Value::as_object_mut)
-    {
-        for k in [
+    if let Some(p) = params {
+        p.meta_remove(&[
             meta::PROTOCOL_VERSION,
             meta::CLIENT_CAPABILITIES,
             meta::CLIENT_INFO,
             meta::LOG_LEVEL,
-        ] {
-            m.remove(k);
-        }
+        ]);
     }
 }
 

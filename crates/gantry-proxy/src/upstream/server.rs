@@ -793,7 +793,7 @@ async fn list_into(
     let mut cursor: Option<Value> = None;
     let mut hints = Vec::new();
     for _ in 0..MAX_PAGES {
-        let params = cursor.take().map(|c| json!({"cursor": c}));
+        let params = cursor.take().map(|c| json!({"cursor": c}).into());
         match peer.request_with(method, params, None, timeout).await {
             Ok(mut result) => {
                 hints.push(CacheHint::of(&result));
@@ -1051,7 +1051,7 @@ async fn listen(server: Weak<UpstreamServer>, peer: Arc<Peer>) {
         };
         let stream = peer.request_with(
             method::SUBSCRIPTIONS_LISTEN,
-            Some(params),
+            Some(params.into()),
             None,
             LISTEN_SPAN,
         );

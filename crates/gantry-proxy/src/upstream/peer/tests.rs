@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use gantry_config::TransportConfig;
 use gantry_core::protocol::code;
-use gantry_core::{Notification, Request, RpcError};
+use gantry_core::{Notification, Params, Request, RpcError};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -56,7 +56,9 @@ async fn a_timeout_names_the_tool_of_a_tools_call_and_its_own_timeout() {
         Limiter::new("test".into(), 8, Arc::default()),
     );
 
-    let call = json!({"name": "hang", "arguments": {"n": 1}});
+    // Params kept as the text a client sent, then params built as a tree.
+    let call = Params::from_json(r#"{"name":"hang","arguments":{"n":1}}"#).unwrap();
+    assert!(call.as_text().is_some());
     let e = peer
         .request("tools/call", Some(call), None)
         .await
@@ -68,7 +70,7 @@ async fn a_timeout_names_the_tool_of_a_tools_call_and_its_own_timeout() {
     );
     let call = json!({"name": "other"});
     let e = peer
-        .request("tools/call", Some(call), None)
+        .request("tools/call", Some(call.into()), None)
         .await
         .unwrap_err();
     assert_eq!(

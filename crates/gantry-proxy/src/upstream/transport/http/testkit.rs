@@ -277,7 +277,7 @@ pub(crate) fn request(id: i64, method: &str, params: serde_json::Value) -> Messa
     Message::Request(Request {
         id: Id::Num(id),
         method: method.into(),
-        params: Some(params),
+        params: Some(params.into()),
     })
 }
 
