@@ -216,7 +216,7 @@ impl Report {
             // a ratio of two processes measured together does not.
             let relative = cpu.zip(sat.and_then(|s| s.upstream_cpu_us_per_call));
             out.push(Budget {
-                what: format!("{era}: Gantry CPU per call ÷ the upstream's, same run"),
+                what: format!("{era}: Gantry ÷ upstream CPU per call (same run)"),
                 budget: "≤ 2.5×".into(),
                 measured: relative.map_or("—".into(), |(g, u)| {
                     format!("{:.2}× ({g:.1} vs {u:.1} µs)", g / u)
