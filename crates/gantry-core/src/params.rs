@@ -249,10 +249,9 @@ impl Params {
             }
         }
         if changed {
-            let (text, slots) = write_object(&entries);
+            let written = write_object(&entries);
             drop(entries);
-            t.set("_meta", &text);
-            t.meta = Some(slots);
+            t.set_meta(written);
         }
     }
 
@@ -284,10 +283,9 @@ impl Params {
             }
         }
         if changed {
-            let (text, slots) = write_object(&entries);
+            let written = write_object(&entries);
             drop(entries);
-            t.set("_meta", &text);
-            t.meta = Some(slots);
+            t.set_meta(written);
         }
     }
 
@@ -307,10 +305,9 @@ impl Params {
         let mut entries = t.meta_entries()?;
         let e = entries.iter_mut().find(|e| e.name() == key)?;
         e.value = Cow::Borrowed(&text);
-        let (text, slots) = write_object(&entries);
+        let written = write_object(&entries);
         drop(entries);
-        t.set("_meta", &text);
-        t.meta = Some(slots);
+        t.set_meta(written);
         Some(old)
     }
 
@@ -447,6 +444,12 @@ fn write_object(entries: &[Entry<'_>]) -> (String, Vec<Slot>) {
 }
 
 impl Text {
+    /// Puts `_meta`'s new text (and its members' places in it) in.
+    fn set_meta(&mut self, (text, slots): (String, Vec<Slot>)) {
+        self.set("_meta", &text);
+        self.meta = Some(slots);
+    }
+
     fn position(&self, key: &str) -> Option<usize> {
         self.slots.iter().position(|s| s.name(&self.text) == key)
     }
