@@ -172,8 +172,11 @@ impl Host {
         let head = out.finish(&body);
         let mut retried = false;
         loop {
-            let (mut conn, reused) = match self.checkout() {
-                Some(conn) => (conn, !retried),
+            // The retry takes a new connection: the other idle ones may have been closed
+            // with the first (a restarted server).
+            let idle = if retried { None } else { self.checkout() };
+            let (mut conn, reused) = match idle {
+                Some(conn) => (conn, true),
                 None => (self.connect().await?, false),
             };
             match conn.exchange(&head, &body, reused).await {

@@ -243,6 +243,25 @@ async fn a_reused_connection_the_server_dropped_is_retried_on_a_new_one() {
 }
 
 #[tokio::test]
+async fn the_retry_takes_a_new_connection_not_another_idle_one() {
+    // Two kept-alive connections, both dropped by the server at their next request (as a
+    // restarted server drops all of them): the retry must not land on the other one.
+    let server = Scripted::start(vec![
+        vec![Act::Send(OK_JSON), Act::Close],
+        vec![Act::Send(OK_JSON), Act::Close],
+        vec![Act::Send(OK_JSON)],
+    ])
+    .await;
+    let (a, b) = tokio::join!(server.post("{}"), server.post("{}"));
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(server.accepted(), 2, "two connections now idle");
+    let (status, _) = server.post("{\"again\":1}").await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(server.accepted(), 3, "the retry opened a third");
+}
+
+#[tokio::test]
 async fn a_new_connection_closed_without_answer_is_an_error_and_not_repeated() {
     let server = Scripted::start(vec![vec![Act::Close]]).await;
     let err = server.post("{}").await.unwrap_err();
