@@ -619,6 +619,8 @@ async fn refusals_say_why_on_the_wire_and_metadata_is_discoverable() {
         got.www(),
         "Bearer resource_metadata=\"https://gw.example/.well-known/oauth-protected-resource/mcp/authenticated\""
     );
+    // Its body unread, the connection is not offered for another request.
+    assert_eq!(got.headers.get("connection").unwrap(), "close");
     // The document it points at.
     let meta = f
         .send(

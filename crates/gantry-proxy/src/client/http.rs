@@ -13,7 +13,7 @@ use gantry_core::protocol::{self, method};
 use gantry_core::{Id, Message, Response as RpcResponse, RpcError};
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -50,7 +50,20 @@ pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl Futur
             // allocations per request.
             let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let gw = gw.clone();
-                async move { Ok::<_, std::convert::Infallible>(route(&gw, req, peer).await) }
+                let has_body = !req.body().is_end_stream();
+                async move {
+                    let mut resp = route(&gw, req, peer).await;
+                    // A refusal may leave the body unread; hyper then closes the connection
+                    // after an answer that said nothing of it, and a client sending its next
+                    // request there (after a 401, say) sees it cut. Say so instead.
+                    if has_body
+                        && (resp.status().is_client_error() || resp.status().is_server_error())
+                    {
+                        resp.headers_mut()
+                            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    }
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
