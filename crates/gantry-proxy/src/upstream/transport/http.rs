@@ -128,18 +128,17 @@ impl HttpTransport {
         events: EventSender,
     ) -> Result<HttpTransport, TransportError> {
         let url = parse_http_url(&cfg.url)?;
-        let mut headers = parse_headers(&cfg.headers)?;
-        // The transport sets these itself; its values win, as they always did.
-        headers.retain(|(name, _)| {
-            ![
+        // The transport sets these itself; its values win.
+        let headers = parse_headers(
+            &cfg.headers,
+            &[
                 ACCEPT,
                 CONTENT_TYPE,
                 MCP_SESSION_ID,
                 MCP_PROTOCOL_VERSION,
                 LAST_EVENT_ID,
-            ]
-            .contains(name)
-        });
+            ],
+        )?;
         let shown = shown_url(&url);
         tracing::debug!(server = %ctx.server, url = %shown, "Streamable HTTP transport ready");
         Ok(HttpTransport {
@@ -767,24 +766,27 @@ pub(super) fn parse_http_url(url: &str) -> Result<Uri, TransportError> {
 }
 
 /// Checks the configured headers once; their values are marked sensitive and never shown.
+/// Those named in `reserved` are dropped: the transport sets them itself.
 pub(super) fn parse_headers(
     headers: &[(String, String)],
+    reserved: &[HeaderName],
 ) -> Result<Vec<(HeaderName, HeaderValue)>, TransportError> {
-    headers
-        .iter()
-        .map(|(name, value)| {
-            let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                TransportError::Connect(format!("{name:?} is not a valid HTTP header name"))
-            })?;
-            let mut v = HeaderValue::from_str(value).map_err(|_| {
-                TransportError::Connect(format!(
-                    "the value of header {name:?} is not a valid HTTP header value"
-                ))
-            })?;
-            v.set_sensitive(true);
-            Ok((n, v))
-        })
-        .collect()
+    let mut out = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            TransportError::Connect(format!("{name:?} is not a valid HTTP header name"))
+        })?;
+        let mut v = HeaderValue::from_str(value).map_err(|_| {
+            TransportError::Connect(format!(
+                "the value of header {name:?} is not a valid HTTP header value"
+            ))
+        })?;
+        v.set_sensitive(true);
+        if !reserved.contains(&n) {
+            out.push((n, v));
+        }
+    }
+    Ok(out)
 }
 
 /// `scheme://host:port/path`: no user info, no query (either may carry secrets).
@@ -815,11 +817,7 @@ pub(super) enum BodyError {
 
 /// Reads a whole body of at most `limit` bytes. A body announced or found to be larger is
 /// refused without reading the rest. A body in one frame is returned without a copy.
-pub(super) async fn read_body<B>(mut body: B, limit: usize) -> Result<Bytes, BodyError>
-where
-    B: Body<Data = Bytes> + Unpin,
-    B::Error: std::error::Error + 'static,
-{
+pub(super) async fn read_body(mut body: UpstreamBody, limit: usize) -> Result<Bytes, BodyError> {
     if body.size_hint().lower() > limit as u64 {
         return Err(BodyError::TooLarge);
     }

@@ -25,10 +25,10 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-#[cfg(test)]
-use http::HeaderMap;
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
-use http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
+#[cfg(test)]
+use http::{HeaderMap, Request};
+use http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -149,6 +149,7 @@ impl Host {
     }
 
     /// Sends `req` (its `Host` header, if any, is replaced by the host's).
+    #[cfg(test)]
     pub(crate) async fn request(
         self: &Arc<Self>,
         req: Request<Bytes>,
@@ -252,6 +253,7 @@ impl Host {
     ) -> Result<Answer, ClientError> {
         let status = head.status;
         let te = head.get("transfer-encoding");
+        let has_length = head.get("content-length").is_some();
         let framing =
             if no_body || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
                 Framing::Length(0)
@@ -265,7 +267,7 @@ impl Host {
                 } else {
                     Framing::UntilClose
                 }
-            } else if head.get("content-length").is_some() {
+            } else if has_length {
                 // Repeated values must agree (RFC 9112 §6.3).
                 let mut lengths = head.values("content-length").map(|v| {
                     std::str::from_utf8(v)
@@ -286,7 +288,7 @@ impl Host {
             };
         // A body framed both ways may be read differently by whatever sits in between: the
         // connection is not trusted with another request.
-        let both = te.is_some() && head.get("content-length").is_some();
+        let both = te.is_some() && has_length;
         let keep_alive = head.keep_alive && !both && !matches!(framing, Framing::UntilClose);
         let mut body = UpstreamBody {
             conn: Some(conn),
@@ -363,7 +365,8 @@ struct Field {
 }
 
 impl Head {
-    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+    /// The values of the header `name` (any case), in order.
+    fn values<'s>(&'s self, name: &str) -> impl Iterator<Item = &'s [u8]> {
         self.fields
             .iter()
             .filter(move |f| self.bytes[f.name.0..f.name.1].eq_ignore_ascii_case(name.as_bytes()))
@@ -371,11 +374,7 @@ impl Head {
     }
 
     fn get(&self, name: &str) -> Option<&[u8]> {
-        let f = self
-            .fields
-            .iter()
-            .find(|f| self.bytes[f.name.0..f.name.1].eq_ignore_ascii_case(name.as_bytes()))?;
-        Some(&self.bytes[f.value.0..f.value.1])
+        self.values(name).next()
     }
 }
 
@@ -446,14 +445,15 @@ impl Conn {
         body: &Bytes,
         reused: bool,
     ) -> Result<Head, ClientError> {
-        let stale = |e: &std::io::Error| {
+        // Broken before any byte of an answer on a reused connection: the server's idle close.
+        let stale = |e: &std::io::Error, received: usize| {
             reused
+                && received == 0
                 && matches!(
                     e.kind(),
                     std::io::ErrorKind::BrokenPipe
                         | std::io::ErrorKind::ConnectionReset
                         | std::io::ErrorKind::ConnectionAborted
-                        | std::io::ErrorKind::UnexpectedEof
                 )
         };
         let mut written = self.io.write_all(head).await;
@@ -463,7 +463,7 @@ impl Conn {
         if let Err(e) = written {
             return Err(ClientError {
                 message: format!("sending the request failed: {e}"),
-                stale: stale(&e),
+                stale: stale(&e, 0),
             });
         }
         loop {
@@ -473,17 +473,16 @@ impl Conn {
             let received = self.buf.len();
             match self.fill().await {
                 Ok(0) => {
-                    let e = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
                     return Err(ClientError {
                         message: "the server closed the connection without an answer".into(),
-                        stale: received == 0 && stale(&e),
+                        stale: reused && received == 0,
                     });
                 }
                 Ok(_) => {}
                 Err(e) => {
                     return Err(ClientError {
                         message: format!("reading the answer failed: {e}"),
-                        stale: received == 0 && stale(&e),
+                        stale: stale(&e, received),
                     });
                 }
             }
@@ -634,36 +633,6 @@ impl UpstreamBody {
         };
         conn.poll_fill(cx).map_ok(|n| n > 0)
     }
-
-    fn poll_chunked(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyReadError>>> {
-        loop {
-            let step = match (&mut self.framing, self.conn.as_mut()) {
-                (Framing::Chunked(state), Some(conn)) => chunk_step(state, &mut conn.buf),
-                _ => Step::End,
-            };
-            match step {
-                Step::Frame(data) => return Poll::Ready(Some(Ok(Frame::data(data)))),
-                Step::End => {
-                    self.finish();
-                    return Poll::Ready(None);
-                }
-                Step::Bad(why) => return self.broken(why.into()),
-                Step::Progress => continue,
-                Step::NeedMore => {}
-            }
-            match self.poll_more(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(true)) => {}
-                Poll::Ready(Ok(false)) => {
-                    return self.broken("the connection ended inside a chunked body".into());
-                }
-                Poll::Ready(Err(e)) => return self.broken(e.to_string()),
-            }
-        }
-    }
 }
 
 /// One step of the chunked framing on what is buffered in `buf`.
@@ -750,40 +719,51 @@ impl Body for UpstreamBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BodyReadError>>> {
         let this = self.get_mut();
         loop {
+            let buf = match (&mut this.framing, this.conn.as_mut()) {
+                (Framing::Done, _) | (_, None) => return Poll::Ready(None),
+                (_, Some(conn)) => &mut conn.buf,
+            };
             match &mut this.framing {
-                Framing::Done => return Poll::Ready(None),
-                Framing::Chunked(_) => return this.poll_chunked(cx),
-                Framing::Length(left) => {
-                    let left = *left;
-                    let buf = &mut this.conn.as_mut().expect("open connection").buf;
-                    if !buf.is_empty() {
-                        let n = left.min(buf.len() as u64);
-                        let data = buf.split_to(n as usize).freeze();
-                        this.framing = Framing::Length(left - n);
-                        if left == n {
-                            this.finish();
-                        }
-                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                Framing::Done => unreachable!("handled above"),
+                Framing::Chunked(state) => match chunk_step(state, buf) {
+                    Step::Frame(data) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                    Step::End => {
+                        this.finish();
+                        return Poll::Ready(None);
                     }
-                }
-                Framing::UntilClose => {
-                    let buf = &mut this.conn.as_mut().expect("open connection").buf;
-                    if !buf.is_empty() {
-                        let data = buf.split().freeze();
-                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    Step::Bad(why) => return this.broken(why.into()),
+                    Step::Progress => continue,
+                    Step::NeedMore => {}
+                },
+                Framing::Length(left) if !buf.is_empty() => {
+                    let n = (*left).min(buf.len() as u64);
+                    *left -= n;
+                    let data = buf.split_to(n as usize).freeze();
+                    if *left == 0 {
+                        this.finish();
                     }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
+                Framing::UntilClose if !buf.is_empty() => {
+                    return Poll::Ready(Some(Ok(Frame::data(buf.split().freeze()))));
+                }
+                Framing::Length(_) | Framing::UntilClose => {}
             }
             match this.poll_more(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(true)) => {}
-                Poll::Ready(Ok(false)) if matches!(this.framing, Framing::UntilClose) => {
-                    this.conn = None;
-                    this.framing = Framing::Done;
-                    return Poll::Ready(None);
-                }
                 Poll::Ready(Ok(false)) => {
-                    return this.broken("the connection ended before the whole body".into());
+                    return match this.framing {
+                        Framing::UntilClose => {
+                            this.conn = None;
+                            this.framing = Framing::Done;
+                            Poll::Ready(None)
+                        }
+                        Framing::Chunked(_) => {
+                            this.broken("the connection ended inside a chunked body".into())
+                        }
+                        _ => this.broken("the connection ended before the whole body".into()),
+                    };
                 }
                 Poll::Ready(Err(e)) => return this.broken(e.to_string()),
             }

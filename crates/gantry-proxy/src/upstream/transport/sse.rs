@@ -13,7 +13,7 @@ use gantry_config::HttpConfig;
 use gantry_core::protocol::code;
 use gantry_core::{Id, Message, RpcError};
 use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
-use http::{Method, Request, Uri};
+use http::{Method, Uri};
 use http_body_util::BodyExt;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -64,7 +64,8 @@ impl SseTransport {
         events: EventSender,
     ) -> Result<SseTransport, TransportError> {
         let url = parse_http_url(&cfg.url)?;
-        let headers = parse_headers(&cfg.headers)?;
+        // The transport sets these itself; its values win.
+        let headers = parse_headers(&cfg.headers, &[ACCEPT, CACHE_CONTROL, CONTENT_TYPE])?;
         let shown = shown_url(&url);
         let host = ctx.http.host(&url);
         let opening = open_stream(&host, &url, &shown, &headers, max_message_bytes);
@@ -152,15 +153,13 @@ async fn open_stream(
     headers: &[(HeaderName, HeaderValue)],
     max: usize,
 ) -> Result<Opened, TransportError> {
-    let mut req = Request::new(Bytes::new());
-    *req.uri_mut() = url.clone();
-    let h = req.headers_mut();
+    let mut req = host.start(&Method::GET, url);
     for (name, value) in headers {
-        h.append(name.clone(), value.clone());
+        req.header(name, value);
     }
-    h.insert(ACCEPT, ACCEPT_SSE);
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    let resp = host.request(req).await.map_err(|e| {
+    req.header(&ACCEPT, &ACCEPT_SSE);
+    req.header(&CACHE_CONTROL, &HeaderValue::from_static("no-cache"));
+    let resp = host.send(req, Bytes::new()).await.map_err(|e| {
         TransportError::Connect(format!("cannot reach {shown}: {}", error_chain(&e)))
     })?;
     let status = resp.status();
@@ -340,15 +339,12 @@ impl Shared {
     /// One POST of a message to the endpoint.
     /// `accepted` is dropped once the server has answered (or could not be reached).
     async fn post(&self, body: Bytes, id: Option<Id>, accepted: Option<oneshot::Sender<()>>) {
-        let mut req = Request::new(body);
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = self.endpoint.clone();
-        let h = req.headers_mut();
+        let mut req = self.host.start(&Method::POST, &self.endpoint);
         for (name, value) in &self.headers {
-            h.append(name.clone(), value.clone());
+            req.header(name, value);
         }
-        h.insert(CONTENT_TYPE, APPLICATION_JSON);
-        let resp = tokio::time::timeout(self.post_timeout, self.host.request(req)).await;
+        req.header(&CONTENT_TYPE, &APPLICATION_JSON);
+        let resp = tokio::time::timeout(self.post_timeout, self.host.send(req, body)).await;
         drop(accepted);
         let resp = match resp {
             Ok(Ok(resp)) => resp,

@@ -294,11 +294,13 @@ async fn malformed_answers_are_errors_that_say_what_is_wrong() {
     let short: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort";
     let bad_length: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n";
     let not_http: &[u8] = b"SSH-2.0-OpenSSH\r\n\r\n";
+    let cut_chunk: &[u8] = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhel";
     let server = Scripted::start(vec![
         vec![Act::Send(bad_chunk)],
         vec![Act::SendClose(short)],
         vec![Act::Send(bad_length)],
         vec![Act::Send(not_http)],
+        vec![Act::SendClose(cut_chunk)],
     ])
     .await;
     assert_eq!(
@@ -320,6 +322,10 @@ async fn malformed_answers_are_errors_that_say_what_is_wrong() {
             .unwrap_err()
             .starts_with("invalid HTTP response"),
         "a non-HTTP answer is named as such"
+    );
+    assert_eq!(
+        server.post("{}").await.unwrap_err(),
+        "the connection ended inside a chunked body"
     );
 }
 
