@@ -309,25 +309,21 @@ def start_everything(spawn: Spawner, mode: str) -> Server:
     return Server(proc, port, f"http://127.0.0.1:{port}{path}")
 
 
-def start_conformance_fixture(spawn: Spawner, *extra_args: str) -> Server:
+def start_python_fixture(spawn: Spawner, script: Path, transport: str, name: str, *extra_args: str) -> Server:
+    """A fixture server script over HTTP on a free port; `.url` is its /mcp endpoint."""
     port = free_port()
-    proc = spawn(
-        [sys.executable, str(CONFORMANCE_FIXTURE), "--transport", "streamable-http", "--port", str(port), *extra_args],
-        name="conformance-fixture",
-    )
+    proc = spawn([sys.executable, str(script), "--transport", transport, "--port", str(port), *extra_args], name=name)
     proc.wait_for_port(port)
     return Server(proc, port, f"http://127.0.0.1:{port}/mcp")
+
+
+def start_conformance_fixture(spawn: Spawner, *extra_args: str) -> Server:
+    return start_python_fixture(spawn, CONFORMANCE_FIXTURE, "streamable-http", "conformance-fixture", *extra_args)
 
 
 def start_modern(spawn: Spawner, *extra_args: str) -> Server:
     """tests/fixtures/modern_server.py over Streamable HTTP; `.url` is its /mcp endpoint."""
-    port = free_port()
-    proc = spawn(
-        [sys.executable, str(MODERN_SERVER), "--transport", "http", "--port", str(port), *extra_args],
-        name="modern-http",
-    )
-    proc.wait_for_port(port)
-    return Server(proc, port, f"http://127.0.0.1:{port}/mcp")
+    return start_python_fixture(spawn, MODERN_SERVER, "http", "modern-http", *extra_args)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ Faulty server: tests/fixtures/fault_server.py (stdio, or a minimal Streamable HT
 which hangs on initialize or on a call, streams progress forever, writes garbage to stdout,
 crashes mid-call or in a loop, ignores SIGTERM, starts a grandchild, and over HTTP drops the
 connection, answers 500 or answers slowly. Healthy server: npm server-everything (stdio).
-Client: raw JSON-RPC over Streamable HTTP (httpx), to see the exact error codes and timings.
+Client: raw JSON-RPC over Streamable HTTP (httpx), to see the exact error codes.
 
 After every test Gantry gets SIGTERM and must exit cleanly, leaving no process behind: every
 process Gantry started carries a tag in its environment (inherited by grandchildren, also
@@ -35,12 +35,12 @@ FAULT = FIXTURES_DIR / "fault_server.py"
 
 UNAVAILABLE, TIMEOUT, CLOSED, BUSY = -32010, -32011, -32012, -32013
 
-# The faulty servers' own request timeout. "Promptly" below means the answer came from the
-# fault itself (a refusal, a crash, a tool's timeout), not from waiting this out: the bound is a
-# fraction of it, so a slow machine does not fail a test, and a gateway that waited for the
-# timeout (or hung) always does. It is a behaviour, not a speed figure (those are benchmarks).
-FAULT_REQUEST_TIMEOUT = 20.0
-PROMPT = FAULT_REQUEST_TIMEOUT / 4
+# Every request of the client has this deadline, and the faulty servers' own request and
+# connect timeouts are far beyond it: an answer that came at all came from the fault itself (a
+# refusal, a crash, a tool's timeout); a gateway that waited out a server's timeout (or hung)
+# fails the call instead of answering late. No test puts an upper bound on how long an answer took.
+CLIENT_TIMEOUT = 60.0
+FAULT_TIMEOUT = 600.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,7 +72,7 @@ class Session:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.http = httpx.AsyncClient(timeout=60.0, trust_env=False)
+        self.http = httpx.AsyncClient(timeout=CLIENT_TIMEOUT, trust_env=False)
         self.sid: str | None = None
         self.next_id = 0
 
@@ -95,7 +95,12 @@ class Session:
         return h
 
     async def request(self, method: str, params: dict | None = None, seen: list | None = None) -> dict:
-        """The JSON-RPC response; messages before it (progress) go to `seen`."""
+        """The JSON-RPC response, within CLIENT_TIMEOUT (a stream of progress that never ends
+        fails too); messages before it (progress) go to `seen`."""
+        with anyio.fail_after(CLIENT_TIMEOUT):
+            return await self._request(method, params, seen)
+
+    async def _request(self, method: str, params: dict | None, seen: list | None) -> dict:
         self.next_id += 1
         rid = self.next_id
         body = {"jsonrpc": "2.0", "id": rid, "method": method}
@@ -126,10 +131,9 @@ class Session:
         assert "result" in r, r
         return r["result"]["content"][0]["text"]
 
-    async def tool_names(self) -> tuple[set[str], float]:
-        t0 = time.monotonic()
+    async def tool_names(self) -> set[str]:
         r = await self.request("tools/list")
-        return {t["name"] for t in r["result"]["tools"]}, time.monotonic() - t0
+        return {t["name"] for t in r["result"]["tools"]}
 
 
 def error_of(r: dict) -> tuple[int, str]:
@@ -138,15 +142,14 @@ def error_of(r: dict) -> tuple[int, str]:
 
 
 async def healthy(s: Session) -> None:
-    """The healthy server answers, promptly (the faulty one never holds it up)."""
-    r, took = await s.call("everything__echo", {"message": "still here"})
+    """The healthy server answers (the faulty one never holds it up: see CLIENT_TIMEOUT)."""
+    r, _ = await s.call("everything__echo", {"message": "still here"})
     assert r["result"]["content"][0]["text"] == "Echo: still here", r
-    assert took < PROMPT, took
 
 
-async def listed_promptly(s: Session, *, want: set[str] = frozenset()) -> set[str]:
-    names, took = await s.tool_names()
-    assert took < PROMPT, f"tools/list took {took:.2f}s: it waited for a faulty server"
+async def listed(s: Session, *, want: set[str] = frozenset()) -> set[str]:
+    """tools/list answers (without waiting for a faulty server: see CLIENT_TIMEOUT)."""
+    names = await s.tool_names()
     assert "everything__echo" in names
     assert want <= names, (want, names)
     return names
@@ -228,11 +231,13 @@ args = ["stdio"]
 
 def faulty(*flags: str, extra: str = "", name: str = "faulty") -> str:
     args = ", ".join(json.dumps(a) for a in [str(FAULT), "--state-dir", "@STATE@", *flags])
+    connect = "" if "connect_timeout" in extra else f"connect_timeout = {FAULT_TIMEOUT:g}"
     return f"""
 [servers.{name}]
 command = "{sys.executable}"
 args = [{args}]
-request_timeout = {FAULT_REQUEST_TIMEOUT:g}
+request_timeout = {FAULT_TIMEOUT:g}
+{connect}
 {extra}
 """
 
@@ -240,11 +245,10 @@ request_timeout = {FAULT_REQUEST_TIMEOUT:g}
 async def ready(gw: Gw, *, want: set[str]) -> Session:
     s = await Session(gw.url).__aenter__()
 
-    async def listed():
-        names, _ = await s.tool_names()
-        return want <= names
+    async def all_listed():
+        return want <= await s.tool_names()
 
-    await wait_for(listed, f"tools {sorted(want)} to be listed", timeout=30)
+    await wait_for(all_listed, f"tools {sorted(want)} to be listed", timeout=30)
     return s
 
 
@@ -256,11 +260,10 @@ async def test_a_server_hanging_on_initialize_never_stalls_the_others(start) -> 
     gw = start(everything() + faulty("--hang-initialize", "--spawn-child", extra="connect_timeout = 1"))
     s = await ready(gw, want={"everything__echo"})
     try:
-        await listed_promptly(s)
-        r, took = await s.call("faulty__echo", {"message": "x"})
+        await listed(s)
+        r, _ = await s.call("faulty__echo", {"message": "x"})
         code, msg = error_of(r)
         assert code == UNAVAILABLE and msg.startswith("server faulty is unavailable: "), r
-        assert took < PROMPT, took
         # It is retried with backoff, reported as crash-looping, and each hung attempt is
         # ended (its process group too) before long.
         await wait_for(lambda: "server is crash-looping: 3 failures in a row" in gw.logs(), "the crash-loop report", 30)
@@ -272,7 +275,7 @@ async def test_a_server_hanging_on_initialize_never_stalls_the_others(start) -> 
         assert len(running) <= 2, running
         gw.no_zombies()
         await healthy(s)
-        await listed_promptly(s)
+        await listed(s)
     finally:
         await s.__aexit__()
 
@@ -290,11 +293,11 @@ async def test_a_call_that_hangs_times_out_per_tool_and_is_cancelled_upstream(st
             tg.start_soon(hang)
             await wait_for(lambda: (gw.state / "h1.started").exists(), "the hanging call to reach the server")
             await healthy(s)
-            await listed_promptly(s)
+            await listed(s)
         code, msg = error_of(outcome["r"])
         assert code == TIMEOUT, outcome
         assert msg == 'server faulty did not answer tools/call (tool "hang") within 1s; the request was cancelled', msg
-        assert 0.9 < outcome["took"] < PROMPT, outcome  # at its 1 s timeout, not before
+        assert outcome["took"] > 0.9, outcome  # at its 1 s timeout, not before
         await wait_for(lambda: (gw.state / "h1.cancelled").exists(), "the server to see notifications/cancelled", 5)
         # Other tools keep the server's own timeout, and the server still answers.
         assert await s.text("faulty__echo", {"message": "after"}) == "fault: after"
@@ -319,11 +322,11 @@ async def test_a_call_streaming_progress_forever_is_bounded(start) -> None:
             tg.start_soon(run)
             await wait_for(lambda: (gw.state / "s1.started").exists(), "the stream to start")
             await healthy(s)
-            await listed_promptly(s)
+            await listed(s)
         took = time.monotonic() - t0
         code, msg = error_of(r)
         assert code == TIMEOUT and 'tool "stream"' in msg, r
-        assert 1.9 < took < PROMPT, took  # at its 2 s timeout, not before
+        assert took > 1.9, took  # at its 2 s timeout, not before
         progress = [m for m in seen if m.get("method") == "notifications/progress"]
         assert len(progress) >= 10, len(progress)
         assert all(m["params"]["progressToken"] == "p1" for m in progress)
@@ -339,11 +342,10 @@ async def test_garbage_on_stdout_is_skipped_and_an_oversized_answer_fails_at_onc
     try:
         assert await s.text("faulty__echo", {"message": "through garbage"}) == "fault: through garbage"
         assert await s.text("faulty__garbage", {"lines": 200}) == "after garbage"
-        r, took = await s.call("faulty__big", {"bytes": 200_000})
+        r, _ = await s.call("faulty__big", {"bytes": 200_000})
         code, msg = error_of(r)
         assert code == -32603, r
         assert msg == "server faulty sent a response larger than max_message_bytes (65536 bytes); it was dropped", msg
-        assert took < PROMPT, took
         assert await s.text("faulty__echo", {"message": "still"}) == "fault: still"
         await healthy(s)
         # Garbage is logged, but not line by line without end.
@@ -368,10 +370,8 @@ async def test_kill_9_mid_call_fails_fast_restarts_and_leaves_nothing(start) -> 
         async with anyio.create_task_group() as tg:
             tg.start_soon(hang)
             await wait_for(lambda: (gw.state / "k1.started").exists(), "the call to reach the server")
-            killed = time.monotonic()
             os.kill(pid, signal.SIGKILL)
         code, msg = error_of(outcome["r"])
-        assert time.monotonic() - killed < PROMPT
         assert code == CLOSED, outcome
         assert msg == "server faulty is not connected: process exited (signal: 9 (SIGKILL))", msg
         # The rest of its process group (the grandchild) is ended and nothing is a zombie.
@@ -386,13 +386,12 @@ async def test_kill_9_mid_call_fails_fast_restarts_and_leaves_nothing(start) -> 
         assert int(await s.text("faulty__pid")) != pid
         await healthy(s)
         # A server that exits on its own mid-call: the same, with its exit status.
-        r, took = await s.call("faulty__crash")
+        r, _ = await s.call("faulty__crash")
         code, msg = error_of(r)
         assert code == CLOSED and msg == "server faulty is not connected: process exited (exit status: 3)", r
-        assert took < PROMPT, took
         await wait_for(echo_works, "the server to be restarted again", 20)
         gw.no_zombies()
-        await listed_promptly(s, want={"faulty__echo"})
+        await listed(s, want={"faulty__echo"})
     finally:
         await s.__aexit__()
 
@@ -402,11 +401,10 @@ async def test_a_crash_loop_is_reported_and_backs_off(start) -> None:
     s = await ready(gw, want={"everything__echo"})
     try:
         await wait_for(lambda: "server is crash-looping: 4 failures in a row" in gw.logs(), "four crashes in a row", 30)
-        r, took = await s.call("faulty__echo", {"message": "x"})
+        r, _ = await s.call("faulty__echo", {"message": "x"})
         code, msg = error_of(r)
         assert code == UNAVAILABLE and msg.startswith("server faulty is unavailable: connection lost: "), r
         assert "crash loop: " in msg and "next attempt in" in msg, msg
-        assert took < PROMPT, took
         # Backoff after the n-th failure in a row: 0.25 s × 2^(n-1), ±20%. Each start comes
         # after the previous one failed and its delay passed, so the gaps between starts are
         # at least 80% of it: lower bounds, which a slow machine only makes easier to meet.
@@ -416,7 +414,7 @@ async def test_a_crash_loop_is_reported_and_backs_off(start) -> None:
         gaps = [b - a for a, b in zip(starts, starts[1:])]
         assert all(gap >= 0.8 * 0.25 * 2**n for n, gap in enumerate(gaps)), gaps
         await healthy(s)
-        await listed_promptly(s)
+        await listed(s)
         gw.no_zombies()
     finally:
         await s.__aexit__()
@@ -431,62 +429,68 @@ async def test_http_server_faults(start, spawn) -> None:
     gw = start(everything() + f"""
 [servers.web]
 url = "http://127.0.0.1:{port}/mcp"
-request_timeout = {FAULT_REQUEST_TIMEOUT:g}
+request_timeout = {FAULT_TIMEOUT:g}
+connect_timeout = {FAULT_TIMEOUT:g}
 [servers.web.tools.sleep]
 timeout = "1s"
 [servers.gone]
 url = "http://127.0.0.1:{gone}/mcp"
 connect_timeout = 1
-request_timeout = {FAULT_REQUEST_TIMEOUT:g}
+request_timeout = {FAULT_TIMEOUT:g}
 """)
     s = await ready(gw, want={"everything__echo", "web__echo"})
     try:
         assert await s.text("web__echo", {"message": "over http"}) == "fault: over http"
-        r, took = await s.call("web__drop")
+        r, _ = await s.call("web__drop")
         code, msg = error_of(r)
         assert code in (UNAVAILABLE, CLOSED) and "server web" in msg, r
-        assert took < PROMPT, took
-        r, took = await s.call("web__fail500")
+        r, _ = await s.call("web__fail500")
         code, msg = error_of(r)
         assert code == -32603 and msg == "server web answered HTTP 500 Internal Server Error: internal server error", r
-        assert took < PROMPT, took
-        r, took = await s.call("web__sleep", {"seconds": 10})
+        r, _ = await s.call("web__sleep", {"seconds": 10})
         code, msg = error_of(r)
         assert code == TIMEOUT and msg.startswith('server web did not answer tools/call (tool "sleep") within 1s'), r
-        assert took < PROMPT, took
-        r, took = await s.call("gone__echo", {"message": "x"})
+        r, _ = await s.call("gone__echo", {"message": "x"})
         code, msg = error_of(r)
         assert code == UNAVAILABLE and msg.startswith("server gone is unavailable: "), r
-        assert took < PROMPT, took
         assert await s.text("web__echo", {"message": "after"}) == "fault: after"
         await healthy(s)
-        await listed_promptly(s, want={"web__echo"})
+        await listed(s, want={"web__echo"})
     finally:
         await s.__aexit__()
 
 
 async def test_max_in_flight_refuses_at_once_without_queueing(start) -> None:
-    gw = start(everything() + faulty(extra='max_in_flight = 2\n[servers.faulty.tools.hang]\ntimeout = "3s"'))
-    s = await ready(gw, want={"everything__echo", "faulty__hang"})
+    gw = start(everything() + faulty(extra='max_in_flight = 2\n[servers.faulty.tools.hang]\ntimeout = "1s"'))
+    s = await ready(gw, want={"everything__echo", "faulty__wait", "faulty__hang"})
     try:
-        results = []
+        async def hold(tool, marker, results):
+            r, _ = await s.call(tool, {"marker": marker})
+            results.append(r)
 
-        async def hang(marker):
-            results.append(await s.call("faulty__hang", {"marker": marker}))
-
+        released: list = []
         async with anyio.create_task_group() as tg:
-            tg.start_soon(hang, "b1")
-            tg.start_soon(hang, "b2")
+            tg.start_soon(hold, "faulty__wait", "b1", released)
+            tg.start_soon(hold, "faulty__wait", "b2", released)
             await wait_for(lambda: (gw.state / "b1.started").exists() and (gw.state / "b2.started").exists(),
                  "two calls in flight")
-            r, took = await s.call("faulty__echo", {"message": "third"})
+            # Both calls are held until released: queued, the third could never be answered
+            # (it would fail at the client's deadline).
+            r, _ = await s.call("faulty__echo", {"message": "third"})
             code, msg = error_of(r)
             assert code == BUSY, r
             assert msg == "server faulty is busy: 2 calls in flight (max_in_flight = 2); nothing was sent, retry later"
-            # Queued, it could only have started once a hang ended, at its 3 s timeout.
-            assert took < 3.0, took
             await healthy(s)
-        assert [error_of(r)[0] for r, _ in results] == [TIMEOUT, TIMEOUT]
+            assert released == [], released
+            (gw.state / "b1.release").write_text("1")
+            (gw.state / "b2.release").write_text("1")
+        assert [x["result"]["content"][0]["text"] for x in released] == ["released", "released"], released
+        # Calls that time out free their places too.
+        timed_out: list = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(hold, "faulty__hang", "b3", timed_out)
+            tg.start_soon(hold, "faulty__hang", "b4", timed_out)
+        assert [error_of(r)[0] for r in timed_out] == [TIMEOUT, TIMEOUT]
         assert await s.text("faulty__echo", {"message": "free again"}) == "fault: free again"
     finally:
         await s.__aexit__()
@@ -548,8 +552,11 @@ async def test_sigterm_with_a_stubborn_server_kills_its_whole_group(start) -> No
             took = gw.terminate(timeout=20)
             tg.cancel_scope.cancel()
         # 1 s grace, then stdin close (2 s), SIGTERM (2 s), SIGKILL; a gantry that never got
-        # to SIGKILL would be stopped only by terminate's own 20 s bound.
-        assert took < 1 + 2 + 2 + PROMPT, took
+        # to SIGKILL would be stopped only by terminate's own 20 s bound. The one upper bound
+        # on a duration left in this file: those 2 s steps are constants of the code, not
+        # timeouts a test can set beyond a deadline, and the bound (5 s of slack) tells them
+        # from a stop that waited out its own 10 s limit instead of escalating.
+        assert took < 1 + 2 + 2 + 5, took
         assert "stdio server ignored SIGTERM; killing its process group" in gw.logs()
     finally:
         await s.__aexit__()

@@ -40,6 +40,9 @@ const TAG_KEY: &str = "GANTRY_SOAK_SERVER";
 /// How long Gantry may take to stop after SIGTERM (its `shutdown_grace` is 2 s here, and a
 /// stdio server's staged stop at most about 6 s).
 const STOP_BOUND: Duration = Duration::from_secs(20);
+/// How long processes killed as Gantry stopped may take to be gone (reaped by init) before
+/// they count as left over: generous, as a loaded machine must not turn into a failure.
+const REAP_BOUND: Duration = Duration::from_secs(5);
 /// How long the servers may take to answer again after the load.
 const RECOVERY_BOUND: Duration = Duration::from_secs(30);
 /// Samples kept of mismatches and lost responses.
@@ -424,6 +427,7 @@ async fn soak(
         dir.to_owned(),
         start,
         seconds,
+        ready_timeout,
     ));
     let mut died = None;
     while Instant::now() < end {
@@ -780,6 +784,7 @@ type ScheduleOut = (Topology, Vec<Proc>, Vec<Event>, u64, Vec<String>);
 
 /// Runs the cycle of faults and edits at even intervals over the load, stopping before its
 /// last tenth (so that the end of the run sees the system back up).
+#[allow(clippy::too_many_arguments)]
 async fn schedule(
     topo: Topology,
     mut ups: Vec<Proc>,
@@ -788,6 +793,7 @@ async fn schedule(
     dir: PathBuf,
     start: Instant,
     seconds: Duration,
+    ready_timeout: Duration,
 ) -> ScheduleOut {
     let interval = (seconds / 19 * 2).clamp(Duration::from_millis(500), Duration::from_secs(4));
     let down = (interval / 2).min(Duration::from_secs(1));
@@ -838,7 +844,7 @@ async fn schedule(
                     &dir,
                 ) {
                     Ok(mut p) => {
-                        let r = p.wait_healthy(addr, Duration::from_secs(10)).await;
+                        let r = p.wait_healthy(addr, ready_timeout).await;
                         ups[i] = p;
                         match r {
                             Ok(_) => {
@@ -960,10 +966,10 @@ async fn shutdown(gantry: &mut Proc, pid: u32, tag: &str) -> Shutdown {
         }
     }
     out.seconds = started.elapsed().as_secs_f64();
-    // What Gantry killed as it stopped may take a moment to be reaped by init: poll, and
-    // count as left over what is still there after a second.
+    // What Gantry killed as it stopped may take a moment to be reaped by init: poll (done as
+    // soon as nothing is left), and count as left over what is still there after REAP_BOUND.
     let prefix = format!("{tag}-");
-    let reap_deadline = Instant::now() + Duration::from_secs(1);
+    let reap_deadline = Instant::now() + REAP_BOUND;
     loop {
         out.leftovers = procs::all_processes()
             .into_iter()
