@@ -22,7 +22,7 @@ use std::sync::{Arc, RwLock};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::{AuthContext, AuthError, Authenticator, BoxFuture, Identity, Planes, Source};
+use crate::{AuthContext, AuthError, AuthFuture, Authenticator, Identity, Planes, Source};
 
 /// What every key starts with.
 pub const PREFIX: &str = "gantry_";
@@ -422,13 +422,8 @@ impl KeyAuthenticator {
 }
 
 impl Authenticator for KeyAuthenticator {
-    fn authenticate<'a>(
-        &'a self,
-        token: &'a str,
-        _ctx: AuthContext<'a>,
-    ) -> BoxFuture<'a, Option<Result<Arc<Identity>, AuthError>>> {
-        let r = self.check(token, now_ms());
-        Box::pin(std::future::ready(r))
+    fn authenticate<'a>(&'a self, token: &'a str, _ctx: AuthContext<'a>) -> AuthFuture<'a> {
+        AuthFuture::ready(self.check(token, now_ms()))
     }
 }
 
@@ -560,6 +555,18 @@ mod tests {
         assert!(Arc::ptr_eq(
             &id,
             &auth.check(&ok.key, now).unwrap().unwrap()
+        ));
+        // Through the trait too, answered without waiting (nothing boxed per request).
+        let ctx = AuthContext {
+            resource: "https://gw.example/mcp/x",
+        };
+        assert!(matches!(
+            auth.authenticate(&ok.key, ctx),
+            AuthFuture::Ready(_)
+        ));
+        assert!(matches!(
+            auth.authenticate("eyJ.x.y", ctx),
+            AuthFuture::Ready(_)
         ));
         assert_eq!(
             auth.check(&control.key, now).unwrap().unwrap().planes,
