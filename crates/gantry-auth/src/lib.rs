@@ -231,11 +231,44 @@ pub trait Authenticator: Send + Sync {
     /// `None` if the token is not of this authenticator's kind (another one may know it);
     /// otherwise the identity (shared, so that an authenticator can hand out one it keeps),
     /// or why the token is refused.
-    fn authenticate<'a>(
-        &'a self,
-        token: &'a str,
-        ctx: AuthContext<'a>,
-    ) -> BoxFuture<'a, Option<Result<Arc<Identity>, AuthError>>>;
+    fn authenticate<'a>(&'a self, token: &'a str, ctx: AuthContext<'a>) -> AuthFuture<'a>;
+}
+
+/// What an [`Authenticator`] answers: `None` if the token is not of its kind, otherwise the
+/// identity or why the token is refused.
+pub type Outcome = Option<Result<Arc<Identity>, AuthError>>;
+
+/// The future [`Authenticator::authenticate`] returns: ready at once when answering needs no
+/// waiting (a key table lookup, a JWT whose signature is remembered), so that the common case
+/// of every request allocates nothing; boxed when it must wait (fetching a provider's keys).
+pub enum AuthFuture<'a> {
+    /// Answered without waiting.
+    Ready(std::future::Ready<Outcome>),
+    /// To be awaited.
+    Pending(BoxFuture<'a, Outcome>),
+}
+
+impl<'a> AuthFuture<'a> {
+    /// An answer given at once.
+    pub fn ready(outcome: Outcome) -> AuthFuture<'a> {
+        AuthFuture::Ready(std::future::ready(outcome))
+    }
+
+    /// An answer that must be waited for.
+    pub fn pending(f: impl Future<Output = Outcome> + Send + 'a) -> AuthFuture<'a> {
+        AuthFuture::Pending(Box::pin(f))
+    }
+}
+
+impl Future for AuthFuture<'_> {
+    type Output = Outcome;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Outcome> {
+        match self.get_mut() {
+            AuthFuture::Ready(r) => Pin::new(r).poll(cx),
+            AuthFuture::Pending(f) => f.as_mut().poll(cx),
+        }
+    }
 }
 
 /// The answer of the first of `authenticators` that knows `token` (in order); `None` if none
@@ -244,7 +277,7 @@ pub async fn authenticate(
     authenticators: &[Arc<dyn Authenticator>],
     token: &str,
     ctx: AuthContext<'_>,
-) -> Option<Result<Arc<Identity>, AuthError>> {
+) -> Outcome {
     for a in authenticators {
         if let Some(outcome) = a.authenticate(token, ctx).await {
             return Some(outcome);

@@ -158,8 +158,8 @@ fn print(servers: &[Value], as_json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A plain-HTTP GET with a bearer key (bounded), through hyper-util's client as the
-/// gateway's upstreams use it.
+/// A plain-HTTP GET with a bearer key (bounded), through hyper-util's client (the one the
+/// OIDC key fetches use; the gateway's upstreams have their own).
 async fn get(url: &str, key: &str) -> anyhow::Result<(u16, Bytes)> {
     let uri: http::Uri = url
         .parse()

@@ -394,15 +394,11 @@ impl Store {
 
     /// The stored catalogs of every server ever synced, by name.
     pub fn load_catalogs(&self) -> Result<BTreeMap<String, ServerCatalog>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT server FROM catalog_servers ORDER BY server")
-            .map_err(|e| self.err(e))?;
-        let names: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(|e| self.err(e))?;
+        let names: Vec<String> = self.rows(
+            "SELECT server FROM catalog_servers ORDER BY server",
+            [],
+            |r| r.get(0),
+        )?;
         let mut out = BTreeMap::new();
         for n in names {
             if let Some(c) = self.load_catalog(&n)? {
@@ -414,19 +410,15 @@ impl Store {
 
     /// Every stored definition (of one server, or all), by server, kind, then list order.
     pub fn items(&self, server: Option<&str>) -> Result<Vec<StoredItem>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT server, kind, name, fingerprint, first_seen, changed_at, definition
-                 FROM catalog_items WHERE ?1 IS NULL OR server = ?1
-                 ORDER BY server,
-                          CASE kind WHEN 'tool' THEN 0 WHEN 'prompt' THEN 1
-                                    WHEN 'resource' THEN 2 ELSE 3 END,
-                          position",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([server], |r| {
+        let rows = self.rows(
+            "SELECT server, kind, name, fingerprint, first_seen, changed_at, definition
+             FROM catalog_items WHERE ?1 IS NULL OR server = ?1
+             ORDER BY server,
+                      CASE kind WHEN 'tool' THEN 0 WHEN 'prompt' THEN 1
+                                WHEN 'resource' THEN 2 ELSE 3 END,
+                      position",
+            [server],
+            |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
@@ -436,12 +428,10 @@ impl Store {
                     r.get::<_, i64>(5)?,
                     r.get::<_, String>(6)?,
                 ))
-            })
-            .map_err(|e| self.err(e))?;
+            },
+        )?;
         let mut out = Vec::new();
-        for row in rows {
-            let (server, kind, name, fingerprint, first_seen, changed_at, def) =
-                row.map_err(|e| self.err(e))?;
+        for (server, kind, name, fingerprint, first_seen, changed_at, def) in rows {
             let corrupt = |message: String| StoreError::Corrupt {
                 path: self.path.clone(),
                 message,
@@ -471,19 +461,15 @@ impl Store {
         let kinds: Vec<&str> = filter.changes.iter().map(|c| c.as_str()).collect();
         let kinds = (!kinds.is_empty()).then(|| kinds.join(","));
         let limit = filter.limit.map_or(-1, |l| l as i64);
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, server, kind, name, change, at, old_fingerprint, new_fingerprint, trigger
-                 FROM (SELECT * FROM catalog_changes
-                       WHERE (?1 IS NULL OR server = ?1)
-                         AND (?2 IS NULL OR instr(',' || ?2 || ',', ',' || change || ',') > 0)
-                       ORDER BY id DESC LIMIT ?3)
-                 ORDER BY id",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![filter.server, kinds, limit], |r| {
+        self.rows(
+            "SELECT id, server, kind, name, change, at, old_fingerprint, new_fingerprint, trigger
+             FROM (SELECT * FROM catalog_changes
+                   WHERE (?1 IS NULL OR server = ?1)
+                     AND (?2 IS NULL OR instr(',' || ?2 || ',', ',' || change || ',') > 0)
+                   ORDER BY id DESC LIMIT ?3)
+             ORDER BY id",
+            params![filter.server, kinds, limit],
+            |r| {
                 Ok(Change {
                     id: r.get(0)?,
                     server: r.get(1)?,
@@ -495,10 +481,8 @@ impl Store {
                     new_fingerprint: r.get(7)?,
                     trigger: r.get(8)?,
                 })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(|e| self.err(e))
+            },
+        )
     }
 }
 

@@ -305,18 +305,15 @@ impl Store {
     /// Every user, by name.
     pub fn users(&self) -> Result<Vec<User>> {
         let mut teams = self.teams_by_user()?;
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY name"))
-            .map_err(|e| self.err(e))?;
-        let rows = stmt.query_map([], user_row).map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let mut u = row.map_err(|e| self.err(e))?;
+        let mut users = self.rows(
+            &format!("SELECT {USER_COLUMNS} FROM users ORDER BY name"),
+            [],
+            user_row,
+        )?;
+        for u in &mut users {
             u.teams = teams.remove(&u.name).unwrap_or_default();
-            out.push(u);
         }
-        Ok(out)
+        Ok(users)
     }
 
     /// One user.
@@ -333,18 +330,12 @@ impl Store {
         let Some(mut user) = user else {
             return Ok(None);
         };
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT t.name FROM team_members m JOIN teams t ON t.id = m.team_id
-                 JOIN users u ON u.id = m.user_id WHERE u.name = ?1 ORDER BY t.name",
-            )
-            .map_err(|e| self.err(e))?;
-        user.teams = stmt
-            .query_map([name], |r| r.get(0))
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(|e| self.err(e))?;
+        user.teams = self.rows(
+            "SELECT t.name FROM team_members m JOIN teams t ON t.id = m.team_id
+             JOIN users u ON u.id = m.user_id WHERE u.name = ?1 ORDER BY t.name",
+            [name],
+            |r| r.get(0),
+        )?;
         Ok(Some(user))
     }
 
@@ -408,17 +399,12 @@ impl Store {
 
     /// (team, user) pairs, by team then user.
     fn memberships(&self) -> Result<Vec<(String, String)>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT t.name, u.name FROM team_members m JOIN teams t ON t.id = m.team_id
-                 JOIN users u ON u.id = m.user_id ORDER BY t.name, u.name",
-            )
-            .map_err(|e| self.err(e))?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(|e| self.err(e))
+        self.rows(
+            "SELECT t.name, u.name FROM team_members m JOIN teams t ON t.id = m.team_id
+             JOIN users u ON u.id = m.user_id ORDER BY t.name, u.name",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// Each user's teams, by team name.
@@ -436,24 +422,18 @@ impl Store {
         for (team, user) in self.memberships()? {
             members.entry(team).or_default().push(user);
         }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name, created_at FROM teams ORDER BY name")
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (name, created_at) = row.map_err(|e| self.err(e))?;
-            let members = members.remove(&name).unwrap_or_default();
-            out.push(Team {
-                name,
-                created_at,
-                members,
-            });
-        }
-        Ok(out)
+        self.rows(
+            "SELECT name, created_at FROM teams ORDER BY name",
+            [],
+            |r| {
+                let name: String = r.get(0)?;
+                Ok(Team {
+                    members: members.remove(&name).unwrap_or_default(),
+                    name,
+                    created_at: r.get(1)?,
+                })
+            },
+        )
     }
 
     /// One team.
@@ -555,40 +535,37 @@ impl Store {
             "SELECT {} FROM api_keys k JOIN users u ON u.id = k.user_id {filter} ORDER BY u.name, k.created_at, k.id",
             Self::KEY_COLUMNS
         );
-        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-        // A row whose planes are unknown reads as `Ok(Err(what))`, a corrupt database.
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(arg), |r| {
-                let id: String = r.get(0)?;
-                let planes: String = r.get(2)?;
-                let Ok(planes) = KeyPlanes::parse(&planes) else {
-                    return Ok(Err(format!("key {id:?} has unknown planes {planes:?}")));
-                };
-                Ok(Ok(KeyCredential {
-                    record: KeyRecord {
-                        id,
-                        user: r.get(1)?,
-                        planes,
-                        label: r.get(3)?,
-                        created_at: r.get(4)?,
-                        expires_at: r.get(5)?,
-                        revoked_at: r.get(6)?,
-                        last_used_at: r.get(7)?,
-                    },
-                    hash: r.get(8)?,
-                    user_disabled: r.get(9)?,
-                    teams: Vec::new(),
-                }))
-            })
-            .map_err(|e| self.err(e))?;
-        rows.map(|row| {
-            row.map_err(|e| self.err(e))?
-                .map_err(|message| StoreError::Corrupt {
+        // A row whose planes are unknown reads as `Err(what)`, a corrupt database.
+        let rows = self.rows(&sql, rusqlite::params_from_iter(arg), |r| {
+            let id: String = r.get(0)?;
+            let planes: String = r.get(2)?;
+            let Ok(planes) = KeyPlanes::parse(&planes) else {
+                return Ok(Err(format!("key {id:?} has unknown planes {planes:?}")));
+            };
+            Ok(Ok(KeyCredential {
+                record: KeyRecord {
+                    id,
+                    user: r.get(1)?,
+                    planes,
+                    label: r.get(3)?,
+                    created_at: r.get(4)?,
+                    expires_at: r.get(5)?,
+                    revoked_at: r.get(6)?,
+                    last_used_at: r.get(7)?,
+                },
+                hash: r.get(8)?,
+                user_disabled: r.get(9)?,
+                teams: Vec::new(),
+            }))
+        })?;
+        rows.into_iter()
+            .map(|row| {
+                row.map_err(|message| StoreError::Corrupt {
                     path: self.path.clone(),
                     message,
                 })
-        })
-        .collect()
+            })
+            .collect()
     }
 
     /// Keys (of one user, or all), by user then creation; no hashes.

@@ -163,6 +163,20 @@ impl Store {
     pub(crate) fn err(&self, e: rusqlite::Error) -> StoreError {
         sqlite(&self.path, e)
     }
+
+    /// Every row `sql` returns for `params`, each read by `read`.
+    pub(crate) fn rows<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        read: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
+        stmt.query_map(params, read)
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
 }
 
 fn sqlite(path: &Path, source: rusqlite::Error) -> StoreError {

@@ -50,7 +50,7 @@ use serde_json::Value;
 use self::fetch::{Fetch, HttpFetch};
 use self::jwks::KeySet;
 use self::jws::printable;
-use crate::{AuthContext, AuthError, Authenticator, BoxFuture, Identity};
+use crate::{AuthContext, AuthError, AuthFuture, Authenticator, Identity};
 
 /// How often the keys of a reachable provider are fetched again without being asked to (keys
 /// the provider withdrew stop verifying within this period).
@@ -165,14 +165,27 @@ impl OidcAuthenticator {
         }
     }
 
-    async fn verify(&self, token: &str, ctx: AuthContext<'_>) -> Result<Arc<Identity>, AuthError> {
-        let cache_key = cache::key(token);
-        let known = self.verified.get(&cache_key, |i| {
+    /// The answer for a token whose signature is remembered (still valid with its provider's
+    /// current keys), without waiting.
+    fn remembered(
+        &self,
+        cache_key: &[u8; 32],
+        ctx: AuthContext<'_>,
+    ) -> Option<Result<Arc<Identity>, AuthError>> {
+        let (i, verified) = self.verified.get(cache_key, |i| {
             self.providers.get(i).and_then(|p| p.keys().ok())
-        });
-        if let Some((i, verified)) = known {
-            return self.providers[i].accept(&verified, ctx);
-        }
+        })?;
+        Some(self.providers[i].accept(&verified, ctx))
+    }
+
+    /// Verifies a token whose signature is not remembered (fetching its provider's keys if
+    /// need be), and remembers it.
+    async fn verify(
+        &self,
+        token: &str,
+        cache_key: [u8; 32],
+        ctx: AuthContext<'_>,
+    ) -> Result<Arc<Identity>, AuthError> {
         let jws = jws::decode(token).map_err(AuthError::invalid_token)?;
         let issuer = match jws.claims.get("iss") {
             Some(Value::String(s)) => s.as_str(),
@@ -211,22 +224,29 @@ impl OidcAuthenticator {
 }
 
 impl Authenticator for OidcAuthenticator {
-    fn authenticate<'a>(
-        &'a self,
-        token: &'a str,
-        ctx: AuthContext<'a>,
-    ) -> BoxFuture<'a, Option<Result<Arc<Identity>, AuthError>>> {
-        Box::pin(async move {
-            if !jws::looks_like_jwt(token) {
-                return None;
-            }
-            let result = self.verify(token, ctx).await;
-            if let Err(e) = &result {
-                tracing::debug!(resource = ctx.resource, reason = %e.description, "JWT refused");
-            }
-            Some(result)
-        })
+    fn authenticate<'a>(&'a self, token: &'a str, ctx: AuthContext<'a>) -> AuthFuture<'a> {
+        if !jws::looks_like_jwt(token) {
+            return AuthFuture::ready(None);
+        }
+        let cache_key = cache::key(token);
+        if let Some(result) = self.remembered(&cache_key, ctx) {
+            return AuthFuture::ready(Some(logged(result, ctx)));
+        }
+        AuthFuture::pending(
+            async move { Some(logged(self.verify(token, cache_key, ctx).await, ctx)) },
+        )
     }
+}
+
+/// `result`, its refusal (if it is one) logged at debug level.
+fn logged(
+    result: Result<Arc<Identity>, AuthError>,
+    ctx: AuthContext<'_>,
+) -> Result<Arc<Identity>, AuthError> {
+    if let Err(e) = &result {
+        tracing::debug!(resource = ctx.resource, reason = %e.description, "JWT refused");
+    }
+    result
 }
 
 // === impl Provider ===

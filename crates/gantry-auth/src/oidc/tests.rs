@@ -11,7 +11,7 @@ use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use serde_json::json;
 
 use super::*;
-use crate::{AuthErrorCode, Planes, Source};
+use crate::{AuthErrorCode, AuthFuture, BoxFuture, Planes, Source};
 
 const ISSUER: &str = "https://idp.example.com/realms/acme";
 const JWKS: &str = "https://idp.example.com/realms/acme/certs";
@@ -710,6 +710,12 @@ async fn a_verified_token_is_remembered_but_time_and_audience_are_checked_on_eve
     let first = a.authenticate(&token, ctx).await.unwrap().unwrap();
     let again = a.authenticate(&token, ctx).await.unwrap().unwrap();
     assert!(Arc::ptr_eq(&first, &again));
+    // A remembered token, like anything that is not a JWT, is answered without waiting.
+    assert!(matches!(a.authenticate(&token, ctx), AuthFuture::Ready(_)));
+    assert!(matches!(
+        a.authenticate("gantry_abc_def", ctx),
+        AuthFuture::Ready(_)
+    ));
     let other = a
         .authenticate(
             &token,

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use gantry_auth::{AuthError, BoxFuture, Planes};
+use gantry_auth::{AuthError, AuthFuture, Planes};
 use http::{Method, Request};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -40,12 +40,8 @@ fn identity(subject: &str, teams: &[&str], planes: Planes, jwt: Option<&[&str]>)
 }
 
 impl Authenticator for Tokens {
-    fn authenticate<'a>(
-        &'a self,
-        token: &'a str,
-        ctx: AuthContext<'a>,
-    ) -> BoxFuture<'a, Option<Result<Arc<Identity>, AuthError>>> {
-        Box::pin(async move {
+    fn authenticate<'a>(&'a self, token: &'a str, ctx: AuthContext<'a>) -> AuthFuture<'a> {
+        AuthFuture::pending(async move {
             assert!(
                 ctx.resource.starts_with("https://gw.example/mcp/"),
                 "{}",
