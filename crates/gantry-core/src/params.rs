@@ -22,6 +22,7 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::OnceLock;
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::payload::{value_end, write_key};
@@ -63,7 +64,10 @@ impl Params {
     /// `None` when the text is not JSON, or not a value Gantry can hold (a number out of
     /// range, too deep, a lone surrogate).
     pub fn from_json(text: &str) -> Option<Params> {
-        if let Some(p) = Params::from_canonical(text) {
+        // Checked to be JSON first: `from_canonical` trusts the syntax, as `Message::from_slice`
+        // (which reads params the same way) has it checked by the reader.
+        let raw = serde_json::from_str::<&RawValue>(text).ok()?;
+        if let Some(p) = Params::from_canonical(raw.get()) {
             return Some(p);
         }
         serde_json::from_str(text)

@@ -208,6 +208,16 @@ fn trees_are_built_only_when_asked_and_mutation_makes_a_tree() {
 #[test]
 fn text_that_is_not_a_value_gantry_holds_is_refused() {
     assert!(Params::from_json(r#"{"a":1e400}"#).is_none());
+    // Text that is not JSON at all, though its bytes scan like a canonical object's.
+    for bad in [
+        r#"{"a":1}{"b":2}"#,
+        r#"{"a":tru}"#,
+        r#"{"a":1"#,
+        r#"{"a":1]"#,
+        r#"{"a":1}x"#,
+    ] {
+        assert!(Params::from_json(bad).is_none(), "{bad}");
+    }
     assert!(Params::from_json(r#"{"a":"\ud800"}"#).is_none());
     assert!(Params::from_json(r#"{"a":1}"#).unwrap().as_text().is_some());
     assert!(
