@@ -184,16 +184,23 @@ impl Params {
                     o.insert(key.to_owned(), value.clone());
                 }
             }
-            Repr::Text(t) => {
-                let text = to_text(value);
-                let meta = if key == "_meta" {
-                    scan(&text).map(|(slots, _)| slots)
-                } else {
-                    t.meta.take()
-                };
-                t.set(key, &text);
-                t.meta = meta;
-            }
+            // A new `_meta` object is written from its members, so their places are known
+            // whatever its size (`scan` keeps no more members than `MAX_KEYS`).
+            Repr::Text(t) => match value {
+                Value::Object(m) if key == "_meta" => {
+                    let texts: Vec<(&str, String)> =
+                        m.iter().map(|(k, v)| (k.as_str(), to_text(v))).collect();
+                    let entries: Vec<Entry<'_>> =
+                        texts.iter().map(|(k, v)| Entry::new(k, v)).collect();
+                    t.set_meta(write_object(&entries));
+                }
+                _ => {
+                    t.set(key, &to_text(value));
+                    if key == "_meta" {
+                        t.meta = None;
+                    }
+                }
+            },
         }
     }
 

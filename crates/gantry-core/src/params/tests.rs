@@ -170,6 +170,24 @@ fn edits_write_what_the_tree_writes() {
     }
 }
 
+/// A `_meta` set whole is read and edited as a tree's, whatever its size.
+#[test]
+fn a_large_meta_set_whole_stays_an_object() {
+    let large: Map<String, Value> = (0..70).map(|i| (format!("k{i}"), json!(i))).collect();
+    let (mut kept, mut tree) = both(r#"{"a":1}"#);
+    for p in [&mut kept, &mut tree] {
+        p.set("_meta", &Value::Object(large.clone()));
+        p.meta_set([("k0", &json!("x")), ("new", &json!(null))]);
+        p.meta_remove(&["k1"]);
+    }
+    assert!(kept.as_text().is_some());
+    assert_eq!(
+        kept.meta().unwrap().get("k69"),
+        tree.meta().unwrap().get("k69")
+    );
+    assert_eq!(text(&kept), text(&tree));
+}
+
 #[test]
 fn edits_keep_places_as_a_map_does() {
     let mut p = read(r#"{"name":"a","arguments":{},"_meta":{"progressToken":1,"io/v":"x","k":2}}"#);
