@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::payload::{value_end, write_key};
+use crate::payload::{needs_escape, value_end, write_key};
 
 /// The params of a request: object text as received, or a tree.
 #[derive(Clone)]
@@ -403,19 +403,20 @@ struct Entry<'a> {
 
 impl<'a> Entry<'a> {
     fn new(name: &'a str, value: &'a str) -> Entry<'a> {
-        let mut key = String::new();
-        write_key(name, &mut key);
-        match key.len() == name.len() + 2 {
-            true => Entry {
+        let value = Cow::Borrowed(value);
+        if !needs_escape(name) {
+            return Entry {
                 key: Cow::Borrowed(name),
                 decoded: None,
-                value: Cow::Borrowed(value),
-            },
-            false => Entry {
-                key: Cow::Owned(key[1..key.len() - 1].to_owned()),
-                decoded: Some(Cow::Borrowed(name)),
-                value: Cow::Borrowed(value),
-            },
+                value,
+            };
+        }
+        let mut key = String::new();
+        write_key(name, &mut key);
+        Entry {
+            key: Cow::Owned(key[1..key.len() - 1].to_owned()),
+            decoded: Some(Cow::Borrowed(name)),
+            value,
         }
     }
 

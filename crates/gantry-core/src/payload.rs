@@ -314,9 +314,14 @@ pub(crate) fn value_end(b: &[u8], start: usize) -> Option<usize> {
     }
 }
 
+/// Whether a string has characters JSON text must escape.
+pub(crate) fn needs_escape(s: &str) -> bool {
+    s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
+}
+
 /// A member name as a JSON string: as it is unless something in it must be escaped.
 pub(crate) fn write_key(key: &str, out: &mut String) {
-    if key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+    if needs_escape(key) {
         out.push_str(&serde_json::to_string(key).expect("a string serialises"));
     } else {
         out.push('"');
