@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::payload::{needs_escape, value_end, write_key};
+use crate::payload::{needs_escape, read_str, value_end, write_key};
 
 /// The params of a request: object text as received, or a tree.
 #[derive(Clone)]
@@ -556,18 +556,6 @@ fn parse(text: &str) -> Value {
 
 fn to_text(v: &Value) -> String {
     serde_json::to_string(v).expect("a value serialises")
-}
-
-/// A string member's value.
-fn read_str(text: &str) -> Option<Cow<'_, str>> {
-    if !text.starts_with('"') {
-        return None;
-    }
-    let inner = &text[1..text.len() - 1];
-    if !inner.contains('\\') {
-        return Some(Cow::Borrowed(inner));
-    }
-    serde_json::from_str::<String>(text).ok().map(Cow::Owned)
 }
 
 impl From<Value> for Params {

@@ -13,9 +13,8 @@
 //! second check.
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::de::{Deserialize, Deserializer, Visitor};
+use serde::de::{Deserialize, Deserializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -72,7 +71,7 @@ impl Payload {
         match &self.0 {
             Repr::Tree(v) => v.get(key)?.as_str().map(Cow::Borrowed),
             Repr::Text(text) => match RawObject::parse(text)?.take(key)? {
-                Member::Text(member) => serde_json::from_str::<Str<'_>>(member).ok().map(|s| s.0),
+                Member::Text(member) => read_str(member),
                 Member::Object(_) => None,
             },
         }
@@ -330,29 +329,17 @@ pub(crate) fn write_key(key: &str, out: &mut String) {
     }
 }
 
-/// A string (or member name), borrowed from the text unless it has escapes.
-struct Str<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Str<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct StrVisitor;
-        impl<'de> Visitor<'de> for StrVisitor {
-            type Value = Str<'de>;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-
-            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Str<'de>, E> {
-                Ok(Str(Cow::Borrowed(s)))
-            }
-
-            fn visit_str<E>(self, s: &str) -> Result<Str<'de>, E> {
-                Ok(Str(Cow::Owned(s.to_owned())))
-            }
-        }
-        d.deserialize_str(StrVisitor)
+/// The string a (valid) JSON value's text holds, borrowed from the text unless it has
+/// escapes; `None` when the value is not a string.
+pub(crate) fn read_str(text: &str) -> Option<Cow<'_, str>> {
+    if !text.starts_with('"') {
+        return None;
     }
+    let inner = &text[1..text.len() - 1];
+    if !inner.contains('\\') {
+        return Some(Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<String>(text).ok().map(Cow::Owned)
 }
 
 #[cfg(test)]
