@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::payload::{needs_escape, read_str, value_end, write_key};
+use crate::payload::{needs_escape, read_str, scan_string, value_end, write_key};
 
 /// The params of a request: object text as received, or a tree.
 #[derive(Clone)]
@@ -597,8 +597,9 @@ const MAX_OPEN_KEYS: usize = 128;
 /// [`MAX_DEPTH`]. Such text always builds into a tree, and equals what writing that tree
 /// gives. `None` for any other text, or one that is not an object.
 ///
-/// One pass over the bytes: strings are skipped to their end as [`crate::RawObject`] does
-/// (checking their escapes on the way), numbers by its [`value_end`].
+/// One pass over the bytes: strings and numbers are skipped to their end as
+/// [`crate::RawObject`] skips them ([`scan_string`], checking the escapes on the way, and
+/// [`value_end`]).
 pub(crate) fn scan(text: &str) -> Option<(Vec<Slot>, Option<Vec<Slot>>)> {
     let b = text.as_bytes();
     if b.first() != Some(&b'{') {
@@ -619,7 +620,7 @@ pub(crate) fn scan(text: &str) -> Option<(Vec<Slot>, Option<Vec<Slot>>)> {
     while i < b.len() {
         match b[i] {
             b'"' => {
-                let (end, escaped) = canonical_string(b, i)?;
+                let (end, escaped) = scan_string::<true>(b, i)?;
                 if b.get(end) == Some(&b':') {
                     let first = *open.last().filter(|f| **f != u32::MAX)? as usize;
                     let key = &b[i..end];
@@ -715,36 +716,6 @@ pub(crate) fn scan(text: &str) -> Option<(Vec<Slot>, Option<Vec<Slot>>)> {
         i += 1;
     }
     Some((top, meta))
-}
-
-/// The end of the string that starts (with its quote) at `start`, and whether it has escapes,
-/// when it has only those serde_json writes: `\"`, `\\`, the short forms of control
-/// characters and `\u00xx` (lowercase) for the others. `None` for any other escape.
-fn canonical_string(b: &[u8], start: usize) -> Option<(usize, bool)> {
-    let mut i = start + 1;
-    let mut escaped = false;
-    loop {
-        i += b.get(i..)?.iter().position(|c| *c == b'"' || *c == b'\\')?;
-        if b[i] == b'"' {
-            return Some((i + 1, escaped));
-        }
-        escaped = true;
-        match b.get(i + 1)? {
-            b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
-            b'u' => {
-                let &[b'0', b'0', h, l] = b.get(i + 2..i + 6)? else {
-                    return None;
-                };
-                let control = matches!(h, b'0' | b'1') && matches!(l, b'0'..=b'9' | b'a'..=b'f');
-                let short = h == b'0' && matches!(l, b'8' | b'9' | b'a' | b'c' | b'd');
-                if !control || short {
-                    return None;
-                }
-                i += 6;
-            }
-            _ => return None,
-        }
-    }
 }
 
 /// A bounded stack kept on the stack (no allocation per scan).

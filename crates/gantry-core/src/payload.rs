@@ -267,14 +267,41 @@ fn skip_space(b: &[u8], mut i: usize) -> usize {
 }
 
 /// The index after the string that starts (with its quote) at `start`.
-pub(crate) fn string_end(b: &[u8], start: usize) -> Option<usize> {
+fn string_end(b: &[u8], start: usize) -> Option<usize> {
+    scan_string::<false>(b, start).map(|(end, _)| end)
+}
+
+/// The index after the string that starts (with its quote) at `start`, and whether it has
+/// escapes. With `CANONICAL`, `None` unless its escapes are only those serde_json writes:
+/// `\"`, `\\`, the short forms of control characters and `\u00xx` (lowercase) for the others.
+pub(crate) fn scan_string<const CANONICAL: bool>(b: &[u8], start: usize) -> Option<(usize, bool)> {
     let mut i = start + 1;
+    let mut escaped = false;
     loop {
         i += b.get(i..)?.iter().position(|c| *c == b'"' || *c == b'\\')?;
         if b[i] == b'"' {
-            return Some(i + 1);
+            return Some((i + 1, escaped));
         }
-        i += 2;
+        escaped = true;
+        if !CANONICAL {
+            i += 2;
+            continue;
+        }
+        match b.get(i + 1)? {
+            b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
+            b'u' => {
+                let &[b'0', b'0', h, l] = b.get(i + 2..i + 6)? else {
+                    return None;
+                };
+                let control = matches!(h, b'0' | b'1') && matches!(l, b'0'..=b'9' | b'a'..=b'f');
+                let short = h == b'0' && matches!(l, b'8' | b'9' | b'a' | b'c' | b'd');
+                if !control || short {
+                    return None;
+                }
+                i += 6;
+            }
+            _ => return None,
+        }
     }
 }
 
