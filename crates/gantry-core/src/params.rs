@@ -20,7 +20,6 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
-use std::sync::OnceLock;
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -47,8 +46,6 @@ struct Text {
     slots: Vec<Slot>,
     /// The members of `_meta` when it is an object, placed in `_meta`'s text.
     meta: Option<Vec<Slot>>,
-    /// The tree, once a caller asked for the whole value.
-    tree: OnceLock<Value>,
 }
 
 /// The `_meta` member of params, to read without building the rest.
@@ -82,7 +79,6 @@ impl Params {
             text: text.to_owned(),
             slots,
             meta,
-            tree: OnceLock::new(),
         })))
     }
 
@@ -92,23 +88,21 @@ impl Params {
             text: "{}".into(),
             slots: Vec::new(),
             meta: None,
-            tree: OnceLock::new(),
         }))
     }
 
-    /// The whole value (built from the text on first use).
-    pub fn value(&self) -> &Value {
+    /// The whole value (built from the text, when the params are text).
+    pub fn value(&self) -> Cow<'_, Value> {
         match &self.0 {
-            Repr::Tree(v) => v,
-            Repr::Text(t) => t.tree(),
+            Repr::Tree(v) => Cow::Borrowed(v),
+            Repr::Text(t) => Cow::Owned(parse(&t.text)),
         }
     }
 
     /// The whole value to change in place: the params become a tree for good.
     pub fn value_mut(&mut self) -> &mut Value {
-        if let Repr::Text(t) = &mut self.0 {
-            let v = t.tree.take().unwrap_or_else(|| t.build());
-            self.0 = Repr::Tree(v);
+        if let Repr::Text(t) = &self.0 {
+            self.0 = Repr::Tree(parse(&t.text));
         }
         match &mut self.0 {
             Repr::Tree(v) => v,
@@ -120,7 +114,7 @@ impl Params {
     pub fn into_value(self) -> Value {
         match self.0 {
             Repr::Tree(v) => v,
-            Repr::Text(mut t) => t.tree.take().unwrap_or_else(|| t.build()),
+            Repr::Text(t) => parse(&t.text),
         }
     }
 
@@ -144,10 +138,7 @@ impl Params {
     pub fn get(&self, key: &str) -> Option<Cow<'_, Value>> {
         match &self.0 {
             Repr::Tree(v) => v.get(key).map(Cow::Borrowed),
-            Repr::Text(t) => match t.tree.get() {
-                Some(v) => v.get(key).map(Cow::Borrowed),
-                None => t.member(key).map(|m| Cow::Owned(parse(m))),
-            },
+            Repr::Text(t) => t.member(key).map(|m| Cow::Owned(parse(m))),
         }
     }
 
@@ -489,18 +480,9 @@ impl Text {
         )
     }
 
-    fn build(&self) -> Value {
-        parse(&self.text)
-    }
-
-    fn tree(&self) -> &Value {
-        self.tree.get_or_init(|| self.build())
-    }
-
     /// Sets the member `key` to `value` (canonical JSON text): in its place, else last. The
     /// caller keeps `meta` right.
     fn set(&mut self, key: &str, value: &str) {
-        self.tree = OnceLock::new();
         match self.position(key) {
             Some(i) => {
                 let old = self.slots[i].value.clone();
@@ -569,7 +551,7 @@ impl PartialEq for Params {
     fn eq(&self, other: &Params) -> bool {
         match (&self.0, &other.0) {
             (Repr::Text(a), Repr::Text(b)) if a.text == b.text => true,
-            _ => self.value() == other.value(),
+            _ => *self.value() == *other.value(),
         }
     }
 }

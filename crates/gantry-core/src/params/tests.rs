@@ -43,7 +43,7 @@ fn canonical_objects_are_kept_as_text_and_others_become_trees() {
             kept,
             "canonical: {kept}"
         );
-        assert_eq!(p.value(), &tree);
+        assert_eq!(*p.value(), tree);
     }
     for not in [
         r#"{ "a":1}"#,
@@ -63,7 +63,7 @@ fn canonical_objects_are_kept_as_text_and_others_become_trees() {
         let p = read(not);
         assert!(p.as_text().is_none(), "{not}");
         let tree: Value = serde_json::from_str(not).unwrap();
-        assert_eq!(p.value(), &tree, "{not}");
+        assert_eq!(*p.value(), tree, "{not}");
         assert_eq!(text(&p), serde_json::to_string(&tree).unwrap());
     }
 }
