@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     if let Message::Request(r) = &msg
         && let Some(params) = &r.params
     {
-        let tree = params.value().clone();
+        let tree = params.value().into_owned();
         assert_eq!(
             written(params),
             serde_json::to_vec(&tree).unwrap(),

@@ -483,7 +483,7 @@ impl Body<Params> {
             return Err(invalid(
                 format!(
                     "\"params\" must be an object or an array, got {}",
-                    type_name(p.value())
+                    type_name(&p.value())
                 ),
                 id,
             ));

@@ -20,11 +20,11 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
-use std::sync::OnceLock;
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::payload::{value_end, write_key};
+use crate::payload::{needs_escape, read_str, scan_string, value_end, write_key};
 
 /// The params of a request: object text as received, or a tree.
 #[derive(Clone)]
@@ -46,8 +46,6 @@ struct Text {
     slots: Vec<Slot>,
     /// The members of `_meta` when it is an object, placed in `_meta`'s text.
     meta: Option<Vec<Slot>>,
-    /// The tree, once a caller asked for the whole value.
-    tree: OnceLock<Value>,
 }
 
 /// The `_meta` member of params, to read without building the rest.
@@ -63,7 +61,10 @@ impl Params {
     /// `None` when the text is not JSON, or not a value Gantry can hold (a number out of
     /// range, too deep, a lone surrogate).
     pub fn from_json(text: &str) -> Option<Params> {
-        if let Some(p) = Params::from_canonical(text) {
+        // Checked to be JSON first: `from_canonical` trusts the syntax, as `Message::from_slice`
+        // (which reads params the same way) has it checked by the reader.
+        let raw = serde_json::from_str::<&RawValue>(text).ok()?;
+        if let Some(p) = Params::from_canonical(raw.get()) {
             return Some(p);
         }
         serde_json::from_str(text)
@@ -78,7 +79,6 @@ impl Params {
             text: text.to_owned(),
             slots,
             meta,
-            tree: OnceLock::new(),
         })))
     }
 
@@ -88,23 +88,21 @@ impl Params {
             text: "{}".into(),
             slots: Vec::new(),
             meta: None,
-            tree: OnceLock::new(),
         }))
     }
 
-    /// The whole value (built from the text on first use).
-    pub fn value(&self) -> &Value {
+    /// The whole value (built from the text, when the params are text).
+    pub fn value(&self) -> Cow<'_, Value> {
         match &self.0 {
-            Repr::Tree(v) => v,
-            Repr::Text(t) => t.tree(),
+            Repr::Tree(v) => Cow::Borrowed(v),
+            Repr::Text(t) => Cow::Owned(parse(&t.text)),
         }
     }
 
     /// The whole value to change in place: the params become a tree for good.
     pub fn value_mut(&mut self) -> &mut Value {
-        if let Repr::Text(t) = &mut self.0 {
-            let v = t.tree.take().unwrap_or_else(|| t.build());
-            self.0 = Repr::Tree(v);
+        if let Repr::Text(t) = &self.0 {
+            self.0 = Repr::Tree(parse(&t.text));
         }
         match &mut self.0 {
             Repr::Tree(v) => v,
@@ -116,7 +114,7 @@ impl Params {
     pub fn into_value(self) -> Value {
         match self.0 {
             Repr::Tree(v) => v,
-            Repr::Text(mut t) => t.tree.take().unwrap_or_else(|| t.build()),
+            Repr::Text(t) => parse(&t.text),
         }
     }
 
@@ -140,10 +138,7 @@ impl Params {
     pub fn get(&self, key: &str) -> Option<Cow<'_, Value>> {
         match &self.0 {
             Repr::Tree(v) => v.get(key).map(Cow::Borrowed),
-            Repr::Text(t) => match t.tree.get() {
-                Some(v) => v.get(key).map(Cow::Borrowed),
-                None => t.member(key).map(|m| Cow::Owned(parse(m))),
-            },
+            Repr::Text(t) => t.member(key).map(|m| Cow::Owned(parse(m))),
         }
     }
 
@@ -180,16 +175,23 @@ impl Params {
                     o.insert(key.to_owned(), value.clone());
                 }
             }
-            Repr::Text(t) => {
-                let text = to_text(value);
-                let meta = if key == "_meta" {
-                    scan(&text).map(|(slots, _)| slots)
-                } else {
-                    t.meta.take()
-                };
-                t.set(key, &text);
-                t.meta = meta;
-            }
+            // A new `_meta` object is written from its members, so their places are known
+            // whatever its size (`scan` keeps no more members than `MAX_KEYS`).
+            Repr::Text(t) => match value {
+                Value::Object(m) if key == "_meta" => {
+                    let texts: Vec<(&str, String)> =
+                        m.iter().map(|(k, v)| (k.as_str(), to_text(v))).collect();
+                    let entries: Vec<Entry<'_>> =
+                        texts.iter().map(|(k, v)| Entry::new(k, v)).collect();
+                    t.set_meta(write_object(&entries));
+                }
+                _ => {
+                    t.set(key, &to_text(value));
+                    if key == "_meta" {
+                        t.meta = None;
+                    }
+                }
+            },
         }
     }
 
@@ -392,19 +394,20 @@ struct Entry<'a> {
 
 impl<'a> Entry<'a> {
     fn new(name: &'a str, value: &'a str) -> Entry<'a> {
-        let mut key = String::new();
-        write_key(name, &mut key);
-        match key.len() == name.len() + 2 {
-            true => Entry {
+        let value = Cow::Borrowed(value);
+        if !needs_escape(name) {
+            return Entry {
                 key: Cow::Borrowed(name),
                 decoded: None,
-                value: Cow::Borrowed(value),
-            },
-            false => Entry {
-                key: Cow::Owned(key[1..key.len() - 1].to_owned()),
-                decoded: Some(Cow::Borrowed(name)),
-                value: Cow::Borrowed(value),
-            },
+                value,
+            };
+        }
+        let mut key = String::new();
+        write_key(name, &mut key);
+        Entry {
+            key: Cow::Owned(key[1..key.len() - 1].to_owned()),
+            decoded: Some(Cow::Borrowed(name)),
+            value,
         }
     }
 
@@ -477,18 +480,9 @@ impl Text {
         )
     }
 
-    fn build(&self) -> Value {
-        parse(&self.text)
-    }
-
-    fn tree(&self) -> &Value {
-        self.tree.get_or_init(|| self.build())
-    }
-
     /// Sets the member `key` to `value` (canonical JSON text): in its place, else last. The
     /// caller keeps `meta` right.
     fn set(&mut self, key: &str, value: &str) {
-        self.tree = OnceLock::new();
         match self.position(key) {
             Some(i) => {
                 let old = self.slots[i].value.clone();
@@ -546,18 +540,6 @@ fn to_text(v: &Value) -> String {
     serde_json::to_string(v).expect("a value serialises")
 }
 
-/// A string member's value.
-fn read_str(text: &str) -> Option<Cow<'_, str>> {
-    if !text.starts_with('"') {
-        return None;
-    }
-    let inner = &text[1..text.len() - 1];
-    if !inner.contains('\\') {
-        return Some(Cow::Borrowed(inner));
-    }
-    serde_json::from_str::<String>(text).ok().map(Cow::Owned)
-}
-
 impl From<Value> for Params {
     fn from(v: Value) -> Self {
         Params(Repr::Tree(v))
@@ -569,7 +551,7 @@ impl PartialEq for Params {
     fn eq(&self, other: &Params) -> bool {
         match (&self.0, &other.0) {
             (Repr::Text(a), Repr::Text(b)) if a.text == b.text => true,
-            _ => self.value() == other.value(),
+            _ => *self.value() == *other.value(),
         }
     }
 }
@@ -597,8 +579,9 @@ const MAX_OPEN_KEYS: usize = 128;
 /// [`MAX_DEPTH`]. Such text always builds into a tree, and equals what writing that tree
 /// gives. `None` for any other text, or one that is not an object.
 ///
-/// One pass over the bytes: strings are skipped to their end as [`crate::RawObject`] does
-/// (checking their escapes on the way), numbers by its [`value_end`].
+/// One pass over the bytes: strings and numbers are skipped to their end as
+/// [`crate::RawObject`] skips them ([`scan_string`], checking the escapes on the way, and
+/// [`value_end`]).
 pub(crate) fn scan(text: &str) -> Option<(Vec<Slot>, Option<Vec<Slot>>)> {
     let b = text.as_bytes();
     if b.first() != Some(&b'{') {
@@ -619,7 +602,7 @@ pub(crate) fn scan(text: &str) -> Option<(Vec<Slot>, Option<Vec<Slot>>)> {
     while i < b.len() {
         match b[i] {
             b'"' => {
-                let (end, escaped) = canonical_string(b, i)?;
+                let (end, escaped) = scan_string::<true>(b, i)?;
                 if b.get(end) == Some(&b':') {
                     let first = *open.last().filter(|f| **f != u32::MAX)? as usize;
                     let key = &b[i..end];
@@ -715,36 +698,6 @@ pub(crate) fn scan(text: &str) -> Option<(Vec<Slot>, Option<Vec<Slot>>)> {
         i += 1;
     }
     Some((top, meta))
-}
-
-/// The end of the string that starts (with its quote) at `start`, and whether it has escapes,
-/// when it has only those serde_json writes: `\"`, `\\`, the short forms of control
-/// characters and `\u00xx` (lowercase) for the others. `None` for any other escape.
-fn canonical_string(b: &[u8], start: usize) -> Option<(usize, bool)> {
-    let mut i = start + 1;
-    let mut escaped = false;
-    loop {
-        i += b.get(i..)?.iter().position(|c| *c == b'"' || *c == b'\\')?;
-        if b[i] == b'"' {
-            return Some((i + 1, escaped));
-        }
-        escaped = true;
-        match b.get(i + 1)? {
-            b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
-            b'u' => {
-                let &[b'0', b'0', h, l] = b.get(i + 2..i + 6)? else {
-                    return None;
-                };
-                let control = matches!(h, b'0' | b'1') && matches!(l, b'0'..=b'9' | b'a'..=b'f');
-                let short = h == b'0' && matches!(l, b'8' | b'9' | b'a' | b'c' | b'd');
-                if !control || short {
-                    return None;
-                }
-                i += 6;
-            }
-            _ => return None,
-        }
-    }
 }
 
 /// A bounded stack kept on the stack (no allocation per scan).

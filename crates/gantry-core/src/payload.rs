@@ -13,9 +13,8 @@
 //! second check.
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::de::{Deserialize, Deserializer, Visitor};
+use serde::de::{Deserialize, Deserializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -72,7 +71,7 @@ impl Payload {
         match &self.0 {
             Repr::Tree(v) => v.get(key)?.as_str().map(Cow::Borrowed),
             Repr::Text(text) => match RawObject::parse(text)?.take(key)? {
-                Member::Text(member) => serde_json::from_str::<Str<'_>>(member).ok().map(|s| s.0),
+                Member::Text(member) => read_str(member),
                 Member::Object(_) => None,
             },
         }
@@ -268,14 +267,41 @@ fn skip_space(b: &[u8], mut i: usize) -> usize {
 }
 
 /// The index after the string that starts (with its quote) at `start`.
-pub(crate) fn string_end(b: &[u8], start: usize) -> Option<usize> {
+fn string_end(b: &[u8], start: usize) -> Option<usize> {
+    scan_string::<false>(b, start).map(|(end, _)| end)
+}
+
+/// The index after the string that starts (with its quote) at `start`, and whether it has
+/// escapes. With `CANONICAL`, `None` unless its escapes are only those serde_json writes:
+/// `\"`, `\\`, the short forms of control characters and `\u00xx` (lowercase) for the others.
+pub(crate) fn scan_string<const CANONICAL: bool>(b: &[u8], start: usize) -> Option<(usize, bool)> {
     let mut i = start + 1;
+    let mut escaped = false;
     loop {
         i += b.get(i..)?.iter().position(|c| *c == b'"' || *c == b'\\')?;
         if b[i] == b'"' {
-            return Some(i + 1);
+            return Some((i + 1, escaped));
         }
-        i += 2;
+        escaped = true;
+        if !CANONICAL {
+            i += 2;
+            continue;
+        }
+        match b.get(i + 1)? {
+            b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
+            b'u' => {
+                let &[b'0', b'0', h, l] = b.get(i + 2..i + 6)? else {
+                    return None;
+                };
+                let control = matches!(h, b'0' | b'1') && matches!(l, b'0'..=b'9' | b'a'..=b'f');
+                let short = h == b'0' && matches!(l, b'8' | b'9' | b'a' | b'c' | b'd');
+                if !control || short {
+                    return None;
+                }
+                i += 6;
+            }
+            _ => return None,
+        }
     }
 }
 
@@ -314,9 +340,14 @@ pub(crate) fn value_end(b: &[u8], start: usize) -> Option<usize> {
     }
 }
 
+/// Whether a string has characters JSON text must escape.
+pub(crate) fn needs_escape(s: &str) -> bool {
+    s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
+}
+
 /// A member name as a JSON string: as it is unless something in it must be escaped.
 pub(crate) fn write_key(key: &str, out: &mut String) {
-    if key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+    if needs_escape(key) {
         out.push_str(&serde_json::to_string(key).expect("a string serialises"));
     } else {
         out.push('"');
@@ -325,29 +356,17 @@ pub(crate) fn write_key(key: &str, out: &mut String) {
     }
 }
 
-/// A string (or member name), borrowed from the text unless it has escapes.
-struct Str<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Str<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct StrVisitor;
-        impl<'de> Visitor<'de> for StrVisitor {
-            type Value = Str<'de>;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-
-            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Str<'de>, E> {
-                Ok(Str(Cow::Borrowed(s)))
-            }
-
-            fn visit_str<E>(self, s: &str) -> Result<Str<'de>, E> {
-                Ok(Str(Cow::Owned(s.to_owned())))
-            }
-        }
-        d.deserialize_str(StrVisitor)
+/// The string a (valid) JSON value's text holds, borrowed from the text unless it has
+/// escapes; `None` when the value is not a string.
+pub(crate) fn read_str(text: &str) -> Option<Cow<'_, str>> {
+    if !text.starts_with('"') {
+        return None;
     }
+    let inner = &text[1..text.len() - 1];
+    if !inner.contains('\\') {
+        return Some(Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<String>(text).ok().map(Cow::Owned)
 }
 
 #[cfg(test)]

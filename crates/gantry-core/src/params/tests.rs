@@ -43,7 +43,7 @@ fn canonical_objects_are_kept_as_text_and_others_become_trees() {
             kept,
             "canonical: {kept}"
         );
-        assert_eq!(p.value(), &tree);
+        assert_eq!(*p.value(), tree);
     }
     for not in [
         r#"{ "a":1}"#,
@@ -63,7 +63,7 @@ fn canonical_objects_are_kept_as_text_and_others_become_trees() {
         let p = read(not);
         assert!(p.as_text().is_none(), "{not}");
         let tree: Value = serde_json::from_str(not).unwrap();
-        assert_eq!(p.value(), &tree, "{not}");
+        assert_eq!(*p.value(), tree, "{not}");
         assert_eq!(text(&p), serde_json::to_string(&tree).unwrap());
     }
 }
@@ -170,6 +170,24 @@ fn edits_write_what_the_tree_writes() {
     }
 }
 
+/// A `_meta` set whole is read and edited as a tree's, whatever its size.
+#[test]
+fn a_large_meta_set_whole_stays_an_object() {
+    let large: Map<String, Value> = (0..70).map(|i| (format!("k{i}"), json!(i))).collect();
+    let (mut kept, mut tree) = both(r#"{"a":1}"#);
+    for p in [&mut kept, &mut tree] {
+        p.set("_meta", &Value::Object(large.clone()));
+        p.meta_set([("k0", &json!("x")), ("new", &json!(null))]);
+        p.meta_remove(&["k1"]);
+    }
+    assert!(kept.as_text().is_some());
+    assert_eq!(
+        kept.meta().unwrap().get("k69"),
+        tree.meta().unwrap().get("k69")
+    );
+    assert_eq!(text(&kept), text(&tree));
+}
+
 #[test]
 fn edits_keep_places_as_a_map_does() {
     let mut p = read(r#"{"name":"a","arguments":{},"_meta":{"progressToken":1,"io/v":"x","k":2}}"#);
@@ -208,6 +226,16 @@ fn trees_are_built_only_when_asked_and_mutation_makes_a_tree() {
 #[test]
 fn text_that_is_not_a_value_gantry_holds_is_refused() {
     assert!(Params::from_json(r#"{"a":1e400}"#).is_none());
+    // Text that is not JSON at all, though its bytes scan like a canonical object's.
+    for bad in [
+        r#"{"a":1}{"b":2}"#,
+        r#"{"a":tru}"#,
+        r#"{"a":1"#,
+        r#"{"a":1]"#,
+        r#"{"a":1}x"#,
+    ] {
+        assert!(Params::from_json(bad).is_none(), "{bad}");
+    }
     assert!(Params::from_json(r#"{"a":"\ud800"}"#).is_none());
     assert!(Params::from_json(r#"{"a":1}"#).unwrap().as_text().is_some());
     assert!(

@@ -417,7 +417,7 @@ fn park(
     let key = input_key(&question);
     let mut input = json!({"method": question.method});
     if let Some(p) = &question.params {
-        input["params"] = p.value().clone();
+        input["params"] = p.value().into_owned();
     }
     let token = gw.parking.park(Parked::new(session, rx, question));
     json!({
