@@ -36,10 +36,13 @@ use endpoint::{Changes, Endpoint};
 
 /// The hash map of the gateway's own tables on the request path (endpoints, sessions, views,
 /// lanes, routes, requests in flight): foldhash rather than std's SipHash, which cost several
-/// hundred instructions per lookup. Its keys are safe from hash flooding: foldhash is seeded
-/// at random per process and per map, and no client can insert keys of its choosing in bulk.
-/// The keys are names from the config or a server's catalog, ids the gateway mints, capability
-/// sets (a bounded number), or the ids of one session's requests in flight.
+/// hundred instructions per lookup. foldhash is seeded at random per process and per map, which
+/// defeats collisions computed in advance, but it does not claim to resist an attacker who
+/// learns its seed by watching it (timing): so it serves only maps where a client cannot put
+/// many keys of its choosing. Most keys are names from the config or a server's catalog, or
+/// ids the gateway mints. Two kinds are a client's: the ids of one session's requests in
+/// flight (as many as it has calls running; a stateless request's map holds one), and the
+/// capability sets of `Endpoint::views` (lanes are bounded per server, but that cache is not).
 pub type FastMap<K, V> = HashMap<K, V, foldhash::quality::RandomState>;
 use session::{RequestLink, Session, Sink};
 use upstream::{Catalog, CatalogSink, ServerEvent, ServerGroup, Status};

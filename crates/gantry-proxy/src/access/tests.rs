@@ -756,11 +756,15 @@ async fn a_session_serves_only_the_subject_that_opened_it() {
             .legacy("authenticated", &session, token, "tools/list", json!({}))
             .await;
         assert_eq!(theirs.status, 404, "{token:?}: {}", theirs.body);
+        // Refused after its body was read: the connection stays open for the next request.
+        assert_eq!(theirs.headers.get("connection"), None, "{token:?}");
     }
     let anonymous = f
         .legacy("authenticated", &session, None, "tools/list", json!({}))
         .await;
     assert_eq!(anonymous.status, 401);
+    // Refused before its body was read: the connection ends, and the answer says so.
+    assert_eq!(anonymous.headers.get("connection").unwrap(), "close");
     // An anonymous session on a public endpoint is not reachable with a credential either.
     let anon = f.initialize("public", None).await.unwrap();
     let hijack = f

@@ -52,11 +52,15 @@ pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl Futur
                 let gw = gw.clone();
                 let has_body = !req.body().is_end_stream();
                 async move {
-                    let mut resp = route(&gw, req, peer).await;
+                    let mut body_read = false;
+                    let mut resp = route(&gw, req, peer, &mut body_read).await;
                     // A refusal may leave the body unread; hyper then closes the connection
                     // after an answer that said nothing of it, and a client sending its next
-                    // request there (after a 401, say) sees it cut. Say so instead.
+                    // request there (after a 401, say) sees it cut. Say so instead. An error
+                    // answered after the body was read (a JSON-RPC error in a 400, say)
+                    // keeps the connection.
                     if has_body
+                        && !body_read
                         && (resp.status().is_client_error() || resp.status().is_server_error())
                     {
                         resp.headers_mut()
@@ -76,11 +80,13 @@ pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, shutdown: impl Futur
     }
 }
 
-/// Answers one request from the client at `peer`.
+/// Answers one request from the client at `peer`; `body_read` is set once its body has been
+/// read to the end.
 async fn route(
     gw: &Arc<Gateway>,
     req: Request<Incoming>,
     peer: std::net::SocketAddr,
+    body_read: &mut bool,
 ) -> HttpResponse {
     let path = req.uri().path();
     if path == "/healthz" {
@@ -132,11 +138,11 @@ async fn route(
     };
     let max_body = state.config.max_body_bytes;
     match (req.method(), tail) {
-        (&Method::POST, "") => post(gw, &ep, req, caller, max_body).await,
+        (&Method::POST, "") => post(gw, &ep, req, caller, max_body, body_read).await,
         (&Method::GET, "") => get_stream(gw, &ep, &req, caller),
         (&Method::DELETE, "") => delete(gw, &ep, &req, caller),
         (&Method::GET, "sse") => legacy_sse(gw, &ep, caller),
-        (&Method::POST, "message") => legacy_post(gw, &ep, req, caller, max_body).await,
+        (&Method::POST, "message") => legacy_post(gw, &ep, req, caller, max_body, body_read).await,
         (_, "" | "sse" | "message") => {
             let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
             let allow = match tail {
@@ -216,11 +222,13 @@ fn check_origin(
     }
 }
 
-/// The message in `body`, which may hold at most `max` bytes (`max_body_bytes`).
+/// The message in `body`, which may hold at most `max` bytes (`max_body_bytes`); `read` is
+/// set once the body has been received to its end.
 async fn read_message(
     max: usize,
     headers: &http::HeaderMap,
     body: Incoming,
+    read: &mut bool,
 ) -> Result<Message, HttpResponse> {
     let too_large = || {
         rpc_error(
@@ -239,7 +247,10 @@ async fn read_message(
         return Err(too_large());
     }
     let bytes = match Limited::new(body, max).collect().await {
-        Ok(b) => b.to_bytes(),
+        Ok(b) => {
+            *read = true;
+            b.to_bytes()
+        }
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
@@ -303,10 +314,11 @@ async fn post(
     req: Request<Incoming>,
     caller: Caller,
     max_body: usize,
+    body_read: &mut bool,
 ) -> HttpResponse {
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
-    let msg = match read_message(max_body, headers, body).await {
+    let msg = match read_message(max_body, headers, body, body_read).await {
         Ok(m) => m,
         Err(resp) => return resp,
     };
@@ -438,6 +450,7 @@ async fn legacy_post(
     req: Request<Incoming>,
     caller: Caller,
     max_body: usize,
+    body_read: &mut bool,
 ) -> HttpResponse {
     let id = req
         .uri()
@@ -461,7 +474,7 @@ async fn legacy_post(
         }
     };
     let (parts, body) = req.into_parts();
-    let msg = match read_message(max_body, &parts.headers, body).await {
+    let msg = match read_message(max_body, &parts.headers, body, body_read).await {
         Ok(m) => m,
         Err(resp) => return resp,
     };

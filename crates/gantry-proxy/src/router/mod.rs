@@ -381,15 +381,18 @@ async fn by_name(
         )));
     };
     let name = &*name;
-    if !routes(&view).contains_key(name)
+    // Looked up once in the common case (a known name).
+    let mut route = routes(&view).get(name);
+    if route.is_none()
         && let Some(server) = unconnected_owner(ep, caps, name)
     {
         // Its server has not connected (yet): wait for a first attempt under way, then
         // look again, or say why it is unavailable.
         server.lane(caps).ready_peer().await?;
         view = ep.view_for(caps, grant);
+        route = routes(&view).get(name);
     }
-    let Some(route) = routes(&view).get(name) else {
+    let Some(route) = route else {
         return Err(RpcError::invalid_params(format!(
             "unknown {kind} {name:?} on endpoint {:?}: list the {kind}s to see their names",
             ep.name()
