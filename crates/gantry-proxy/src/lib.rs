@@ -443,7 +443,7 @@ impl Gateway {
         let id = req.id.clone();
         let gw = self.clone();
         let s = session.clone();
-        let task = tokio::spawn(async move {
+        let task = async move {
             let link = RequestLink::new(s.clone(), sink.clone());
             let id = req.id.clone();
             let cacheable = s.is_stateless().then(|| router::is_cacheable(&req.method));
@@ -454,8 +454,8 @@ impl Gateway {
             }
             s.untrack(&id);
             let _ = sink.send(Message::Response(Response { id, outcome })).await;
-        });
-        session.track(id, task.abort_handle());
+        };
+        session.track(id, || tokio::spawn(task).abort_handle());
     }
 
     /// Calls in flight to all servers.

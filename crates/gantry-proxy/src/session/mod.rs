@@ -366,11 +366,13 @@ impl Session {
     }
 
     /// Registers a running request so that `notifications/cancelled` can abort it.
-    pub fn track(&self, id: Id, handle: AbortHandle) {
-        self.inflight
-            .lock()
-            .expect("inflight lock")
-            .insert(id, handle);
+    ///
+    /// `spawn` starts the request's task under the lock, so that the task's own
+    /// [`Session::untrack`] (on another worker, it may finish first) always comes after.
+    pub fn track(&self, id: Id, spawn: impl FnOnce() -> AbortHandle) {
+        let mut inflight = self.inflight.lock().expect("inflight lock");
+        let handle = spawn();
+        inflight.insert(id, handle);
     }
 
     /// Forgets a finished request.
