@@ -175,7 +175,6 @@ impl Gateway {
         let drain = Arc::new(upstream::Drain::default());
         let (tx, rx) = mpsc::channel(SERVER_EVENT_QUEUE);
         let starter = reload::Starter {
-            http: upstream::http_client(),
             events: tx,
             sink: cache.sink.clone(),
             drain: drain.clone(),

@@ -478,7 +478,6 @@ impl Record {
 
 /// What starting a server needs besides its config.
 pub(crate) struct Starter {
-    pub(crate) http: crate::upstream::transport::HttpClient,
     pub(crate) events: mpsc::Sender<ServerEvent>,
     pub(crate) sink: Option<Arc<dyn CatalogSink>>,
     /// Calls in flight to all servers (`max_in_flight`, draining at shutdown).
@@ -489,7 +488,6 @@ impl Starter {
     pub(crate) fn start(&self, cfg: ServerConfig, seed: Option<Catalog>) -> Arc<ServerGroup> {
         ServerGroup::start(
             cfg,
-            self.http.clone(),
             self.events.clone(),
             seed,
             self.sink.clone(),

@@ -162,7 +162,7 @@ async fn fixture() -> Fixture {
         std::future::pending(),
     ));
     Fixture {
-        http: crate::upstream::http_client().host(&base.parse().unwrap()),
+        http: crate::upstream::transport::http1::Host::new(&base.parse().unwrap()),
         gw,
         base,
         upstream,

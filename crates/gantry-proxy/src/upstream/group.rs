@@ -20,14 +20,12 @@ use super::caps::ClientCaps;
 use super::health::{self, HealthReport, ServerHealth};
 use super::limits::{Drain, Limiter};
 use super::server::{Catalog, CatalogSink, ServerEvent, UpstreamServer};
-use super::transport::HttpClient;
 
 /// Most lanes one server runs besides its default lane.
 const MAX_LANES: usize = 8;
 
 /// What every lane of a server shares: it is handed to each lane the group starts.
 pub(crate) struct LaneShared {
-    pub(crate) http: HttpClient,
     pub(crate) events: mpsc::Sender<ServerEvent>,
     /// Health checks and the circuit breaker.
     pub(crate) health: Arc<ServerHealth>,
@@ -51,7 +49,6 @@ impl ServerGroup {
     /// lanes start empty and persist nothing: the default lane's catalog is the server's.
     pub(crate) fn start(
         cfg: ServerConfig,
-        http: HttpClient,
         events: mpsc::Sender<ServerEvent>,
         seed: Option<Catalog>,
         sink: Option<Arc<dyn CatalogSink>>,
@@ -75,7 +72,6 @@ impl ServerGroup {
             matches!(cfg.transport, gantry_config::TransportConfig::Stdio(_)),
         ));
         let shared = LaneShared {
-            http,
             events,
             health: health.clone(),
             limiter,

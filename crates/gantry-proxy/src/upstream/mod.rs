@@ -22,4 +22,3 @@ pub use server::{
     CacheHint, Catalog, CatalogSink, Changes, ListHints, ServerEvent, Status, Trigger,
     UpstreamServer,
 };
-pub(crate) use transport::http_client;

@@ -282,7 +282,6 @@ impl UpstreamServer {
         let server = Arc::new(UpstreamServer {
             ctx: TransportContext {
                 server: name.clone(),
-                http: shared.http.clone(),
             },
             name,
             cfg,

@@ -144,7 +144,7 @@ impl HttpTransport {
         Ok(HttpTransport {
             shared: Arc::new(Shared {
                 server: ctx.server.clone(),
-                host: ctx.http.host(&url),
+                host: Host::new(&url),
                 url,
                 shown,
                 headers,

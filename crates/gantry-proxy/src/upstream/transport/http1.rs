@@ -50,14 +50,11 @@ const READ_SIZE: usize = 16 * 1024;
 /// Bodies up to this size go out in the same write as the head.
 const INLINE_BODY: usize = 64 * 1024;
 
-/// Makes [`Host`]s. Cheap to clone; holds no connection itself.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct HttpClient {}
-
-impl HttpClient {
+impl Host {
     /// The host of `uri` (`http://` with a host, as `parse_http_url` checked), with its own
-    /// idle connections, which close when the last clone of it is dropped.
-    pub(crate) fn host(&self, uri: &Uri) -> Arc<Host> {
+    /// idle connections, which close when the last clone of it is dropped. Each transport
+    /// has its own: its connections go when it goes.
+    pub(crate) fn new(uri: &Uri) -> Arc<Host> {
         let host = uri.host().unwrap_or("");
         let port = uri.port_u16().unwrap_or(80);
         let header = match uri.port() {

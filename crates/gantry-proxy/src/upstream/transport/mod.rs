@@ -17,20 +17,11 @@ use gantry_config::{ServerConfig, TransportConfig};
 use gantry_core::{Id, Message, RpcError};
 use tokio::sync::mpsc;
 
-pub(crate) use http1::HttpClient;
-
-/// The HTTP client of the HTTP upstreams.
-pub(crate) fn http_client() -> HttpClient {
-    HttpClient::default()
-}
-
 /// What a transport needs besides the server's config.
 #[derive(Clone)]
 pub(crate) struct TransportContext {
     /// The server's name, for logs.
     pub(crate) server: Arc<str>,
-    /// The shared HTTP client.
-    pub(crate) http: HttpClient,
 }
 
 /// Everything a transport reports upward, in order of arrival.

@@ -67,7 +67,7 @@ impl SseTransport {
         // The transport sets these itself; its values win.
         let headers = parse_headers(&cfg.headers, &[ACCEPT, CACHE_CONTROL, CONTENT_TYPE])?;
         let shown = shown_url(&url);
-        let host = ctx.http.host(&url);
+        let host = Host::new(&url);
         let opening = open_stream(&host, &url, &shown, &headers, max_message_bytes);
         let (endpoint, body, decoder, early) =
             match tokio::time::timeout(connect_timeout, opening).await {

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::upstream::transport::{TransportContext, TransportEvent, http_client};
+use crate::upstream::transport::{TransportContext, TransportEvent};
 
 /// Upper bound for waiting on any one event in a test: a hang guard, not a timing check.
 pub(crate) const GUARD: Duration = Duration::from_secs(30);
@@ -269,7 +269,6 @@ pub(crate) fn http_config(url: String) -> HttpConfig {
 pub(crate) fn context() -> TransportContext {
     TransportContext {
         server: "test".into(),
-        http: http_client(),
     }
 }
 

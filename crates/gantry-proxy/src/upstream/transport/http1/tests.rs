@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::{ChunkState, Host, HttpClient, Step, chunk_step};
+use super::{ChunkState, Host, Step, chunk_step};
 
 /// What the scripted server does with one request on a connection.
 enum Act {
@@ -51,7 +51,7 @@ impl Scripted {
             }
         });
         Scripted {
-            host: HttpClient::default().host(&url.parse().unwrap()),
+            host: Host::new(&url.parse().unwrap()),
             accepted,
             requests,
         }
@@ -334,7 +334,7 @@ async fn an_unreachable_host_names_the_address() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let host = HttpClient::default().host(&format!("http://{addr}/").parse().unwrap());
+    let host = Host::new(&format!("http://{addr}/").parse().unwrap());
     let err = host
         .request(Request::get("/").body(Bytes::new()).unwrap())
         .await
